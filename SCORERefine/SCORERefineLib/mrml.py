@@ -1,0 +1,95 @@
+"""MRML nodes <-> scorekit volumes and label maps, keeping geometry, names and colours.
+
+Slicer nodes live in RAS, files and scorekit in LPS: the first two axes change sign.
+Works in the Slicer application and in plain Python with the ``slicer-core`` wheel.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import slicer
+import vtk
+
+from scorekit.data.labels import LabelMap
+from scorekit.data.volume import Geometry, Volume
+
+LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
+
+
+def ijk_to_ras(geometry: Geometry) -> vtk.vtkMatrix4x4:
+    direction = np.array(geometry.direction).reshape(3, 3)
+    matrix = np.eye(4)
+    matrix[:3, :3] = LPS_TO_RAS @ direction @ np.diag(geometry.spacing)
+    matrix[:3, 3] = LPS_TO_RAS @ np.array(geometry.origin)
+    return slicer.util.vtkMatrixFromArray(matrix)
+
+
+def geometry_of_node(node) -> Geometry:
+    """Geometry (LPS) of a scalar or label map volume node."""
+    matrix = vtk.vtkMatrix4x4()
+    node.GetIJKToRASMatrix(matrix)
+    m = LPS_TO_RAS @ slicer.util.arrayFromVTKMatrix(matrix)[:3]
+    spacing = np.linalg.norm(m[:, :3], axis=0)
+    direction = m[:, :3] / spacing
+    size = node.GetImageData().GetDimensions()
+    return Geometry(tuple(int(s) for s in size), tuple(float(s) for s in spacing),
+                    tuple(float(o) for o in m[:, 3]), tuple(float(d) for d in direction.ravel()))
+
+
+def add_volume_node(volume: Volume, name: str, labelmap: bool = False):
+    node_class = "vtkMRMLLabelMapVolumeNode" if labelmap else "vtkMRMLScalarVolumeNode"
+    node = slicer.mrmlScene.AddNewNodeByClass(node_class, name)
+    slicer.util.updateVolumeFromArray(node, np.ascontiguousarray(volume.array))
+    node.SetIJKToRASMatrix(ijk_to_ras(volume.geometry))
+    return node
+
+
+def volume_from_node(node) -> Volume:
+    return Volume(slicer.util.arrayFromVolume(node).copy(), geometry_of_node(node))
+
+
+def add_segmentation_node(labels: LabelMap, name: str, reference_node=None):
+    """A segmentation node with one segment per region (names and colours kept)."""
+    labelmap_node = add_volume_node(labels, name + "_labels", labelmap=True)
+    segmentation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", name)
+    if reference_node is not None:
+        segmentation.SetReferenceImageGeometryParameterFromVolumeNode(reference_node)
+    logic = slicer.modules.segmentations.logic()
+    try:
+        if not logic.ImportLabelmapToSegmentationNode(labelmap_node, segmentation):
+            raise RuntimeError(f"could not import label map '{name}' into a segmentation")
+    finally:
+        slicer.mrmlScene.RemoveNode(labelmap_node)
+    for segment in segments(segmentation).values():
+        value = segment.GetLabelValue()
+        segment.SetName(labels.regions.get(value, segment.GetName()))
+        segment.SetColor(*labels.color(value))
+    segmentation.CreateDefaultDisplayNodes()
+    return segmentation
+
+
+def segments(segmentation_node) -> dict:
+    """Segment ID → vtkSegment, in display order."""
+    seg = segmentation_node.GetSegmentation()
+    ids = [seg.GetNthSegmentID(i) for i in range(seg.GetNumberOfSegments())]
+    return {sid: seg.GetSegment(sid) for sid in ids}
+
+
+def labelmap_from_segmentation_node(segmentation_node, reference_node) -> LabelMap:
+    """Export every segment onto ``reference_node``'s grid; values 1..N in segment order."""
+    ids = vtk.vtkStringArray()
+    for sid in segments(segmentation_node):
+        ids.InsertNextValue(sid)
+    labelmap_node = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode")
+    try:
+        logic = slicer.modules.segmentations.logic()
+        if not logic.ExportSegmentsToLabelmapNode(segmentation_node, ids, labelmap_node,
+                                                  reference_node):
+            raise RuntimeError("could not export the segmentation to a label map")
+        volume = volume_from_node(labelmap_node)
+    finally:
+        slicer.mrmlScene.RemoveNode(labelmap_node)
+    names = [s.GetName() for s in segments(segmentation_node).values()]
+    colors = [tuple(s.GetColor()) for s in segments(segmentation_node).values()]
+    return LabelMap(volume.array, volume.geometry, regions=dict(enumerate(names, start=1)),
+                    colors=dict(enumerate(colors, start=1)))

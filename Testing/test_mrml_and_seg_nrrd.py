@@ -1,0 +1,97 @@
+"""Label maps through real MRML nodes (slicer-core) and Slicer's .seg.nrrd files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from scorekit.data.labels import LabelMap, read_labelmap, write_labelmap
+from scorekit.data.volume import Geometry
+
+# An oblique, anisotropic grid so that any axis or sign mix-up shows.
+GEOMETRY = Geometry((30, 20, 10), (0.8, 0.9, 2.5), (-12.0, 40.0, -300.0),
+                    (1.0, 0, 0, 0, 0.8, -0.6, 0, 0.6, 0.8))
+
+
+def two_regions() -> LabelMap:
+    array = np.zeros(GEOMETRY.shape, np.uint8)
+    array[2:5, 3:9, 4:10] = 1
+    array[6:8, 10:15, 20:25] = 2
+    return LabelMap(array, GEOMETRY, regions={1: "humerus_left", 2: "humerus_right"},
+                    colors={1: (1.0, 0.5, 0.0), 2: (0.0, 0.25, 1.0)})
+
+
+def test_seg_nrrd_round_trip_keeps_names_colours_and_geometry(tmp_path):
+    labels = two_regions()
+    back = read_labelmap(write_labelmap(labels, tmp_path / "s.seg.nrrd"))
+    assert back.regions == labels.regions
+    assert {v: pytest.approx(c) for v, c in labels.colors.items()} == back.colors
+    assert back.geometry.matches(labels.geometry)
+    assert np.array_equal(back.array, labels.array)
+
+
+def test_label_map_round_trips_through_a_segmentation_node_and_slicer_seg_nrrd(
+        mrml_scene, tmp_path):
+    import slicer
+    from SCORERefineLib.mrml import (
+        add_segmentation_node,
+        add_volume_node,
+        labelmap_from_segmentation_node,
+        segments,
+    )
+
+    labels = two_regions()
+    reference = add_volume_node(labels.with_array(labels.array.astype(np.int16)), "ct")
+    node = add_segmentation_node(labels, "initial", reference)
+    assert [s.GetName() for s in segments(node).values()] == ["humerus_left", "humerus_right"]
+
+    # Slicer writes the file (cropped to the segments' extent, as it does by default) ...
+    storage = mrml_scene.AddNewNodeByClass("vtkMRMLSegmentationStorageNode")
+    storage.SetFileName(str(tmp_path / "slicer.seg.nrrd"))
+    assert storage.WriteData(node)
+    from_slicer = read_labelmap(tmp_path / "slicer.seg.nrrd")
+    assert from_slicer.names == ["humerus_left", "humerus_right"]
+    # ... and its cropped grid still lands on the same physical voxels.
+    from scorekit.data.labels import resample_labelmap
+
+    on_grid = resample_labelmap(from_slicer, GEOMETRY)
+    assert np.array_equal(on_grid.array, labels.array)
+
+    # Our file loads in Slicer with the same names, and exports back to the same voxels.
+    write_labelmap(labels, tmp_path / "ours.seg.nrrd")
+    loaded = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode")
+    reader = mrml_scene.AddNewNodeByClass("vtkMRMLSegmentationStorageNode")
+    reader.SetFileName(str(tmp_path / "ours.seg.nrrd"))
+    assert reader.ReadData(loaded)
+    back = labelmap_from_segmentation_node(loaded, reference)
+    assert back.regions == labels.regions
+    assert back.geometry.matches(GEOMETRY)
+    assert np.array_equal(back.array, labels.array)
+    assert segments(loaded)["Segment_1"].GetColor() == pytest.approx((1.0, 0.5, 0.0))
+
+
+def test_overlapping_segments_from_slicer_are_flattened_last_one_wins(mrml_scene, tmp_path):
+    from SCORERefineLib.mrml import add_segmentation_node, add_volume_node, segments
+
+    labels = two_regions()
+    reference = add_volume_node(labels.with_array(labels.array.astype(np.int16)), "ct")
+    node = add_segmentation_node(labels, "initial", reference)
+    # Paint an overlapping third segment: Slicer then stores two layers (a 4D file).
+    import slicer
+
+    overlap = np.zeros(GEOMETRY.shape, np.uint8)
+    overlap[3:7, 5:12, 5:22] = 1
+    segment_id = node.GetSegmentation().AddEmptySegment("", "overlap")
+    slicer.util.updateSegmentBinaryLabelmapFromArray(overlap, node, segment_id, reference)
+    storage = mrml_scene.AddNewNodeByClass("vtkMRMLSegmentationStorageNode")
+    storage.SetFileName(str(tmp_path / "layers.seg.nrrd"))
+    assert storage.WriteData(node)
+    assert len(segments(node)) == 3
+
+    from scorekit.data.labels import resample_labelmap
+
+    back = resample_labelmap(read_labelmap(tmp_path / "layers.seg.nrrd"), GEOMETRY)
+    assert back.names == ["humerus_left", "humerus_right", "overlap"]
+    assert np.all(back.array[overlap == 1] == back.value_of("overlap"))
+    left_only = (labels.array == 1) & (overlap == 0)
+    assert np.all(back.array[left_only] == back.value_of("humerus_left"))

@@ -1,0 +1,123 @@
+"""Workspaces and the rating store: validation, atomicity, concurrency, CSV."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+
+import pytest
+
+from scorekit.cli import main
+from scorekit.data.ratings import BOTH, NONE, OVER, UNDER, Rating
+from scorekit.data.workspace import Workspace
+from scorekit.errors import ScoreKitError
+
+
+@pytest.fixture()
+def workspace(small_phantom_workspace, tmp_path):
+    """A fresh workspace sharing the phantom cases' region names, without their ratings."""
+    ws = Workspace.create(tmp_path / "ws")
+    for case in small_phantom_workspace.cases():
+        ws.add_case(case.id, case.image(), case.initial(), case.reference())
+    return ws
+
+
+def test_cases_keep_regions_and_reference(workspace):
+    case = workspace.cases()[0]
+    assert case.regions == ["humerus_left", "humerus_right"]
+    assert case.has_reference
+    assert case.initial().geometry.matches(case.image().geometry)
+
+
+@pytest.mark.parametrize(("score", "error", "reason"), [
+    (5, UNDER, "quality 5 means no error"),
+    (3, NONE, "needs an error label"),
+    (6, OVER, "not an integer in 0..5"),
+    (2, 7, "not one of"),
+])
+def test_invalid_ratings_are_refused_naming_case_and_region(workspace, score, error, reason):
+    case = workspace.case_ids()[0]
+    with pytest.raises(ScoreKitError, match=reason) as info:
+        workspace.ratings.put([Rating(case, "humerus_left", score, error)])
+    assert case in str(info.value) and "humerus_left" in str(info.value)
+    assert workspace.ratings.all() == []
+
+
+def test_unknown_case_or_region_is_refused(workspace):
+    case = workspace.case_ids()[0]
+    with pytest.raises(ScoreKitError, match="unknown region"):
+        workspace.ratings.put([Rating(case, "femur_left", 3, UNDER)])
+    with pytest.raises(ScoreKitError, match="case 'nope'"):
+        workspace.ratings.put([Rating("nope", "humerus_left", 3, UNDER)])
+    with pytest.raises(ScoreKitError, match="not in workspace"):
+        workspace.case("../../etc")
+
+
+def test_one_bad_rating_stores_none_of_the_batch(workspace):
+    case = workspace.case_ids()[0]
+    good = Rating(case, "humerus_left", 4, OVER)
+    bad = Rating(case, "humerus_right", 5, BOTH)
+    with pytest.raises(ScoreKitError):
+        workspace.ratings.put([good, bad])
+    assert workspace.ratings.all() == []
+
+
+def test_a_rater_re_rating_a_region_replaces_their_record(workspace):
+    case = workspace.case_ids()[0]
+    workspace.ratings.put([Rating(case, "humerus_left", 2, UNDER, rater="ana")])
+    workspace.ratings.put([Rating(case, "humerus_left", 5, NONE, rater="ana"),
+                           Rating(case, "humerus_left", 3, BOTH, rater="ben")])
+    stored = {r.rater: (r.score, r.error) for r in workspace.ratings.all()}
+    assert stored == {"ana": (5, NONE), "ben": (3, BOTH)}
+
+
+def _rate_many(path, case, rater, n):
+    ws = Workspace(path)
+    for i in range(n):
+        ws.ratings.put([Rating(case, "humerus_left", i % 5, UNDER, rater=f"{rater}{i}")])
+
+
+def test_two_processes_rating_at_once_lose_nothing(workspace):
+    case = workspace.case_ids()[0]
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_rate_many, args=(workspace.path, case, r, 15))
+               for r in ("a", "b")]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(120)
+        assert w.exitcode == 0
+    assert len(workspace.ratings.all()) == 30
+    json.loads(workspace.ratings.path.read_text())  # still one valid JSON document
+
+
+def test_ratings_csv_round_trip(workspace, tmp_path):
+    case = workspace.case_ids()[0]
+    ratings = [Rating(case, "humerus_left", 3, BOTH, rater="ana", seconds=12.5, comment="a, b"),
+               Rating(case, "humerus_right", 5, NONE, rater="ana", seconds=4)]
+    workspace.ratings.put(ratings)
+    assert workspace.ratings.export_csv(tmp_path / "r.csv") == 2
+    assert "both" in (tmp_path / "r.csv").read_text()
+    other = Workspace.create(tmp_path / "other")
+    for c in workspace.cases():
+        other.add_case(c.id, c.image(), c.initial())
+    assert other.ratings.import_csv(tmp_path / "r.csv") == 2
+    assert other.ratings.all() == workspace.ratings.all()
+
+
+def test_csv_import_with_a_bad_row_imports_nothing(workspace, tmp_path):
+    case = workspace.case_ids()[0]
+    (tmp_path / "r.csv").write_text(f"case,region,score,error\n{case},humerus_left,3,under\n"
+                                    f"{case},humerus_right,4,sideways\n")
+    with pytest.raises(ScoreKitError, match="line 3"):
+        workspace.ratings.import_csv(tmp_path / "r.csv")
+    assert workspace.ratings.all() == []
+
+
+def test_folder_that_is_not_a_workspace_is_refused_clearly(tmp_path, capsys):
+    (tmp_path / "stuff.txt").write_text("x")
+    with pytest.raises(ScoreKitError, match="not a scorekit workspace"):
+        Workspace(tmp_path)
+    assert main(["phantom", "--out", str(tmp_path), "--cases", "1"]) == 2
+    assert "not empty" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["stuff.txt"]

@@ -1,0 +1,5 @@
+"""``python -m scorekit`` (and ``PythonSlicer -m scorekit``) runs the command line."""
+
+from scorekit.cli import main
+
+raise SystemExit(main())

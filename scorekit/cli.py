@@ -1,0 +1,151 @@
+"""``scorekit <verb>``: a thin front end over the library calls.
+
+Every verb parses its arguments, calls one library function and prints the result. Bad
+input (a :class:`ScoreKitError`) prints one line on stderr and exits 2; ``--debug`` shows
+the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+
+from scorekit import __version__
+from scorekit.errors import ScoreKitError
+
+EXIT_BAD_INPUT = 2
+VERBS: dict[str, Callable[[argparse.Namespace], int]] = {}
+
+
+def verb(name: str):
+    """Register ``cmd_<name>`` as the handler of ``scorekit <name>``."""
+    def register(function):
+        VERBS[name] = function
+        return function
+    return register
+
+
+@verb("info")
+def cmd_info(args) -> int:
+    from scorekit.data.convert import describe, format_description
+
+    info = describe(args.path, args.class_map)
+    print(json.dumps(info, indent=1) if args.json else format_description(info))
+    return 0
+
+
+@verb("convert")
+def cmd_convert(args) -> int:
+    from scorekit.data.convert import convert
+
+    out = convert(args.source, args.target, args.reference, args.class_map)
+    print(f"wrote {out}")
+    return 0
+
+
+@verb("phantom")
+def cmd_phantom(args) -> int:
+    from scorekit.progress import Progress
+    from scorekit.synth import write_phantom_workspace
+
+    workspace = write_phantom_workspace(args.out, cases=args.cases, seed=args.seed,
+                                        kind=args.kind, fov=args.fov,
+                                        progress=Progress(args.json_progress))
+    ratings = workspace.ratings.all()
+    print(f"wrote {len(workspace.case_ids())} cases and {len(ratings)} simulated ratings "
+          f"to {workspace.path}")
+    return 0
+
+
+@verb("demo")
+def cmd_demo(args) -> int:
+    from scorekit.demo import run_demo
+    from scorekit.progress import Progress
+
+    metrics = run_demo(args.out, quick=args.quick, progress=Progress(args.json_progress))
+    print(f"{'case':<24} {'region':<16} {'Dice initial':>12}")
+    for case, regions in metrics.items():
+        for region, m in regions.items():
+            print(f"{case:<24} {region:<16} {m['dice_before']:>12.3f}")
+    print(f"outputs in {args.out}: workspace/, metrics.json, overview.png")
+    return 0
+
+
+@verb("ratings")
+def cmd_ratings(args) -> int:
+    from scorekit.data.ratings import ERROR_NAMES
+    from scorekit.data.workspace import Workspace
+
+    workspace = Workspace(args.workspace)
+    if args.action == "list":
+        for r in workspace.ratings.all():
+            print(f"{r.case:<24} {r.region:<24} q={r.score} {ERROR_NAMES[r.error]:<5} {r.rater}")
+        return 0
+    if not args.csv:
+        raise ScoreKitError(f"ratings {args.action} needs a CSV file name")
+    if args.action == "export":
+        print(f"exported {workspace.ratings.export_csv(args.csv)} ratings to {args.csv}")
+    else:
+        print(f"imported {workspace.ratings.import_csv(args.csv)} ratings from {args.csv}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="scorekit", description="Refine automatic CT segmentations from light feedback.")
+    parser.add_argument("--version", action="version", version=f"scorekit {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+
+    p = verbs.add_parser("info", help="describe a volume, label map, .seg.nrrd or DICOM folder")
+    p.add_argument("path")
+    p.add_argument("--class-map", help="name label values after a TotalSegmentator task "
+                                       "(e.g. total)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = verbs.add_parser("convert", help="convert NIfTI / NRRD / MHA / DICOM / .seg.nrrd")
+    p.add_argument("source", help="file or DICOM series folder")
+    p.add_argument("target", help="output file; the format follows its name")
+    p.add_argument("--reference", help="resample onto this image's grid (physical space)")
+    p.add_argument("--class-map", help="name label values after a TotalSegmentator task")
+
+    p = verbs.add_parser("phantom", help="write a workspace of synthetic rated cases")
+    p.add_argument("--out", required=True, help="workspace folder (created)")
+    p.add_argument("--cases", type=int, default=8)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--kind", default="humerus", choices=["humerus"])
+    p.add_argument("--fov", default="full", choices=["full", "proximal", "distal"])
+    p.add_argument("--json-progress", action="store_true",
+                   help="report progress as JSON lines on stdout")
+
+    p = verbs.add_parser("demo", help="run the whole job on synthetic phantoms")
+    p.add_argument("--out", default="demo-output", help="output folder (default demo-output)")
+    p.add_argument("--quick", action="store_true", help="fewer cases, shorter run")
+    p.add_argument("--json-progress", action="store_true",
+                   help="report progress as JSON lines on stdout")
+
+    p = verbs.add_parser("ratings", help="list, import or export a workspace's ratings (CSV)")
+    p.add_argument("action", choices=["list", "import", "export"])
+    p.add_argument("csv", nargs="?", help="CSV file (import / export)")
+    p.add_argument("--workspace", required=True)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return VERBS[args.verb](args)
+    except ScoreKitError as exc:
+        if args.debug:
+            raise
+        print(f"scorekit {args.verb}: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print(f"scorekit {args.verb}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

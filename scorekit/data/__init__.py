@@ -1,0 +1,1 @@
+"""Files and their geometry: volumes, label maps, .seg.nrrd, workspaces and ratings."""

@@ -1,0 +1,184 @@
+"""Volumes that carry their geometry, and reading / writing them.
+
+Conventions (the same as SimpleITK and the files on disk):
+
+* ``Volume.array`` is indexed ``[z, y, x]`` (slowest axis first);
+* ``Geometry.spacing`` and ``Geometry.origin`` are in ``(x, y, z)`` order, millimetres, in
+  the patient LPS frame; ``Geometry.direction`` is the 3×3 row-major direction matrix.
+
+``Geometry.spacing_zyx`` gives the spacing in array-axis order for distance computations.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from scorekit.data.atomic import atomic_path
+from scorekit.errors import ScoreKitError
+
+VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd")
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """A 3D image grid in physical space (ITK conventions, LPS, millimetres)."""
+
+    size: tuple[int, int, int]  # (x, y, z) voxels
+    spacing: tuple[float, float, float]  # (x, y, z) mm
+    origin: tuple[float, float, float]  # centre of voxel 0, LPS mm
+    direction: tuple[float, ...]  # 3×3 row-major
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """Array shape ``(z, y, x)``."""
+        return self.size[::-1]
+
+    @property
+    def spacing_zyx(self) -> tuple[float, float, float]:
+        return self.spacing[::-1]
+
+    @property
+    def voxel_volume_ml(self) -> float:
+        return math.prod(self.spacing) / 1000.0
+
+    def matches(self, other: Geometry, tol: float = 1e-4) -> bool:
+        """True when both grids sample the same physical points."""
+        return self.size == other.size and all(
+            np.allclose(a, b, atol=tol)
+            for a, b in ((self.spacing, other.spacing), (self.origin, other.origin),
+                         (self.direction, other.direction)))
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Axis-aligned physical bounding box ``(low, high)`` of the voxel centres."""
+        corners = np.array([[i, j, k] for i in (0, self.size[0] - 1)
+                            for j in (0, self.size[1] - 1) for k in (0, self.size[2] - 1)])
+        matrix = np.array(self.direction).reshape(3, 3) * np.array(self.spacing)
+        points = corners @ matrix.T + np.array(self.origin)
+        half = np.abs(matrix).sum(axis=1) / 2  # extend to the voxel faces
+        return points.min(axis=0) - half, points.max(axis=0) + half
+
+    def overlaps(self, other: Geometry) -> bool:
+        low_a, high_a = self.bounds()
+        low_b, high_b = other.bounds()
+        return bool(np.all(low_a < high_b) and np.all(low_b < high_a))
+
+    @classmethod
+    def of(cls, image: sitk.Image) -> Geometry:
+        return cls(tuple(image.GetSize()), tuple(image.GetSpacing()), tuple(image.GetOrigin()),
+                   tuple(image.GetDirection()))
+
+    def apply_to(self, image: sitk.Image) -> sitk.Image:
+        image.SetSpacing(self.spacing)
+        image.SetOrigin(self.origin)
+        image.SetDirection(self.direction)
+        return image
+
+
+@dataclass(frozen=True)
+class Volume:
+    """A 3D array with the geometry it was sampled on."""
+
+    array: np.ndarray  # [z, y, x]
+    geometry: Geometry
+
+    def __post_init__(self):
+        if self.array.shape != self.geometry.shape:
+            raise ValueError(f"array shape {self.array.shape} does not match geometry "
+                             f"shape {self.geometry.shape}")
+
+    def with_array(self, array: np.ndarray) -> Volume:
+        """The same grid holding other values."""
+        return replace(self, array=array)
+
+    def to_sitk(self) -> sitk.Image:
+        return self.geometry.apply_to(sitk.GetImageFromArray(self.array))
+
+    @classmethod
+    def from_sitk(cls, image: sitk.Image) -> Volume:
+        return cls(sitk.GetArrayFromImage(image), Geometry.of(image))
+
+
+def read_image(path: str | os.PathLike) -> sitk.Image:
+    """Read an image file or a DICOM series folder; refuse anything unreadable clearly."""
+    path = Path(path)
+    if not path.exists():
+        raise ScoreKitError(f"{path}: no such file or folder")
+    try:
+        if path.is_dir():
+            return _read_dicom_series(path)
+        return sitk.ReadImage(str(path))
+    except RuntimeError as exc:  # ITK's reader errors are multi-line; keep the gist
+        raise ScoreKitError(f"{path}: cannot be read as an image ({_itk_reason(exc)})") from None
+
+
+def _read_dicom_series(folder: Path) -> sitk.Image:
+    reader = sitk.ImageSeriesReader()
+    series = reader.GetGDCMSeriesIDs(str(folder))
+    if not series:
+        raise ScoreKitError(f"{folder}: folder holds no DICOM series")
+    # Several series in one folder: take the one with the most slices.
+    files = max((reader.GetGDCMSeriesFileNames(str(folder), s) for s in series), key=len)
+    reader.SetFileNames(files)
+    return reader.Execute()
+
+
+def _itk_reason(exc: RuntimeError) -> str:
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    for line in lines:
+        if "Description:" in line:
+            return line.split("Description:", 1)[1].strip()
+    return lines[-1] if lines else "unknown error"
+
+
+def read_volume(path: str | os.PathLike) -> Volume:
+    """Read a 3D scalar volume (NIfTI, NRRD, MHA or a DICOM series folder).
+
+    Raises :class:`ScoreKitError` for 2D images, multi-component images and NaN values.
+    """
+    image = read_image(path)
+    if image.GetDimension() != 3 or image.GetSize()[2] < 2:
+        size = "×".join(map(str, image.GetSize()))
+        raise ScoreKitError(f"{path}: is a 2D image (size {size}); a 3D volume is needed")
+    if image.GetNumberOfComponentsPerPixel() != 1:
+        raise ScoreKitError(f"{path}: has {image.GetNumberOfComponentsPerPixel()} components "
+                            "per voxel; a scalar volume is needed")
+    volume = Volume.from_sitk(image)
+    if volume.array.dtype.kind == "f" and np.isnan(volume.array).any():
+        raise ScoreKitError(f"{path}: contains NaN values")
+    return volume
+
+
+def write_volume(volume: Volume, path: str | os.PathLike) -> Path:
+    """Write ``volume`` atomically; the format follows the file name."""
+    path = Path(path)
+    if not str(path).endswith(VOLUME_SUFFIXES):
+        raise ScoreKitError(f"{path}: unsupported output format; use one of "
+                            + ", ".join(VOLUME_SUFFIXES))
+    with atomic_path(path) as tmp:
+        sitk.WriteImage(volume.to_sitk(), str(tmp), useCompression=True)
+    return path
+
+
+def resample(volume: Volume, reference: Geometry, *, nearest: bool,
+             default: float = 0) -> Volume:
+    """Resample ``volume`` onto ``reference`` in physical space.
+
+    ``nearest=True`` for label maps (values are never blended); linear otherwise. Raises
+    :class:`ScoreKitError` when the two grids do not overlap physically.
+    """
+    if not volume.geometry.overlaps(reference):
+        raise ScoreKitError("the volume and the reference image do not overlap in physical "
+                            "space (check origin and direction)")
+    if volume.geometry.matches(reference):
+        return volume
+    interpolator = sitk.sitkNearestNeighbor if nearest else sitk.sitkLinear
+    target = reference.apply_to(sitk.Image(list(reference.size), sitk.sitkUInt8))
+    moved = sitk.Resample(volume.to_sitk(), target, sitk.Transform(), interpolator, default)
+    return Volume(sitk.GetArrayFromImage(moved).astype(volume.array.dtype, copy=False),
+                  reference)

@@ -1,0 +1,144 @@
+"""A workspace: one folder holding cases, their ratings, trained models and outputs.
+
+Layout::
+
+    W/workspace.json                     marks the folder as a workspace
+    W/cases/<case>/image.nii.gz          the CT
+    W/cases/<case>/initial.seg.nrrd      the automatic segmentation to be rated / refined
+    W/cases/<case>/reference.seg.nrrd    optional reference (ground truth) segmentation
+    W/cases/<case>/case.json             region names and provenance
+    W/ratings.json                       all ratings (see ratings.py)
+    W/models/, W/outputs/
+
+Segmentations are ``.seg.nrrd`` so that a case folder opens in Slicer with names and
+colours. Every file is written atomically; ``case.json`` is written last, so a case whose
+``case.json`` exists is complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from scorekit.data.atomic import write_text_atomic
+from scorekit.data.labels import LabelMap, read_labelmap, resample_labelmap, write_labelmap
+from scorekit.data.ratings import RatingStore
+from scorekit.data.volume import Volume, read_volume, write_volume
+from scorekit.errors import ScoreKitError
+
+MARKER = "workspace.json"
+CASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+@dataclass(frozen=True)
+class Case:
+    """Paths and region names of one case; loads its files on demand."""
+
+    id: str
+    folder: Path
+    regions: list[str]
+    info: dict
+
+    @property
+    def image_path(self) -> Path:
+        return self.folder / "image.nii.gz"
+
+    @property
+    def initial_path(self) -> Path:
+        return self.folder / "initial.seg.nrrd"
+
+    @property
+    def reference_path(self) -> Path:
+        return self.folder / "reference.seg.nrrd"
+
+    @property
+    def has_reference(self) -> bool:
+        return self.reference_path.exists()
+
+    def image(self) -> Volume:
+        return read_volume(self.image_path)
+
+    def initial(self) -> LabelMap:
+        return read_labelmap(self.initial_path, allow_empty=True)
+
+    def reference(self) -> LabelMap | None:
+        return read_labelmap(self.reference_path, allow_empty=True) if self.has_reference \
+            else None
+
+
+class Workspace:
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        if not (self.path / MARKER).exists():
+            raise ScoreKitError(f"{self.path}: not a scorekit workspace (no {MARKER}); "
+                                "create one with `scorekit phantom` or Workspace.create")
+        self.ratings = RatingStore(self.path / "ratings.json", self.regions_of)
+
+    @classmethod
+    def create(cls, path: str | os.PathLike, exist_ok: bool = True) -> Workspace:
+        path = Path(path)
+        if (path / MARKER).exists():
+            if not exist_ok:
+                raise ScoreKitError(f"{path}: workspace already exists")
+        elif path.exists() and any(path.iterdir()):
+            raise ScoreKitError(f"{path}: folder is not empty and is not a workspace")
+        else:
+            write_text_atomic(path / MARKER, json.dumps({"format": "scorekit-workspace",
+                                                         "version": 1}) + "\n")
+        return cls(path)
+
+    @property
+    def models_dir(self) -> Path:
+        return self.path / "models"
+
+    @property
+    def outputs_dir(self) -> Path:
+        return self.path / "outputs"
+
+    def case_ids(self) -> list[str]:
+        cases = self.path / "cases"
+        if not cases.exists():
+            return []
+        return sorted(p.name for p in cases.iterdir() if (p / "case.json").exists())
+
+    def case(self, case_id: str) -> Case:
+        folder = self.path / "cases" / case_id
+        if not CASE_ID.match(case_id) or not (folder / "case.json").exists():
+            raise ScoreKitError(f"case '{case_id}': not in workspace {self.path}")
+        info = json.loads((folder / "case.json").read_text(encoding="utf-8"))
+        return Case(case_id, folder, list(info["regions"]), info)
+
+    def cases(self) -> list[Case]:
+        return [self.case(c) for c in self.case_ids()]
+
+    def regions_of(self, case_id: str) -> list[str]:
+        return self.case(case_id).regions
+
+    def add_case(self, case_id: str, image: Volume, initial: LabelMap,
+                 reference: LabelMap | None = None, **info) -> Case:
+        """Copy a case in. Segmentations on another grid are resampled onto the image's."""
+        if not CASE_ID.match(case_id):
+            raise ScoreKitError(f"case '{case_id}': id must be letters, digits, '_', '-', '.'")
+        folder = self.path / "cases" / case_id
+        if (folder / "case.json").exists():
+            raise ScoreKitError(f"case '{case_id}': already in workspace {self.path}")
+        initial = _on_grid(initial, image, f"case '{case_id}' initial segmentation")
+        if not initial.regions:
+            raise ScoreKitError(f"case '{case_id}': initial segmentation has no region")
+        write_volume(image, folder / "image.nii.gz")
+        write_labelmap(initial, folder / "initial.seg.nrrd")
+        if reference is not None:
+            reference = _on_grid(reference, image, f"case '{case_id}' reference segmentation")
+            write_labelmap(reference, folder / "reference.seg.nrrd")
+        record = {"regions": initial.names, **info}
+        write_text_atomic(folder / "case.json", json.dumps(record, indent=1) + "\n")
+        return self.case(case_id)
+
+
+def _on_grid(labels: LabelMap, image: Volume, source: str) -> LabelMap:
+    if labels.geometry.matches(image.geometry):
+        return labels
+    return resample_labelmap(labels, image.geometry, source)

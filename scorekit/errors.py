@@ -1,0 +1,9 @@
+"""The one exception type users see.
+
+Anything raised as :class:`ScoreKitError` is a problem with the input (a file, a case, a
+region, a rating), not a bug: the command line prints its message on one line and exits 2.
+"""
+
+
+class ScoreKitError(Exception):
+    """Bad input; the message names the file / case / region and what is wrong."""

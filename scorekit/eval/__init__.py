@@ -1,0 +1,1 @@
+"""Evaluation: overlap and distance metrics, statistics, tables and plots."""

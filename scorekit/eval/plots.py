@@ -1,0 +1,53 @@
+"""Figures a person would rather look at than read."""
+
+from __future__ import annotations
+
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never opens a window
+import matplotlib.pyplot as plt
+import numpy as np
+
+from scorekit.data.atomic import atomic_path
+from scorekit.data.labels import LabelMap
+from scorekit.data.volume import Volume
+
+BONE_WINDOW = (-250.0, 1250.0)  # HU shown from black to white
+
+
+def contour_overview(image: Volume, segmentations: dict[str, LabelMap],
+                     path: str | os.PathLike, title: str = "") -> None:
+    """Coronal slice through each region's centre, with one contour colour per segmentation.
+
+    ``segmentations`` maps a legend label (e.g. "initial", "refined", "reference") to a label
+    map on the image's grid; the first one decides which regions are shown.
+    """
+    first = next(iter(segmentations.values()))
+    names = first.names
+    sz, _, sx = image.geometry.spacing_zyx
+    colors = ["#ffb000", "#00c0ff", "#40ff40", "#ff4080"]
+    fig, axes = plt.subplots(1, len(names), figsize=(2.6 * len(names), 6), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        mask = first.mask(name)
+        y = int(np.round(np.nonzero(mask)[1].mean())) if mask.any() else mask.shape[1] // 2
+        ax.imshow(image.array[:, y, :], cmap="gray", vmin=BONE_WINDOW[0], vmax=BONE_WINDOW[1],
+                  origin="lower", aspect=sz / sx, interpolation="nearest")
+        for color, (label, seg) in zip(colors, segmentations.items()):
+            if name in seg.names:
+                ax.contour(seg.mask(name)[:, y, :], levels=[0.5], colors=color,
+                           linewidths=1.0)
+            ax.plot([], [], color=color, label=label)
+        if mask.any():  # crop to the region, with a margin
+            xs = np.nonzero(mask.any(axis=(0, 1)))[0]
+            ax.set_xlim(max(xs.min() - 12, 0) - 0.5, min(xs.max() + 12, mask.shape[2] - 1) + 0.5)
+        ax.set_title(name, fontsize=10)
+        ax.set_axis_off()
+    axes[0][0].legend(loc="lower left", fontsize=8, framealpha=0.8)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
