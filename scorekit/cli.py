@@ -59,17 +59,39 @@ def cmd_phantom(args) -> int:
     return 0
 
 
+@verb("train")
+def cmd_train(args) -> int:
+    from scorekit.progress import Progress
+    from scorekit.score.train import TrainOptions, train
+
+    options = TrainOptions(steps=args.steps, lr=args.lr, patch_size=[args.patch_size] * 3,
+                           seed=args.seed, ablation=args.ablation,
+                           confine_to_band=not args.no_confine)
+    out = train(args.workspace, args.out, options, device=args.device, resume=args.resume,
+                progress=Progress(args.json_progress))
+    print(f"model written to {out}")
+    return 0
+
+
+@verb("refine")
+def cmd_refine(args) -> int:
+    from scorekit.score.refine import refine_files
+
+    out = refine_files(args.image, args.seg, args.model, args.out, device=args.device)
+    print(f"refined segmentation written to {out}")
+    return 0
+
+
 @verb("demo")
 def cmd_demo(args) -> int:
-    from scorekit.demo import run_demo
+    from scorekit.demo import run_demo, summary_lines
     from scorekit.progress import Progress
 
-    metrics = run_demo(args.out, quick=args.quick, progress=Progress(args.json_progress))
-    print(f"{'case':<24} {'region':<16} {'Dice initial':>12}")
-    for case, regions in metrics.items():
-        for region, m in regions.items():
-            print(f"{case:<24} {region:<16} {m['dice_before']:>12.3f}")
-    print(f"outputs in {args.out}: workspace/, metrics.json, overview.png")
+    metrics = run_demo(args.out, quick=args.quick, device=args.device,
+                       progress=Progress(args.json_progress))
+    print("\n".join(summary_lines(metrics)))
+    print(f"outputs in {args.out}: training/ and test/ workspaces, model/, refined/, "
+          "metrics.json, refined.png")
     return 0
 
 
@@ -90,6 +112,16 @@ def cmd_ratings(args) -> int:
     else:
         print(f"imported {workspace.ratings.import_csv(args.csv)} ratings from {args.csv}")
     return 0
+
+
+def add_device(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default="auto",
+                        help="auto (CUDA when present), cpu, cuda or cuda:N")
+
+
+def add_json_progress(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json-progress", action="store_true",
+                        help="report progress as JSON lines on stdout")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,14 +149,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--kind", default="humerus", choices=["humerus"])
     p.add_argument("--fov", default="full", choices=["full", "proximal", "distal"])
-    p.add_argument("--json-progress", action="store_true",
-                   help="report progress as JSON lines on stdout")
+    add_json_progress(p)
+
+    p = verbs.add_parser("train", help="train a SCORE refinement model from a workspace's "
+                                       "ratings")
+    p.add_argument("--workspace", required=True)
+    p.add_argument("--out", required=True, help="model folder")
+    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (paper: 1e-4)")
+    p.add_argument("--patch-size", type=int, default=64, help="cubic patch edge, voxels")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ablation", choices=["ternary-labels", "no-stab", "no-prior",
+                                          "no-morph-aug"])
+    p.add_argument("--no-confine", action="store_true",
+                   help="use the prediction everywhere, not only in the correction band")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    add_device(p)
+    add_json_progress(p)
+
+    p = verbs.add_parser("refine", help="refine a segmentation with a trained model")
+    p.add_argument("--image", required=True, help="CT volume or DICOM folder")
+    p.add_argument("--seg", required=True, help="initial segmentation (.seg.nrrd or label map)")
+    p.add_argument("--model", required=True, help="model folder")
+    p.add_argument("--out", required=True, help="output .seg.nrrd or label map")
+    add_device(p)
 
     p = verbs.add_parser("demo", help="run the whole job on synthetic phantoms")
     p.add_argument("--out", default="demo-output", help="output folder (default demo-output)")
     p.add_argument("--quick", action="store_true", help="fewer cases, shorter run")
-    p.add_argument("--json-progress", action="store_true",
-                   help="report progress as JSON lines on stdout")
+    add_device(p)
+    add_json_progress(p)
 
     p = verbs.add_parser("ratings", help="list, import or export a workspace's ratings (CSV)")
     p.add_argument("action", choices=["list", "import", "export"])

@@ -1,0 +1,104 @@
+"""One-click refinement of a large CT with both humeri: time and peak host memory.
+
+    python benchmarks/bench_refine.py [--size 512 512 343] [--device auto] [--quick]
+
+Writes a phantom CT of that size (cached in --work), an initial segmentation and an
+untrained model of the default configuration (the time does not depend on the weights),
+then runs the refinement in a child process and reports its stages and its peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+CHILD = "--child"
+
+
+def prepare(work: Path, size: list[int]) -> None:
+    from scorekit.data.labels import write_labelmap
+    from scorekit.data.volume import write_volume
+    from scorekit.score.model import ModelConfig, build_network, save_model
+    from scorekit.synth.errors import simulate_initial
+    from scorekit.synth.humerus import humerus_phantom
+
+    if (work / "ct.nii.gz").exists():
+        return
+    nx, _, nz = size
+    spacing = (384.0 / nx, 384.0 / nx, 343.0 / nz)  # a 384 mm field of view, 343 mm long
+    phantom = humerus_phantom(seed=1, size_xy=nx, slices=nz, spacing=spacing)
+    initial, _ = simulate_initial(phantom.reference, np.random.default_rng(1),
+                                  focus=phantom.epiphysis)
+    write_volume(phantom.image, work / "ct.nii.gz")
+    write_labelmap(initial, work / "initial.seg.nrrd")
+    config = ModelConfig(regions=list(initial.names))
+    save_model(work / "model", build_network(config), config)
+
+
+def child(work: Path, device: str) -> None:
+    """Runs in the measured process: read, refine, write, each timed."""
+    import torch
+
+    from scorekit.data.labels import read_labelmap, write_labelmap
+    from scorekit.data.volume import read_volume
+    from scorekit.devices import resolve_device
+    from scorekit.score.model import load_model
+    from scorekit.score.refine import refine_case
+
+    times = {}
+    start = time.perf_counter()
+    torch_device = resolve_device(device)
+    network, config = load_model(work / "model", torch_device)
+    image, initial = read_volume(work / "ct.nii.gz"), read_labelmap(work / "initial.seg.nrrd")
+    times["read_s"] = time.perf_counter() - start
+    refine_case(image, initial, network, config, torch_device)  # warm-up (kernels, caches)
+    if torch_device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    refined = refine_case(image, initial, network, config, torch_device)
+    if torch_device.type == "cuda":
+        torch.cuda.synchronize()
+    times["refine_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    write_labelmap(refined, work / "refined.seg.nrrd")
+    times["write_s"] = time.perf_counter() - start
+    print(json.dumps({"device": str(torch_device), **times}))
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, nargs=3, default=[512, 512, 343],
+                        metavar=("X", "Y", "Z"))
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--work", default="/tmp/scorekit-bench-refine")
+    parser.add_argument("--quick", action="store_true", help="256×256×172 instead")
+    args = parser.parse_args(argv)
+    size = [256, 256, 172] if args.quick else args.size
+    work = Path(args.work) / "x".join(map(str, size))
+    work.mkdir(parents=True, exist_ok=True)
+    prepare(work, size)
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, __file__, CHILD, str(work), args.device],
+                            capture_output=True, text=True, check=True)
+    wall = time.perf_counter() - start
+    stats = json.loads(result.stdout.strip().splitlines()[-1])
+    peak_gib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
+    stats |= {"size": size, "process_wall_s": wall, "peak_rss_gib": peak_gib}
+    print(f"refine {'×'.join(map(str, size))} on {stats['device']}: "
+          f"refine {stats['refine_s']:.2f} s (read {stats['read_s']:.1f} s, write "
+          f"{stats['write_s']:.1f} s, whole process {wall:.1f} s), peak RSS {peak_gib:.2f} GiB")
+    return stats
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == CHILD:
+        child(Path(sys.argv[2]), sys.argv[3])
+    else:
+        main()

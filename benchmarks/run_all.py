@@ -1,0 +1,35 @@
+"""Run every benchmark and print its figures (``make bench`` runs the --quick versions).
+
+    python benchmarks/run_all.py [--quick] [--device auto]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import bench_morphology
+import bench_refine
+import bench_training
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--json", help="also write all figures to this JSON file")
+    args = parser.parse_args()
+    common = ["--device", args.device] + (["--quick"] if args.quick else [])
+    results = {"morphology": bench_morphology.main(common),
+               "training": bench_training.main(common),
+               "refine": bench_refine.main(common)}
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""SCORE: refine a segmentation from per-region quality scores and error labels."""

@@ -1,0 +1,71 @@
+"""From a case's files to the network's input tensors, the same for training and refinement.
+
+The volume is cropped to the box around the model's regions (plus a margin), so that a
+512×512×343 CT with two humeri costs a few million voxels, not ninety.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from scorekit.data.labels import LabelMap
+from scorekit.data.volume import Volume
+from scorekit.errors import ScoreKitError
+from scorekit.score.model import ModelConfig, normalise_ct
+from scorekit.score.morphology import band
+from scorekit.score.prior import boundary_prior, prior_bounds
+
+
+@dataclass(frozen=True)
+class CaseInputs:
+    box: tuple[slice, slice, slice]  # crop in the full [z, y, x] array
+    image: torch.Tensor  # (1, Z, Y, X) normalised
+    initial: torch.Tensor  # (K, Z, Y, X) bool
+    prior: torch.Tensor  # (1, Z, Y, X) in [0, 1]
+    prior_bounds: tuple[float, float]
+
+
+def region_masks(labels: LabelMap, regions: list[str], source: str) -> np.ndarray:
+    """(K, Z, Y, X) bool masks in the model's region order; refuse missing regions."""
+    missing = [r for r in regions if r not in labels.names]
+    if missing:
+        raise ScoreKitError(f"{source}: segmentation lacks region(s) {', '.join(missing)} "
+                            f"that the model needs (it has {', '.join(labels.names)})")
+    return np.stack([labels.mask(r) for r in regions])
+
+
+def crop_box(masks: np.ndarray, margin: int, min_size) -> tuple[slice, slice, slice]:
+    """Bounding box of all masks, grown by ``margin`` and to at least ``min_size``."""
+    any_mask = masks.any(axis=0)
+    if not any_mask.any():
+        raise ScoreKitError("all regions are empty; nothing to refine")
+    box = []
+    for axis, size in enumerate(any_mask.shape):
+        other = tuple(a for a in range(3) if a != axis)
+        hits = np.flatnonzero(any_mask.any(axis=other))
+        low, high = hits[0] - margin, hits[-1] + 1 + margin
+        grow = max(min_size[axis] - (high - low), 0)
+        low, high = low - grow // 2, high + grow - grow // 2
+        low, high = max(low, 0), min(high, size)
+        box.append(slice(int(low), int(high)))
+    return tuple(box)
+
+
+def case_inputs(image: Volume, initial: LabelMap, config: ModelConfig, source: str,
+                device: str | torch.device = "cpu") -> CaseInputs:
+    masks = region_masks(initial, config.regions, source)
+    box = crop_box(masks, config.crop_margin, config.patch_size)
+    crop = image.array[box]
+    masks = torch.from_numpy(np.ascontiguousarray(masks[(slice(None), *box)])).to(device)
+    band_voxels = band(masks.any(0), config.eta).cpu().numpy()
+    try:
+        bounds = prior_bounds(crop[band_voxels])
+    except ValueError as exc:
+        raise ScoreKitError(f"{source}: cannot compute the boundary prior ({exc})") from None
+    prior = torch.from_numpy(boundary_prior(crop, bounds))[None].to(device)
+    pixels = torch.from_numpy(np.ascontiguousarray(crop)).to(device)
+    return CaseInputs(box, normalise_ct(pixels, config.intensity_window)[None], masks, prior,
+                      bounds)

@@ -1,0 +1,91 @@
+"""The SCORE loss (de Langlais et al.), the only place its equations live.
+
+Shapes: ``B`` batch, ``K`` regions, spatial ``Z, Y, X``. The network gives logits and
+Ŝ = sigmoid(logits); log Ŝ and log(1 − Ŝ) are taken from the logits for stability.
+
+Per region k with initial mask S̃_k, quality q_k, error label l_k and η = 2:
+
+    Ω_stab,k = erode(S̃_k, η) if l_k ≠ 0 else S̃_k                                  (1)
+    L_stab = 1/K Σ_k 1/|Ω_stab,k| Σ_{v∈Ω_stab,k} −S̃_k,v log Ŝ_k,v                  (2)
+    Ω_corr,k = dilate(S̃_k, η) \\ erode(S̃_k, η),   w_k = (5 − q_k) / 5                (3)
+    L+ = 1/K Σ_{k: l_k∈{−1,2}} 1/|Ω_corr,k| Σ_{v∈Ω_corr,k} −w_k P_v log Ŝ_k,v       (4)
+    L− = 1/K Σ_{k: l_k∈{1,2}}  1/|Ω_corr,k| Σ_{v∈Ω_corr,k} −w_k (1−P_v) log(1−Ŝ_k,v) (5)
+    L = λ_stab L_stab + λ+ L+ + λ− L−,   defaults λ_stab = 5, λ+ = λ− = 1           (6)
+
+A region with an empty Ω (a mask smaller than the erosion) adds nothing to that term. The
+batch loss is the mean over the batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from scorekit.data.ratings import BOTH, NONE, OVER, UNDER
+from scorekit.score.morphology import band, erode
+
+ETA = 2
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    stab: float = 5.0
+    expand: float = 1.0  # λ+
+    shrink: float = 1.0  # λ−
+    use_prior: bool = True  # False: P and 1 − P both ≡ 1 (the "no P" ablation)
+
+
+def regions_of_interest(initial: torch.Tensor, error: torch.Tensor, eta: int = ETA
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ω_stab (eq. 1) and Ω_corr (eq. 3) as bool ``(B, K, Z, Y, X)``.
+
+    ``initial``: S̃, bool or {0,1} ``(B, K, Z, Y, X)``; ``error``: l, int ``(B, K)``.
+    """
+    mask = initial.bool()
+    eroded = erode(mask, eta)
+    has_error = (error != NONE)[..., None, None, None]
+    stab = torch.where(has_error, eroded, mask)
+    corr = band(mask, eta)
+    return stab, corr
+
+
+def _region_mean(values: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
+    """Mean of ``values`` over ``where`` per (batch, region); 0 where ``where`` is empty."""
+    dims = (-3, -2, -1)
+    count = where.sum(dims)
+    return (values * where).sum(dims) / count.clamp(min=1)
+
+
+def score_loss(logits: torch.Tensor, initial: torch.Tensor, prior: torch.Tensor,
+               quality: torch.Tensor, error: torch.Tensor, weights: LossWeights = LossWeights(),
+               rois: tuple[torch.Tensor, torch.Tensor] | None = None
+               ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """L (eq. 6) and its terms.
+
+    ``logits`` ``(B, K, Z, Y, X)``; ``initial`` S̃ same shape; ``prior`` P ``(B, 1, Z, Y, X)``
+    in [0, 1]; ``quality`` q and ``error`` l ``(B, K)``. ``rois`` may pass precomputed
+    (Ω_stab, Ω_corr) from :func:`regions_of_interest`.
+    """
+    stab_roi, corr_roi = rois if rois is not None else regions_of_interest(initial, error)
+    logits = logits.float()
+    log_s = -F.softplus(-logits)  # log Ŝ
+    log_not_s = -F.softplus(logits)  # log(1 − Ŝ)
+    if weights.use_prior:
+        toward, away = prior.float(), 1.0 - prior.float()
+    else:  # ablation: every band voxel pushed with full weight
+        toward = away = torch.ones_like(prior, dtype=torch.float)
+    w = (5.0 - quality.float()) / 5.0  # (B, K)
+    k = logits.shape[1]
+
+    l_stab = _region_mean(-initial.float() * log_s, stab_roi).sum(1) / k  # eq. 2
+    expands = ((error == UNDER) | (error == BOTH)).float()
+    shrinks = ((error == OVER) | (error == BOTH)).float()
+    l_plus = (expands * w * _region_mean(-toward * log_s, corr_roi)).sum(1) / k  # eq. 4
+    l_minus = (shrinks * w * _region_mean(-away * log_not_s, corr_roi)).sum(1) / k  # eq. 5
+
+    terms = {"stab": l_stab.mean(), "plus": l_plus.mean(), "minus": l_minus.mean()}
+    total = (weights.stab * terms["stab"] + weights.expand * terms["plus"]
+             + weights.shrink * terms["minus"])
+    return total, terms
