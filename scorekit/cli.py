@@ -59,6 +59,19 @@ def cmd_phantom(args) -> int:
     return 0
 
 
+@verb("segment")
+def cmd_segment(args) -> int:
+    from scorekit.initial.segment import segment_to_file
+
+    structures = [s.strip() for s in args.structures.split(",") if s.strip()]
+    out, empty = segment_to_file(args.image, args.out, structures=structures,
+                                 engine=args.engine, fast=args.fast, device=args.device)
+    for name in empty:
+        print(f"warning: '{name}' came back empty", file=sys.stderr)
+    print(f"segmentation written to {out}")
+    return 0
+
+
 @verb("train")
 def cmd_train(args) -> int:
     from scorekit.progress import Progress
@@ -150,6 +163,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kind", default="humerus", choices=["humerus"])
     p.add_argument("--fov", default="full", choices=["full", "proximal", "distal"])
     add_json_progress(p)
+
+    p = verbs.add_parser("segment", help="initial segmentation (TotalSegmentator or thresholds)")
+    p.add_argument("--image", required=True, help="CT volume or DICOM folder")
+    p.add_argument("--out", required=True, help="output .seg.nrrd or label map")
+    p.add_argument("--engine", choices=["totalsegmentator", "threshold"],
+                   help="default: totalsegmentator when installed, else threshold")
+    p.add_argument("--structures", default="humerus_left,humerus_right",
+                   help="comma-separated class names of TotalSegmentator's total task")
+    p.add_argument("--fast", action="store_true", help="TotalSegmentator's 3 mm model")
+    add_device(p)
 
     p = verbs.add_parser("train", help="train a SCORE refinement model from a workspace's "
                                        "ratings")

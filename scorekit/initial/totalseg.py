@@ -1,0 +1,142 @@
+"""TotalSegmentator (task ``total``) as the initial segmenter, through its Python API.
+
+Before anything runs, the weights it will need are checked: the dataset folders of the
+``total`` parts holding the requested structures (or the 3 mm model with ``fast``), and
+the 6 mm model it uses to crop when only some structures are asked for. Missing weights
+stop the run at once with what is missing and how to get it, instead of a download
+attempt and a network traceback. Its anonymous usage statistics upload is switched off.
+"""
+
+from __future__ import annotations
+
+import difflib
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from scorekit.data.labels import LabelMap, as_labelmap, class_map_names, resample_labelmap
+from scorekit.data.volume import Volume
+from scorekit.errors import ScoreKitError
+
+TASK = "total"
+CROP_TASK_ID = 298  # 6 mm model that finds the region of interest for roi_subset
+
+
+def _package():
+    try:
+        import totalsegmentator  # noqa: F401
+    except ImportError:
+        raise ScoreKitError("TotalSegmentator is not installed: pip install "
+                            "'scorekit[totalseg]', or use --engine threshold") from None
+
+
+def class_names() -> list[str]:
+    return list(class_map_names(TASK).values())
+
+
+def validate_structures(structures: list[str]) -> list[str]:
+    """Refuse names that are not classes of the ``total`` task, suggesting close ones."""
+    known = class_names()
+    for name in structures:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise ScoreKitError(f"'{name}' is not a TotalSegmentator '{TASK}' class{hint}")
+    return structures
+
+
+@dataclass(frozen=True)
+class WeightsFolder:
+    task_id: int
+    path: Path
+
+    @property
+    def present(self) -> bool:
+        """A folder holding at least one trained checkpoint (not an interrupted unzip)."""
+        return self.path.is_dir() and any(self.path.rglob("checkpoint_final.pth"))
+
+
+def weights_dir() -> Path:
+    """``$TOTALSEG_WEIGHTS_PATH``, else TotalSegmentator's home (``~/.totalsegmentator``)."""
+    _package()
+    from totalsegmentator.config import get_weights_dir
+
+    return Path(get_weights_dir())
+
+
+def required_weights(structures: list[str] | None, fast: bool) -> list[WeightsFolder]:
+    """The dataset folders a run with these options will load."""
+    _package()
+    from totalsegmentator.libs import TASK_ID_WEIGHTS_CONFIGS
+    from totalsegmentator.map_to_binary import class_map_5_parts, map_taskid_to_partname_ct
+    from totalsegmentator.python_api import get_task_config
+
+    task_ids = get_task_config(TASK, fast=fast, quiet=True)["task_id"]
+    task_ids = list(task_ids) if isinstance(task_ids, list) else [task_ids]
+    if structures and not fast:  # only the parts that hold a requested class are run
+        wanted = set(structures)
+        task_ids = [t for t in task_ids
+                    if wanted & set(class_map_5_parts[map_taskid_to_partname_ct[t]].values())]
+    if structures:
+        task_ids.append(CROP_TASK_ID)
+    root = weights_dir()
+    folders = []
+    for tid in task_ids:
+        info = TASK_ID_WEIGHTS_CONFIGS[tid]
+        folders.append(WeightsFolder(tid, root / info.get("rel_path", "") / info["foldername"]))
+    return folders
+
+
+def check_weights(structures: list[str] | None, fast: bool) -> None:
+    missing = [w for w in required_weights(structures, fast) if not w.present]
+    if missing:
+        ids = " ".join(str(w.task_id) for w in missing)
+        raise ScoreKitError(
+            f"TotalSegmentator weights missing in {weights_dir()}: "
+            f"{', '.join(w.path.name for w in missing)}. Online: run `totalseg_download_weights "
+            f"-t total{'_fast' if fast else ''}` (task ids {ids}); offline: copy a weights "
+            "folder from a machine that has them and set TOTALSEG_WEIGHTS_PATH to it")
+
+
+def totalseg_device(device: str) -> str:
+    """scorekit's ``auto|cpu|cuda[:N]`` → TotalSegmentator's ``cpu|gpu[:N]``."""
+    if device == "auto":
+        import torch
+
+        return "gpu" if torch.cuda.is_available() else "cpu"
+    return device.replace("cuda", "gpu")
+
+
+def run_totalsegmentator(image: Volume, structures: list[str] | None, fast: bool = False,
+                         device: str = "auto", quiet: bool = True) -> LabelMap:
+    """Segment ``image``; the result is on the image's grid, named after the classes."""
+    if structures:
+        validate_structures(structures)
+    check_weights(structures, fast)
+    from totalsegmentator.config import set_config_key, setup_totalseg
+    from totalsegmentator.python_api import totalsegmentator
+
+    setup_totalseg()
+    set_config_key("send_usage_stats", False)
+    set_config_key("statistics_disclaimer_shown", True)  # nothing is sent, nothing to say
+    with tempfile.TemporaryDirectory(prefix="scorekit-totalseg-") as work:
+        source, target = Path(work) / "ct.nii.gz", Path(work) / "seg.nii.gz"
+        sitk.WriteImage(image.to_sitk(), str(source))
+        try:
+            result = totalsegmentator(source, None, ml=True, task=TASK, roi_subset=structures,
+                                      fast=fast, device=totalseg_device(device), quiet=quiet)
+            result.to_filename(str(target))
+        except Exception as exc:  # TotalSegmentator raises many kinds; report one line
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ScoreKitError(f"TotalSegmentator failed: {first}") from exc
+        labels = as_labelmap(Volume.from_sitk(sitk.ReadImage(str(target))),
+                             class_map_names(TASK), "TotalSegmentator output")
+    labels = resample_labelmap(labels, image.geometry, "TotalSegmentator output")
+    if structures:
+        keep = {v: n for v, n in labels.regions.items() if n in structures}
+        array = np.where(np.isin(labels.array, list(keep)), labels.array, 0)
+        labels = LabelMap(array, labels.geometry, regions=keep)
+    return labels
