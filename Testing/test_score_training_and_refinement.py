@@ -154,3 +154,44 @@ def test_a_killed_training_resumes_from_its_last_checkpoint(small_phantom_worksp
         assert steps[0] == 0 and killed_at in steps and steps[-1] == 60
     assert json.loads(checkpoint.read_text())["step"] >= 60
     assert (out / "model.safetensors").exists()
+
+
+def test_background_region_model_predicts_one_more_channel_and_refines(
+        small_phantom_workspace, tmp_path):
+    out = tmp_path / "bg"
+    train(small_phantom_workspace.path, out,
+          TrainOptions(steps=4, lr=1e-3, background_region=True, **TINY), device="cpu")
+    network, config = load_model(out)
+    assert config.outputs == ["background", "humerus_left", "humerus_right"]
+    case = small_phantom_workspace.cases()[0]
+    refined = refine_case(case.image(), case.initial(), network, config, torch.device("cpu"))
+    assert refined.names == case.initial().names
+
+
+def test_background_mirrors_the_regions_ratings():
+    from scorekit.data.ratings import BOTH, NONE, OVER, UNDER
+    from scorekit.score.loss import add_background_region
+
+    initial = torch.zeros((1, 2, 4, 4, 4), dtype=torch.bool)
+    initial[0, 0, 1:3, 1:3, 1:3] = True
+    for errors, qualities, expected in (([UNDER, NONE], [3, 5], (OVER, 3)),
+                                        ([UNDER, OVER], [3, 2], (BOTH, 2)),
+                                        ([OVER, NONE], [1, 5], (UNDER, 1)),
+                                        ([NONE, NONE], [5, 5], (NONE, 5))):
+        masks, q, l_ = add_background_region(initial, torch.tensor([qualities]),
+                                             torch.tensor([errors]))
+        assert (int(l_[0, 0]), int(q[0, 0])) == expected
+        assert torch.equal(masks[0, 0], ~initial[0].any(0))
+
+
+def test_two_process_training_with_torchrun_on_cpu(small_phantom_workspace, tmp_path):
+    out = tmp_path / "ddp"
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         "-m", "scorekit", "train", "--workspace", str(small_phantom_workspace.path),
+         "--out", str(out), "--steps", "6", "--patch-size", "32", "--device", "cpu"],
+        capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads((out / "history.json").read_text())["summary"]
+    assert summary["processes"] == 2 and summary["steps"] == 6
+    load_model(out)

@@ -79,7 +79,8 @@ def cmd_train(args) -> int:
 
     options = TrainOptions(steps=args.steps, lr=args.lr, patch_size=[args.patch_size] * 3,
                            seed=args.seed, ablation=args.ablation,
-                           confine_to_band=not args.no_confine)
+                           confine_to_band=not args.no_confine,
+                           background_region=args.background_region)
     out = train(args.workspace, args.out, options, device=args.device, resume=args.resume,
                 progress=Progress(args.json_progress))
     print(f"model written to {out}")
@@ -186,6 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
                                           "no-morph-aug"])
     p.add_argument("--no-confine", action="store_true",
                    help="use the prediction everywhere, not only in the correction band")
+    p.add_argument("--background-region", action="store_true",
+                   help="also learn background as a region whose rating mirrors the others'")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     add_device(p)
     add_json_progress(p)

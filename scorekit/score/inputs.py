@@ -16,7 +16,7 @@ from scorekit.data.volume import Volume
 from scorekit.errors import ScoreKitError
 from scorekit.score.model import ModelConfig, normalise_ct
 from scorekit.score.morphology import band
-from scorekit.score.prior import boundary_prior, prior_bounds
+from scorekit.score.prior import boundary_prior, surroundings_level
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class CaseInputs:
     image: torch.Tensor  # (1, Z, Y, X) normalised
     initial: torch.Tensor  # (K, Z, Y, X) bool
     prior: torch.Tensor  # (1, Z, Y, X) in [0, 1]
-    prior_bounds: tuple[float, float]
+    surroundings: float  # lo of the boundary prior, in intensity units
 
 
 def region_masks(labels: LabelMap, regions: list[str], source: str) -> np.ndarray:
@@ -62,10 +62,9 @@ def case_inputs(image: Volume, initial: LabelMap, config: ModelConfig, source: s
     masks = torch.from_numpy(np.ascontiguousarray(masks[(slice(None), *box)])).to(device)
     band_voxels = band(masks.any(0), config.eta).cpu().numpy()
     try:
-        bounds = prior_bounds(crop[band_voxels])
+        lo = surroundings_level(crop[band_voxels])
     except ValueError as exc:
         raise ScoreKitError(f"{source}: cannot compute the boundary prior ({exc})") from None
-    prior = torch.from_numpy(boundary_prior(crop, bounds))[None].to(device)
     pixels = torch.from_numpy(np.ascontiguousarray(crop)).to(device)
-    return CaseInputs(box, normalise_ct(pixels, config.intensity_window)[None], masks, prior,
-                      bounds)
+    prior = boundary_prior(pixels, lo)[None]
+    return CaseInputs(box, normalise_ct(pixels, config.intensity_window)[None], masks, prior, lo)

@@ -37,6 +37,30 @@ class LossWeights:
     use_prior: bool = True  # False: P and 1 − P both ≡ 1 (the "no P" ablation)
 
 
+def add_background_region(initial: torch.Tensor, quality: torch.Tensor, error: torch.Tensor
+                          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Prepend background as region 0 (the paper's "S takes values in {1..K}" read as
+    including it): S̃_0 = no region; its error mirrors the regions' (a region missing
+    voxels means background holds too many), l_0 = over if some region is under, under if
+    some is over, both if both, none if none; q_0 = the lowest region quality. Its prior is
+    1 − P (see :func:`with_background_prior`).
+
+    ``initial`` ``(B, K, Z, Y, X)`` bool; ``quality``, ``error`` ``(B, K)``.
+    """
+    background = ~initial.bool().any(1, keepdim=True)
+    under = ((error == UNDER) | (error == BOTH)).any(1)
+    over = ((error == OVER) | (error == BOTH)).any(1)
+    l0 = torch.where(under & over, BOTH, torch.where(under, OVER, torch.where(over, UNDER, NONE)))
+    q0 = torch.where(l0 == NONE, torch.full_like(l0, 5), quality.min(1).values)
+    return (torch.cat([background, initial.bool()], 1), torch.cat([q0[:, None], quality], 1),
+            torch.cat([l0[:, None], error], 1))
+
+
+def with_background_prior(prior: torch.Tensor, regions: int) -> torch.Tensor:
+    """Per-channel prior for [background, regions]: 1 − P, then P for every region."""
+    return torch.cat([1 - prior, prior.expand(-1, regions, *prior.shape[2:])], 1)
+
+
 def regions_of_interest(initial: torch.Tensor, error: torch.Tensor, eta: int = ETA
                         ) -> tuple[torch.Tensor, torch.Tensor]:
     """Ω_stab (eq. 1) and Ω_corr (eq. 3) as bool ``(B, K, Z, Y, X)``.
@@ -65,8 +89,9 @@ def score_loss(logits: torch.Tensor, initial: torch.Tensor, prior: torch.Tensor,
     """L (eq. 6) and its terms.
 
     ``logits`` ``(B, K, Z, Y, X)``; ``initial`` S̃ same shape; ``prior`` P ``(B, 1, Z, Y, X)``
-    in [0, 1]; ``quality`` q and ``error`` l ``(B, K)``. ``rois`` may pass precomputed
-    (Ω_stab, Ω_corr) from :func:`regions_of_interest`.
+    (or one per region, ``(B, K, Z, Y, X)``) in [0, 1]; ``quality`` q and ``error`` l
+    ``(B, K)``. ``rois`` may pass precomputed (Ω_stab, Ω_corr) from
+    :func:`regions_of_interest`.
     """
     stab_roi, corr_roi = rois if rois is not None else regions_of_interest(initial, error)
     logits = logits.float()

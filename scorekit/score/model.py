@@ -41,6 +41,7 @@ class ModelConfig:
     eta: int = 2
     crop_margin: int = 12  # voxels kept around the regions
     confine_to_band: bool = True  # keep S̃ outside Ω_corr at inference
+    background_region: bool = False  # also predict background as region 0 (see loss.py)
     training: dict = field(default_factory=dict)
     version: str = __version__
     format: str = MODEL_FORMAT
@@ -49,8 +50,13 @@ class ModelConfig:
     def channels(self) -> list[str]:
         return ["image", *(f"initial:{r}" for r in self.regions), "prior"]
 
+    @property
+    def outputs(self) -> list[str]:
+        return (["background"] if self.background_region else []) + list(self.regions)
+
     def to_json(self) -> str:
-        return json.dumps(asdict(self) | {"channels": self.channels}, indent=1) + "\n"
+        extra = {"channels": self.channels, "outputs": self.outputs}
+        return json.dumps(asdict(self) | extra, indent=1) + "\n"
 
     @classmethod
     def from_json(cls, text: str, source: str = "model.json") -> ModelConfig:
@@ -59,13 +65,14 @@ class ModelConfig:
             raise ScoreKitError(f"{source}: not a SCORE model config (format "
                                 f"{data.get('format')!r})")
         data.pop("channels", None)
+        data.pop("outputs", None)
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
 def build_network(config: ModelConfig) -> torch.nn.Module:
-    k = len(config.regions)
-    return UNet(spatial_dims=3, in_channels=k + 2, out_channels=k,
+    return UNet(spatial_dims=3, in_channels=len(config.regions) + 2,
+                out_channels=len(config.outputs),
                 channels=tuple(config.features), strides=(2,) * (len(config.features) - 1),
                 num_res_units=config.res_units, norm="instance")
 

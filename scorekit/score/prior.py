@@ -1,42 +1,68 @@
-"""The boundary prior P: how much each voxel's intensity looks like the structure.
+"""The boundary prior P: how much each voxel's intensity says "inside the structure".
 
-P = clip((I − lo) / (hi − lo), 0, 1), computed per case from the intensities in the
-correction band Ω_corr of the initial masks (all regions together), where both the
-structure and its surroundings are present:
+P = clip((I − lo) / (hi − lo), 0, 1) with
 
-* lo = the lower threshold of a three-class Otsu split of the band intensities. For bone
-  CT the classes are soft tissue, trabecular bone and cortical bone; a two-class Otsu
-  would split off the cortex alone and give trabecular bone P = 0.
-* hi = the median (50th percentile) of the band intensities above lo.
+* lo, the Otsu-derived lower bound: the mean intensity of the darkest class of a
+  three-class Otsu split of the correction band Ω_corr (all regions together; for bone CT
+  the classes are soft tissue, trabecular and cortical bone), i.e. the surroundings' level;
+* hi, a *local* upper bound: hi = lo + 2·f·(M − lo), where M is the brightest intensity
+  within a 5×5×5 neighbourhood and f = 0.3, so that P = 0.5 where a voxel holds 30 % of
+  its brightest neighbour's contrast.
 
-On the humerus phantoms this is the best calibrated of the variants we measured (mean
-Brier score of P against the true inside/outside over band voxels: 0.213; two-class Otsu
-with the 99th percentile: 0.266).
+Why local: a thin, blurred, very bright cortex and a dim trabecular epiphysis cannot share
+one threshold. On the humerus phantoms no global threshold placed in the band does better
+than the initial masks (best: mean Dice 0.933 against 0.941), while this local one gives
+0.969 (P > 0.5 in Ω_corr, the initial mask elsewhere; f = 0.25..0.35 within 0.004). The
+paper's form (Otsu lower bound, global percentile upper bound) is kept as
+``global_prior`` for comparison.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import SimpleITK as sitk
+import torch
+import torch.nn.functional as F
 
-HI_PERCENTILE = 50.0
+CONTRAST_FRACTION = 0.3
+NEIGHBOURHOOD = 5
 
 
-def prior_bounds(band_intensities: np.ndarray) -> tuple[float, float]:
-    """``(lo, hi)`` from the intensities of the correction band (see module doc)."""
-    values = np.asarray(band_intensities, dtype=np.float32).ravel()
+def otsu_classes(values: np.ndarray) -> tuple[float, float]:
+    """Thresholds of a three-class Otsu split of ``values``."""
+    values = np.asarray(values, dtype=np.float32).ravel()
     if values.size < 3 or values.min() == values.max():
         raise ValueError("the correction band holds fewer than 3 distinct intensities")
     otsu = sitk.OtsuMultipleThresholdsImageFilter()
     otsu.SetNumberOfThresholds(2)
     otsu.Execute(sitk.GetImageFromArray(values.reshape(1, 1, -1)))
-    lo = float(otsu.GetThresholds()[0])
-    brighter = values[values > lo]
-    hi = float(np.percentile(brighter, HI_PERCENTILE)) if brighter.size else lo
-    return lo, max(hi, lo + 1e-3)
+    low, high = otsu.GetThresholds()
+    return float(low), float(high)
 
 
-def boundary_prior(image: np.ndarray, bounds: tuple[float, float]) -> np.ndarray:
-    """P in [0, 1] (float32, same shape as ``image``)."""
-    lo, hi = bounds
+def surroundings_level(band_intensities: np.ndarray) -> float:
+    """lo: mean of the darkest Otsu class of the band intensities."""
+    values = np.asarray(band_intensities, dtype=np.float32).ravel()
+    low, _ = otsu_classes(values)
+    darkest = values[values <= low]
+    return float(darkest.mean()) if darkest.size else low
+
+
+def boundary_prior(image: torch.Tensor, lo: float) -> torch.Tensor:
+    """P in [0, 1] for ``image`` (Z, Y, X) in intensity units; float32, same device."""
+    image = image.float()
+    local_max = F.max_pool3d(image[None, None], NEIGHBOURHOOD, stride=1,
+                             padding=NEIGHBOURHOOD // 2)[0, 0]
+    span = (2 * CONTRAST_FRACTION * (local_max - lo)).clamp(min=1e-3)
+    return ((image - lo) / span).clamp(0.0, 1.0)
+
+
+def global_prior(image: np.ndarray, band_intensities: np.ndarray,
+                 percentile: float = 99.0) -> np.ndarray:
+    """The paper's reading: lo = two-class Otsu threshold, hi = a global percentile."""
+    values = np.asarray(band_intensities, dtype=np.float32).ravel()
+    otsu = sitk.OtsuThresholdImageFilter()
+    otsu.Execute(sitk.GetImageFromArray(values.reshape(1, 1, -1)))
+    lo = float(otsu.GetThreshold())
+    hi = max(float(np.percentile(values, percentile)), lo + 1e-3)
     return np.clip((image.astype(np.float32) - lo) / (hi - lo), 0.0, 1.0)

@@ -10,7 +10,8 @@ Choices where the paper is silent:
   its correction band Ω_corr; elsewhere the initial mask is kept.
 * **Overlapping channels → one label map**: each voxel goes to the region with the highest
   score (probability in the band, the initial mask's 0 / 1 elsewhere) when that score is
-  ≥ 0.5, and to background otherwise.
+  ≥ 0.5, and to background otherwise. A model that predicts background as a region lets
+  it compete like the others (highest score wins).
 * **Pasting back**: refined regions replace the initial ones in the crop; voxels they take
   from other (unmodelled) regions of the initial segmentation become theirs; everything
   outside the crop and every other region is left as it was.
@@ -48,11 +49,19 @@ def predict_probabilities(network: torch.nn.Module, inputs: CaseInputs, config: 
 
 def labels_from_probabilities(probabilities: torch.Tensor, initial: torch.Tensor,
                               config: ModelConfig) -> torch.Tensor:
-    """``(Z, Y, X)`` int: 0 background, k + 1 region k (see module doc)."""
+    """``(Z, Y, X)`` int: 0 background, k + 1 region k (see module doc).
+
+    ``probabilities`` has one channel per output (background first when the model predicts
+    it); ``initial`` one per region.
+    """
+    if config.background_region:
+        initial = torch.cat([~initial.any(0, keepdim=True), initial])
     scores = probabilities
     if config.confine_to_band:
         scores = torch.where(band(initial, config.eta), probabilities, initial.float())
     best, index = scores.max(dim=0)
+    if config.background_region:  # background competes as a region
+        return index
     return torch.where(best >= 0.5, index + 1, torch.zeros_like(index))
 
 

@@ -15,6 +15,9 @@ augmentation and takes one Adam step on the SCORE loss.
 * **Checkpoints**: ``checkpoint_latest.safetensors`` + ``.json`` every
   ``checkpoint_every`` steps (weights, optimizer, random generator, step, history), so a
   killed run continues with ``resume=True`` exactly where the checkpoint was.
+* **Several GPUs**: launched with ``torchrun --nproc_per_node N -m scorekit train ...``
+  every process trains on its own random patches and DistributedDataParallel averages the
+  gradients (NCCL on GPUs, gloo on CPUs); process 0 alone validates and writes files.
 * **Ablations** (the SCORE paper's Table 2): ``no-stab`` (λ_stab = 0), ``no-prior``
   (P ≡ 1 in L+ and L−), ``no-morph-aug`` (no score-guided morphology) and
   ``ternary-labels`` (raters cannot say *both*: such a label becomes the dominant
@@ -41,7 +44,13 @@ from scorekit.eval.metrics import dice
 from scorekit.progress import Progress, Silent
 from scorekit.score import augment
 from scorekit.score.inputs import CaseInputs, case_inputs, region_masks
-from scorekit.score.loss import LossWeights, regions_of_interest, score_loss
+from scorekit.score.loss import (
+    LossWeights,
+    add_background_region,
+    regions_of_interest,
+    score_loss,
+    with_background_prior,
+)
 from scorekit.score.model import ModelConfig, build_network, save_model
 from scorekit.score.morphology import band
 from scorekit.score.refine import labels_from_probabilities, predict_probabilities
@@ -61,6 +70,7 @@ class TrainOptions:
     ablation: str | None = None
     augment: bool = True
     confine_to_band: bool = True
+    background_region: bool = False
     validate_every: int = 100
     checkpoint_every: int = 50
     band_patch_fraction: float = 0.8
@@ -87,13 +97,16 @@ def train(workspace: str | os.PathLike, out: str | os.PathLike, options: TrainOp
     if (out / f"{CHECKPOINT}.json").exists() and not resume:
         raise ScoreKitError(f"{out}: holds a checkpoint; pass --resume to continue it or "
                             "choose another --out")
-    torch_device = resolve_device(device)
+    group, torch_device = _join_process_group(device)
+    if not group.is_main:
+        progress = Silent()
     torch.manual_seed(options.seed)
     ws = Workspace(workspace)
     regions = _common_regions(ws)
     config = ModelConfig(regions=regions, patch_size=list(options.patch_size),
                          features=list(options.features), res_units=options.res_units,
-                         confine_to_band=options.confine_to_band)
+                         confine_to_band=options.confine_to_band,
+                         background_region=options.background_region)
     progress.log(f"loading rated cases from {ws.path} onto {torch_device}")
     cases = [c for c in (_load_case(ws, case, config, options, torch_device)
                          for case in ws.cases()) if c is not None]
@@ -103,11 +116,45 @@ def train(workspace: str | os.PathLike, out: str | os.PathLike, options: TrainOp
     train_cases, val_cases = _split(cases)
     progress.log(f"{len(train_cases)} training and {len(val_cases)} validation cases; "
                  f"regions {', '.join(regions)}")
-    run = _Run(config, options, torch_device, out)
-    if resume:
-        run.load_checkpoint(progress)
-    run.fit(train_cases, val_cases, progress)
+    run = _Run(config, options, torch_device, out, group)
+    try:
+        if resume:
+            run.load_checkpoint(progress)
+        run.fit(train_cases, val_cases, progress)
+    finally:
+        group.leave()
     return out
+
+
+@dataclass(frozen=True)
+class _ProcessGroup:
+    """Where this process stands in a torchrun launch (a group of one otherwise)."""
+
+    rank: int = 0
+    size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def leave(self) -> None:
+        if self.size > 1:
+            torch.distributed.barrier()
+            torch.distributed.destroy_process_group()
+
+
+def _join_process_group(device: str) -> tuple[_ProcessGroup, torch.device]:
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    torch_device = resolve_device(device)
+    if size <= 1:
+        return _ProcessGroup(), torch_device
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    if torch_device.type == "cuda":
+        torch_device = torch.device("cuda", local)
+        torch.cuda.set_device(torch_device)
+    backend = "nccl" if torch_device.type == "cuda" else "gloo"
+    torch.distributed.init_process_group(backend, rank=rank, world_size=size)
+    return _ProcessGroup(rank, size), torch_device
 
 
 def _common_regions(ws: Workspace) -> list[str]:
@@ -173,11 +220,19 @@ def _split(cases: list[TrainingCase]) -> tuple[list[TrainingCase], list[Training
 class _Run:
     """The state of one training run: network, optimizer, generator, history."""
 
-    def __init__(self, config: ModelConfig, options: TrainOptions, device, out: Path):
+    def __init__(self, config: ModelConfig, options: TrainOptions, device, out: Path,
+                 group: _ProcessGroup = _ProcessGroup()):
         self.config, self.options, self.device, self.out = config, options, device, out
+        self.group = group
         self.network = build_network(config).to(device)
+        self.model = self.network  # what the training steps call
+        if group.size > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [device.index] if device.type == "cuda" else None
+            self.model = DistributedDataParallel(self.network, device_ids=ids)
         self.optimizer = torch.optim.Adam(self.network.parameters(), lr=options.lr)
-        self.generator = torch.Generator().manual_seed(options.seed)
+        self.generator = torch.Generator().manual_seed(options.seed + 1000 * group.rank)
         weights = LossWeights()
         if options.ablation == "no-stab":
             weights = replace(weights, stab=0.0)
@@ -233,22 +288,31 @@ class _Run:
         trim = tuple(slice(i.start - o.start, i.stop - o.start) for i, o in zip(inner, outer))
         return sample, (slice(None), *trim)
 
+    def _targets(self, sample: augment.Sample):
+        """S̃, P, q, l as the loss sees them (batch of one; background prepended if used)."""
+        initial, prior = sample.initial[None], sample.prior[None]
+        quality, error = sample.quality[None], sample.error[None]
+        if self.config.background_region:
+            initial, quality, error = add_background_region(initial, quality, error)
+            prior = with_background_prior(prior, len(self.config.regions))
+        return initial, prior, quality, error
+
     def train_step(self, case: TrainingCase) -> dict[str, float]:
         sample, trim = self._augmented_patch(case)
+        initial, prior, quality, error = self._targets(sample)
         # Ω are computed on the patch with its margin, so they are right up to its edges.
-        stab, corr = regions_of_interest(sample.initial[None], sample.error[None],
-                                         self.config.eta)
+        stab, corr = regions_of_interest(initial, error, self.config.eta)
         patch = augment.Sample(sample.image[trim], sample.initial[trim], sample.prior[trim],
                                sample.quality, sample.error)
         if self.options.augment:
             patch = augment.intensity_augment(patch, self.generator)
         x = torch.cat([patch.image, patch.initial.float(), patch.prior])[None]
-        self.network.train()
+        self.model.train()
         with autocast(self.device):
-            logits = self.network(x)
-        loss, terms = score_loss(logits, patch.initial[None], patch.prior[None],
-                                 patch.quality[None], patch.error[None], self.weights,
-                                 rois=(stab[(slice(None), *trim)], corr[(slice(None), *trim)]))
+            logits = self.model(x)
+        batch_trim = (slice(None), *trim)
+        loss, terms = score_loss(logits, initial[batch_trim], prior[batch_trim], quality, error,
+                                 self.weights, rois=(stab[batch_trim], corr[batch_trim]))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -266,9 +330,11 @@ class _Run:
                 dices += [dice((labels == k + 1).cpu().numpy(), case.reference[k].cpu().numpy())
                           for k in range(len(self.config.regions))]
             q, l_ = case.rating_sets[0]
+            crop = case.inputs
+            initial, prior, quality, error = self._targets(
+                augment.Sample(crop.image, crop.initial, crop.prior, q, l_))
             logits = torch.logit(probs.clamp(1e-6, 1 - 1e-6))[None]
-            loss, _ = score_loss(logits, case.inputs.initial[None], case.inputs.prior[None],
-                                 q[None], l_[None], self.weights)
+            loss, _ = score_loss(logits, initial, prior, quality, error, self.weights)
             losses.append(float(loss))
         if len(dices) == len(cases) * len(self.config.regions):
             return {"val_dice": float(np.mean(dices)), "val_loss": float(np.mean(losses))}
@@ -292,21 +358,25 @@ class _Run:
             terms = self.train_step(case)
             self.step += 1
             record = {"step": self.step, **terms}
-            if val_cases and (self.step % options.validate_every == 0
-                              or self.step == options.steps):
+            main = self.group.is_main
+            if main and val_cases and (self.step % options.validate_every == 0
+                                       or self.step == options.steps):
                 metrics = self.validate(val_cases)
                 record.update(metrics)
                 if self._is_better(metrics):
                     save_model(self.out, self.network, self._final_config(len(train_cases)))
                     progress.log(f"step {self.step}: new best {metrics}")
             self.history.append(record)
-            if self.step % options.checkpoint_every == 0 or self.step == options.steps:
+            if main and (self.step % options.checkpoint_every == 0 or self.step == options.steps):
                 self.save_checkpoint()
             progress.advance(loss=round(terms["loss"], 4))
         progress.close()
+        if not self.group.is_main:
+            return
         if not val_cases:
             save_model(self.out, self.network, self._final_config(len(train_cases)))
-        summary = {"seconds": round(time.monotonic() - started, 1), "steps": self.step}
+        summary = {"seconds": round(time.monotonic() - started, 1), "steps": self.step,
+                   "processes": self.group.size}
         write_text_atomic(self.out / "history.json",
                           json.dumps({"summary": summary, "history": self.history}) + "\n")
 
@@ -351,7 +421,9 @@ class _Run:
                 state.setdefault(int(index), {})[key] = value.to(self.device) \
                     if key != "step" else value
         self.optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
-        self.generator.set_state(tensors["rng"])
+        self.generator.set_state(tensors["rng"])  # process 0's stream
+        if not self.group.is_main:  # the others continue on streams of their own
+            self.generator.manual_seed(self.options.seed + 1000 * self.group.rank + meta["step"])
         self.step, self.best, self.history = meta["step"], meta["best"], meta["history"]
         progress.log(f"resumed from step {self.step} of {self.out}")
 
