@@ -30,15 +30,19 @@ from scorekit.score.train import TrainOptions, train
 from scorekit.synth import write_phantom_workspace
 
 # (training cases, test cases per field of view, steps) — sized for 2 CPU cores.
-PLANS = {"quick": (4, 1, 350), "default": (8, 2, 900)}
+PLANS = {"quick": (6, 1, 1000), "default": (8, 2, 1800)}
 
 
 def run_demo(out: str | os.PathLike, quick: bool = False, seed: int = 0,
-             device: str = "auto", progress: Progress | None = None) -> dict:
-    """Run the demo into ``out`` (see module doc) and return its metrics."""
+             device: str = "auto", progress: Progress | None = None,
+             plan: tuple[int, int, int] | None = None) -> dict:
+    """Run the demo into ``out`` (see module doc) and return its metrics.
+
+    ``plan`` overrides (training cases, test cases per field of view, steps).
+    """
     out = Path(out)
     progress = progress or Progress()
-    n_train, n_test, steps = PLANS["quick" if quick else "default"]
+    n_train, n_test, steps = plan or PLANS["quick" if quick else "default"]
     training = write_phantom_workspace(out / "training", cases=n_train, seed=seed,
                                        progress=progress)
     tests = [write_phantom_workspace(out / "test" / fov, cases=n_test, seed=seed + 1000,

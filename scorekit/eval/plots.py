@@ -22,7 +22,9 @@ def contour_overview(image: Volume, segmentations: dict[str, LabelMap],
     """Coronal slice through each region's centre, with one contour colour per segmentation.
 
     ``segmentations`` maps a legend label (e.g. "initial", "refined", "reference") to a label
-    map on the image's grid; the first one decides which regions are shown.
+    map on the image's grid; the first one decides which regions are shown. Later entries
+    are drawn first and wider, so a thin contour stays visible on top of the one it should
+    match (the reference, drawn last in the legend, is the wide translucent line).
     """
     first = next(iter(segmentations.values()))
     names = first.names
@@ -34,20 +36,23 @@ def contour_overview(image: Volume, segmentations: dict[str, LabelMap],
         y = int(np.round(np.nonzero(mask)[1].mean())) if mask.any() else mask.shape[1] // 2
         ax.imshow(image.array[:, y, :], cmap="gray", vmin=BONE_WINDOW[0], vmax=BONE_WINDOW[1],
                   origin="lower", aspect=sz / sx, interpolation="nearest")
-        for color, (label, seg) in zip(colors, segmentations.items()):
+        drawn = list(zip(colors, segmentations.values()))
+        for order, (color, seg) in reversed(list(enumerate(drawn))):
+            width, alpha = 1.0 + 1.5 * order / max(len(drawn) - 1, 1), 1.0 - 0.2 * order
             if name in seg.names:
                 ax.contour(seg.mask(name)[:, y, :], levels=[0.5], colors=color,
-                           linewidths=1.0)
-            ax.plot([], [], color=color, label=label)
+                           linewidths=width, alpha=alpha)
         if mask.any():  # crop to the region, with a margin
             xs = np.nonzero(mask.any(axis=(0, 1)))[0]
             ax.set_xlim(max(xs.min() - 12, 0) - 0.5, min(xs.max() + 12, mask.shape[2] - 1) + 0.5)
         ax.set_title(name, fontsize=10)
         ax.set_axis_off()
-    axes[0][0].legend(loc="lower left", fontsize=8, framealpha=0.8)
+    handles = [plt.Line2D([], [], color=c, lw=2) for c, _ in zip(colors, segmentations)]
+    fig.legend(handles, list(segmentations), loc="lower center", ncol=len(segmentations),
+               fontsize=9, frameon=False)
     if title:
         fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)

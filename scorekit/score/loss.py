@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from scorekit.data.ratings import BOTH, NONE, OVER, UNDER
-from scorekit.score.morphology import band, erode
+from scorekit.score.morphology import dilate, erode
 
 ETA = 2
 
@@ -71,7 +71,7 @@ def regions_of_interest(initial: torch.Tensor, error: torch.Tensor, eta: int = E
     eroded = erode(mask, eta)
     has_error = (error != NONE)[..., None, None, None]
     stab = torch.where(has_error, eroded, mask)
-    corr = band(mask, eta)
+    corr = dilate(mask, eta) & ~eroded
     return stab, corr
 
 

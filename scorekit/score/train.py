@@ -1,9 +1,11 @@
 """Training the refinement network from a workspace's ratings alone.
 
-Each step takes one rated case (and one of its raters, see below), augments it (flip,
-affine, score-guided morphology on the whole crop), computes Ω_stab and Ω_corr on the
-crop, cuts a patch centred on a band voxel (80 %) or anywhere (20 %), applies intensity
-augmentation and takes one Adam step on the SCORE loss.
+Each step takes one rated case (and one of its raters, see below), picks a patch centred
+on a band voxel (80 %) or anywhere (20 %), cuts it with a margin, augments it (flip,
+affine, score-guided morphology, with the volume change measured against the whole
+region), computes Ω_stab and Ω_corr on it (the margin makes them exact up to the patch's
+edges), trims the margin, applies intensity augmentation and takes one Adam step on the
+SCORE loss.
 
 * **Several raters**: every rater who rated all of a case's regions gives that case one
   rating set; a step draws one set at random, so the expected loss is the mean of the

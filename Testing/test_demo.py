@@ -1,0 +1,24 @@
+"""The README's main job, in a configuration small enough for the test suite."""
+
+from __future__ import annotations
+
+import json
+
+from scorekit.demo import run_demo, summary_lines
+from scorekit.progress import Silent
+
+
+def test_demo_writes_metrics_picture_and_refined_segmentations(tmp_path):
+    metrics = run_demo(tmp_path, device="cpu", progress=Silent(), plan=(3, 1, 12))
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved == metrics
+    assert len(saved) == 3  # one test case per field of view
+    for regions in saved.values():
+        assert set(regions) == {"humerus_left", "humerus_right"}
+        for values in regions.values():
+            assert set(values) == {"dice_before", "dice_after", "hd95_before", "hd95_after"}
+            assert 0 <= values["dice_after"] <= 1
+    assert (tmp_path / "refined.png").stat().st_size > 10_000
+    assert len(list((tmp_path / "refined").glob("*.seg.nrrd"))) == 3
+    assert (tmp_path / "model" / "model.safetensors").exists()
+    assert summary_lines(metrics)[-1].startswith("mean")
