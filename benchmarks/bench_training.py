@@ -21,11 +21,13 @@ def main(argv=None) -> dict:
     parser.add_argument("--patch", type=int, default=128)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--res-units", type=int, default=0, help="residual units per level")
     parser.add_argument("--quick", action="store_true", help="64³ patches, 5 steps")
     args = parser.parse_args(argv)
     patch, steps = (64, 5) if args.quick else (args.patch, args.steps)
     device = resolve_device(args.device)
-    config = ModelConfig(regions=["humerus_left", "humerus_right"], patch_size=[patch] * 3)
+    config = ModelConfig(regions=["humerus_left", "humerus_right"], patch_size=[patch] * 3,
+                         res_units=args.res_units)
     network = build_network(config).to(device)
     optimizer = torch.optim.Adam(network.parameters(), lr=1e-4)
     shape = (1, 2, patch, patch, patch)
@@ -57,7 +59,8 @@ def main(argv=None) -> dict:
     rate = steps / (time.perf_counter() - start)
     memory = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else None
     extra = f", peak GPU memory {memory:.2f} GiB" if memory is not None else ""
-    print(f"training {patch}³ patches on {device}: {rate:.2f} it/s{extra}")
+    print(f"training {patch}³ patches, {args.res_units} residual units, on {device}: "
+          f"{rate:.2f} it/s{extra}")
     return {"device": str(device), "patch": patch, "it_per_s": rate, "gpu_gib": memory}
 
 

@@ -13,7 +13,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 import bench_morphology
+import bench_phantoms
+import bench_prior
 import bench_refine
+import bench_threshold_engine
 import bench_training
 
 
@@ -24,9 +27,12 @@ def main() -> None:
     parser.add_argument("--json", help="also write all figures to this JSON file")
     args = parser.parse_args()
     common = ["--device", args.device] + (["--quick"] if args.quick else [])
-    results = {"morphology": bench_morphology.main(common),
+    results = {"phantoms": bench_phantoms.main(common),
+               "prior": bench_prior.main(common),
+               "morphology": bench_morphology.main(common),
                "training": bench_training.main(common),
-               "refine": bench_refine.main(common)}
+               "refine": bench_refine.main(common),
+               "threshold_engine": bench_threshold_engine.main(common)}
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
 
