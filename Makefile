@@ -23,6 +23,7 @@ $(VENV)/.installed-test: $(VENV)/.installed-base
 	touch $@
 
 demo: install
+	rm -rf demo-output
 	$(VENV)/bin/scorekit demo --out demo-output
 
 test: install-test

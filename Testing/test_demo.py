@@ -22,3 +22,12 @@ def test_demo_writes_metrics_picture_and_refined_segmentations(tmp_path):
     assert len(list((tmp_path / "refined").glob("*.seg.nrrd"))) == 3
     assert (tmp_path / "model" / "model.safetensors").exists()
     assert summary_lines(metrics)[-1].startswith("mean")
+
+
+def test_demo_refuses_a_folder_that_already_holds_files(tmp_path, capsys):
+    from scorekit.cli import main
+
+    (tmp_path / "old.txt").write_text("previous run")
+    assert main(["demo", "--out", str(tmp_path), "--quick"]) == 2
+    assert "already holds files" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == ["old.txt"]

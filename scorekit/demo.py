@@ -21,6 +21,7 @@ import numpy as np
 from scorekit.data.atomic import write_text_atomic
 from scorekit.data.labels import write_labelmap
 from scorekit.devices import resolve_device
+from scorekit.errors import ScoreKitError
 from scorekit.eval.metrics import dice, hd95
 from scorekit.eval.plots import contour_overview
 from scorekit.progress import Progress
@@ -41,6 +42,8 @@ def run_demo(out: str | os.PathLike, quick: bool = False, seed: int = 0,
     ``plan`` overrides (training cases, test cases per field of view, steps).
     """
     out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise ScoreKitError(f"{out}: already holds files; choose an empty or new --out")
     progress = progress or Progress()
     n_train, n_test, steps = plan or PLANS["quick" if quick else "default"]
     training = write_phantom_workspace(out / "training", cases=n_train, seed=seed,
