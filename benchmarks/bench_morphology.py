@@ -5,11 +5,11 @@
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import numpy as np
 import torch
+from benchcli import bench_parser
 from scipy import ndimage
 
 from scorekit.devices import resolve_device
@@ -27,10 +27,8 @@ def timed(function, repeat: int) -> float:
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__, quick="128³ instead")
     parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--quick", action="store_true", help="128³ instead")
     args = parser.parse_args(argv)
     size = 128 if args.quick else args.size
     device = resolve_device(args.device)

@@ -5,10 +5,10 @@
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import numpy as np
+from benchcli import bench_parser
 
 from scorekit.eval.metrics import dice
 from scorekit.synth.errors import simulate_initial
@@ -16,10 +16,8 @@ from scorekit.synth.humerus import FIELDS_OF_VIEW, humerus_phantom
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__, quick="6 cases")
     parser.add_argument("--cases", type=int, default=20)
-    parser.add_argument("--quick", action="store_true", help="6 cases")
-    parser.add_argument("--device", help="(ignored: CPU only)")
     args = parser.parse_args(argv)
     cases = 6 if args.quick else args.cases
     seconds, dices = [], []

@@ -9,10 +9,9 @@ frequent), and the mean Dice against the reference is printed.
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 import torch
+from benchcli import bench_parser
 
 from scorekit.eval.metrics import dice
 from scorekit.score.morphology import band
@@ -24,10 +23,8 @@ GLOBAL_THRESHOLDS = (100, 150, 200, 250, 300)
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__, quick="3 cases")
     parser.add_argument("--cases", type=int, default=6)
-    parser.add_argument("--quick", action="store_true", help="3 cases")
-    parser.add_argument("--device", help="(ignored: CPU only)")
     args = parser.parse_args(argv)
     scores: dict[str, list[float]] = {}
     for seed in range(100, 100 + (3 if args.quick else args.cases)):

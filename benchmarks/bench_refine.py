@@ -11,7 +11,6 @@ the timed one, write) and reports its stages and its peak RSS.
 
 from __future__ import annotations
 
-import argparse
 import json
 import resource
 import subprocess
@@ -20,6 +19,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from benchcli import bench_parser
 
 CHILD = "--child"
 
@@ -87,12 +87,10 @@ def child(work: Path, device: str) -> None:
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__, quick="256×256×172 instead")
     parser.add_argument("--size", type=int, nargs=3, default=[512, 512, 343],
                         metavar=("X", "Y", "Z"))
-    parser.add_argument("--device", default="auto")
     parser.add_argument("--work", default="/tmp/scorekit-bench-refine")
-    parser.add_argument("--quick", action="store_true", help="256×256×172 instead")
     args = parser.parse_args(argv)
     size = [256, 256, 172] if args.quick else args.size
     work = Path(args.work) / "x".join(map(str, size))

@@ -5,9 +5,10 @@
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
+
+from benchcli import bench_parser
 
 from scorekit.data.labels import read_labelmap, resample_labelmap
 from scorekit.data.volume import read_volume
@@ -19,10 +20,8 @@ HUMERI = ["humerus_left", "humerus_right"]
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__, quick="(same run)")
     parser.add_argument("--data", type=Path, default=DEFAULT)
-    parser.add_argument("--quick", action="store_true", help="(same run)")
-    parser.add_argument("--device", help="(ignored: CPU only)")
     args = parser.parse_args(argv)
     if not (args.data / "dicom").is_dir():
         print(f"threshold engine: skipped, no data at {args.data}")

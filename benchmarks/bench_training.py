@@ -5,10 +5,10 @@
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import torch
+from benchcli import bench_parser
 
 from scorekit.data.ratings import BOTH, UNDER
 from scorekit.devices import autocast, resolve_device
@@ -17,12 +17,10 @@ from scorekit.score.model import ModelConfig, build_network
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__, quick="64³ patches, 5 steps")
     parser.add_argument("--patch", type=int, default=128)
     parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--device", default="auto")
     parser.add_argument("--res-units", type=int, default=0, help="residual units per level")
-    parser.add_argument("--quick", action="store_true", help="64³ patches, 5 steps")
     args = parser.parse_args(argv)
     patch, steps = (64, 5) if args.quick else (args.patch, args.steps)
     device = resolve_device(args.device)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import bench_fixes
 import bench_morphology
 import bench_phantoms
 import bench_prior
@@ -32,6 +33,7 @@ def main() -> None:
                "morphology": bench_morphology.main(common),
                "training": bench_training.main(common),
                "refine": bench_refine.main(common),
+               "fixes": bench_fixes.main(common),
                "threshold_engine": bench_threshold_engine.main(common)}
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1) + "\n")

@@ -53,14 +53,15 @@ def run_demo(out: str | os.PathLike, quick: bool = False, seed: int = 0,
              for fov in ("full", "proximal", "distal")]
     options = TrainOptions(steps=steps, lr=1e-3, seed=seed, validate_every=max(steps // 6, 1))
     model_dir = train(training.path, out / "model", options, device=device, progress=progress)
-    network, config = load_model(model_dir, resolve_device(device))
+    torch_device = resolve_device(device)
+    network, config = load_model(model_dir, torch_device)
 
     metrics, figure_case = {}, None
     cases = [case for ws in tests for case in ws.cases()]
     progress.start("refine", len(cases))
     for case in cases:
         image, initial, reference = case.image(), case.initial(), case.reference()
-        refined = refine_case(image, initial, network, config, resolve_device(device), case.id)
+        refined = refine_case(image, initial, network, config, torch_device, case.id)
         write_labelmap(refined, out / "refined" / f"{case.id}.seg.nrrd")
         metrics[case.id] = _compare(initial, refined, reference)
         figure_case = figure_case or (case.id, image, initial, refined, reference)

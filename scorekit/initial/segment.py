@@ -36,9 +36,8 @@ def segment(image_path: str | os.PathLike, structures: list[str] | None = None,
     if engine == "threshold":
         labels = threshold_segment(image, structures, str(image_path))
     else:
-        from scorekit.initial.totalseg import run_totalsegmentator, validate_structures
+        from scorekit.initial.totalseg import run_totalsegmentator
 
-        validate_structures(structures)
         check_ct(image, str(image_path))
         labels = run_totalsegmentator(image, structures, fast=fast, device=device)
     empty = [s for s in structures if s not in labels.names or not labels.mask(s).any()]

@@ -12,7 +12,7 @@ P = clip((I − lo) / (hi − lo), 0, 1) with
 Why local: a thin, blurred, very bright cortex and a dim trabecular epiphysis cannot share
 one threshold. On the humerus phantoms no global threshold placed in the band does better
 than the initial masks (best: mean Dice 0.933 against 0.941), while this local one gives
-0.969 (P > 0.5 in Ω_corr, the initial mask elsewhere; f = 0.25..0.35 within 0.004). The
+0.969 (P > 0.5 in Ω_corr, the initial mask elsewhere; ``benchmarks/bench_prior.py``). The
 paper's form (Otsu lower bound, global percentile upper bound) is kept as
 ``global_prior`` for comparison.
 """
