@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -29,19 +27,11 @@ def humerus_data(shared_data) -> Path:
 def mrml_scene():
     """A real vtkMRMLScene (slicer-core) set up as the Slicer application would."""
     slicer = pytest.importorskip("slicer", reason="slicer-core is a test dependency")
-    scene = slicer.vtkMRMLScene()
-    segmentations = slicer.vtkSlicerSegmentationsModuleLogic()
-    segmentations.SetMRMLScene(scene)
-    volumes = slicer.vtkSlicerVolumesLogic()
-    volumes.SetMRMLScene(scene)
+    from SCORERefineLib.mrml import standalone_scene
+
     previous = (getattr(slicer, "mrmlScene", None), getattr(slicer, "modules", None))
-    slicer.mrmlScene = scene
-    slicer.modules = types.SimpleNamespace(
-        segmentations=types.SimpleNamespace(logic=lambda: segmentations),
-        volumes=types.SimpleNamespace(logic=lambda: volumes))
-    sys.path.insert(0, str(ROOT / "SCORERefine"))
+    scene = standalone_scene()
     yield scene
-    sys.path.remove(str(ROOT / "SCORERefine"))
     scene.Clear(True)
     slicer.mrmlScene, slicer.modules = previous
 

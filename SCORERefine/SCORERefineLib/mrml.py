@@ -6,14 +6,47 @@ Works in the Slicer application and in plain Python with the ``slicer-core`` whe
 
 from __future__ import annotations
 
+import os
+import types
+
 import numpy as np
 import slicer
 import vtk
 
+from scorekit.data.atomic import atomic_path
 from scorekit.data.labels import LabelMap
 from scorekit.data.volume import Geometry, Volume
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
+
+
+def standalone_scene():
+    """The application's scene inside Slicer; outside it (``slicer-core``), a new scene with
+    the volumes and segmentations logics that ``slicer.util`` helpers look up."""
+    if hasattr(slicer, "app"):
+        return slicer.mrmlScene
+    scene = slicer.vtkMRMLScene()
+    segmentations = slicer.vtkSlicerSegmentationsModuleLogic()
+    segmentations.SetMRMLScene(scene)
+    volumes = slicer.vtkSlicerVolumesLogic()
+    volumes.SetMRMLScene(scene)
+    slicer.mrmlScene = scene
+    slicer.modules = types.SimpleNamespace(
+        segmentations=types.SimpleNamespace(logic=lambda: segmentations),
+        volumes=types.SimpleNamespace(logic=lambda: volumes))
+    return scene
+
+
+def save_segmentation(node, path: str | os.PathLike) -> None:
+    """Write a segmentation node as Slicer's .seg.nrrd, atomically."""
+    storage = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationStorageNode")
+    try:
+        with atomic_path(path) as tmp:
+            storage.SetFileName(str(tmp))
+            if not storage.WriteData(node):
+                raise RuntimeError(f"{path}: could not write segmentation '{node.GetName()}'")
+    finally:
+        slicer.mrmlScene.RemoveNode(storage)
 
 
 def ijk_to_ras(geometry: Geometry) -> vtk.vtkMatrix4x4:

@@ -1,0 +1,455 @@
+"""SCORERefine: rate an automatic CT segmentation per segment, train a refiner from the
+ratings, refine new CTs in one click.
+
+The widget stays thin: every operation is in ``SCORERefineLib.logic`` (no Qt), and long work
+runs in a ``PythonSlicer -m scorekit`` child process so the application never freezes.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from pathlib import Path
+from typing import Annotated
+
+import qt
+import slicer
+import vtk
+from SCORERefineLib import dependencies
+from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
+from slicer.i18n import tr as _
+from slicer.i18n import translate
+from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
+from slicer.ScriptedLoadableModule import (
+    ScriptedLoadableModule,
+    ScriptedLoadableModuleLogic,
+    ScriptedLoadableModuleTest,
+    ScriptedLoadableModuleWidget,
+)
+from slicer.util import VTKObservationMixin
+
+ERROR_CHOICES = ["", "none", "under", "over", "both"]  # "" = still to choose
+NOT_RATED = -1  # the quality spin box's "–" value
+
+
+class SCORERefine(ScriptedLoadableModule):
+    def __init__(self, parent):
+        ScriptedLoadableModule.__init__(self, parent)
+        self.parent.title = _("SCORE Refine")
+        self.parent.categories = [translate("qSlicerAbstractCoreModule", "Segmentation")]
+        self.parent.dependencies = []
+        self.parent.contributors = ["SCORE for 3D Slicer developers"]
+        self.parent.helpText = _(
+            "Rate each segment of an automatic segmentation (quality 0-5 and whether it "
+            "misses or over-covers tissue), train a 3D refinement network from those ratings "
+            "alone (SCORE), and refine new CTs in one click.")
+        self.parent.acknowledgementText = _(
+            "Implements SCORE (learning to refine segmentations from quality scores and "
+            "error labels). Initial segmentations by TotalSegmentator.")
+
+
+@parameterNodeWrapper
+class SCORERefineParameterNode:
+    inputVolume: vtkMRMLScalarVolumeNode
+    initialSegmentation: vtkMRMLSegmentationNode
+    structures: str = "humerus_left,humerus_right"
+    fast: bool = True
+    device: Annotated[str, Choice(["auto", "cpu", "cuda"])] = "auto"
+    rater: str = "anonymous"
+    workspace: Path
+    caseId: str = ""
+    modelName: str = "refiner"
+    steps: Annotated[int, WithinRange(1, 1000000)] = 2000
+    resume: bool = False
+    model: Path
+
+
+class SCORERefineWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+    def __init__(self, parent=None) -> None:
+        ScriptedLoadableModuleWidget.__init__(self, parent)
+        VTKObservationMixin.__init__(self)
+        self.logic = None
+        self._parameterNode = None
+        self._parameterNodeGuiTag = None
+        self._job = None
+        self._jobTimer = qt.QTimer()
+        self._jobTimer.setInterval(200)
+        self._jobTimer.connect("timeout()", self.onJobTimer)
+        self._ratingStarted = {}  # segment id → when the rater started on it
+
+    # -- set-up and parameter node (Slicer's template) ---------------------------------------
+    def setup(self) -> None:
+        ScriptedLoadableModuleWidget.setup(self)
+        uiWidget = slicer.util.loadUI(self.resourcePath("UI/SCORERefine.ui"))
+        self.layout.addWidget(uiWidget)
+        self.ui = slicer.util.childWidgetVariables(uiWidget)
+        uiWidget.setMRMLScene(slicer.mrmlScene)
+        self.logic = SCORERefineLogic()
+
+        self.ui.ratingTable.horizontalHeader().setSectionResizeMode(0, qt.QHeaderView.Stretch)
+        self.ui.changesTable.horizontalHeader().setSectionResizeMode(0, qt.QHeaderView.Stretch)
+
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+        self.ui.segmentButton.connect("clicked(bool)", self.onSegment)
+        self.ui.addCaseButton.connect("clicked(bool)", self.onAddCase)
+        self.ui.saveRatingsButton.connect("clicked(bool)", self.onSaveRatings)
+        self.ui.trainButton.connect("clicked(bool)", self.onTrainOrCancel)
+        self.ui.refineButton.connect("clicked(bool)", self.onRefine)
+        self.ui.installButton.connect("clicked(bool)", self.onInstallDependencies)
+        self.ui.initialSegmentationSelector.connect(
+            "currentNodeChanged(vtkMRMLNode*)", lambda node: self.fillRatingTable())
+        self.ui.ratingTable.connect("currentCellChanged(int,int,int,int)", self.onRatingRowEntered)
+        self.initializeParameterNode()
+        self.showDependencyState()
+
+    def cleanup(self) -> None:
+        if self._job is not None:
+            self._job.cancel()
+        self.removeObservers()
+
+    def enter(self) -> None:
+        self.initializeParameterNode()
+
+    def exit(self) -> None:
+        self.setParameterNode(None)
+
+    def onSceneStartClose(self, caller, event) -> None:
+        self.setParameterNode(None)
+
+    def onSceneEndClose(self, caller, event) -> None:
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    def initializeParameterNode(self) -> None:
+        self.setParameterNode(self.logic.getParameterNode())
+        if not self._parameterNode.inputVolume:
+            self._parameterNode.inputVolume = slicer.mrmlScene.GetFirstNodeByClass(
+                "vtkMRMLScalarVolumeNode")
+
+    def setParameterNode(self, parameterNode) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent,
+                                self.updateButtons)
+        self._parameterNode = parameterNode
+        if self._parameterNode:
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent,
+                             self.updateButtons)
+            self.updateButtons()
+            self.fillRatingTable()
+
+    @property
+    def ready(self) -> bool:
+        """True once torch and the rest of scorekit's dependencies import."""
+        return not dependencies.missing_packages()
+
+    def updateButtons(self, caller=None, event=None) -> None:
+        p = self._parameterNode
+        if not self.ready:
+            return
+        busy = self._job is not None
+        haveCase = bool(p.inputVolume and p.initialSegmentation)
+        haveWorkspace = bool(p.workspace and str(p.workspace) != ".")
+        self.ui.segmentButton.enabled = bool(p.inputVolume) and not busy
+        self.ui.addCaseButton.enabled = haveCase and haveWorkspace and not busy
+        self.ui.saveRatingsButton.enabled = haveCase and haveWorkspace and not busy
+        self.ui.trainButton.enabled = (haveWorkspace and bool(p.modelName)) or busy
+        self.ui.refineButton.enabled = haveCase and bool(p.model) and not busy
+        self.ui.resumeCheckBox.enabled = haveWorkspace and self.logic.can_resume(self.modelDir())
+
+    def modelDir(self) -> Path:
+        return Path(self._parameterNode.workspace) / "models" / self._parameterNode.modelName
+
+    # -- dependencies --------------------------------------------------------------------------
+    def showDependencyState(self) -> None:
+        """Until the dependencies are installed only the install button is enabled."""
+        missing = dependencies.missing_packages()
+        for section in (self.ui.inputsCollapsibleButton, self.ui.ratingCollapsibleButton,
+                        self.ui.trainCollapsibleButton, self.ui.refineCollapsibleButton):
+            section.enabled = not missing
+        self.ui.installButton.visible = bool(missing)
+        if missing:
+            self.setStatus(_("SCORE needs Python packages that are not installed yet: "
+                             "{packages}.").format(packages=", ".join(missing)))
+
+    def onInstallDependencies(self) -> None:
+        if self.dependenciesReady():
+            self.showDependencyState()
+            self.setStatus(_("Dependencies installed."))
+            self.updateButtons()
+            self.fillRatingTable()
+
+    def dependenciesReady(self, withTotalSegmentator: bool = False) -> bool:
+        """Offer to install what is missing, once, with one confirmation."""
+        missing = dependencies.missing_packages(withTotalSegmentator)
+        if not missing:
+            return True
+        if not slicer.util.confirmOkCancelDisplay(
+                _("SCORE needs these Python packages: {packages}. Install them now? "
+                  "(This can take several minutes.)").format(packages=", ".join(missing))):
+            return False
+        with slicer.util.tryWithErrorDisplay(_("Installing the packages failed."),
+                                             waitCursor=True):
+            dependencies.install_packages(missing)
+            return True
+        return False
+
+    # -- 1. initial segmentation -----------------------------------------------------------------
+    def onSegment(self) -> None:
+        if not self.dependenciesReady(withTotalSegmentator=True):
+            return
+        p = self._parameterNode
+        structures = [s.strip() for s in p.structures.split(",") if s.strip()]
+        with slicer.util.tryWithErrorDisplay(_("Segmentation failed."), waitCursor=True):
+            self.setStatus(_("Running TotalSegmentator..."))
+            node = self.logic.segment(p.inputVolume, structures, fast=p.fast, device=p.device,
+                                      on_log=self.appendLog)
+            p.initialSegmentation = node
+            self.setStatus(_("Initial segmentation: {name}").format(name=node.GetName()))
+
+    # -- 2. rating panel -------------------------------------------------------------------------
+    def fillRatingTable(self) -> None:
+        table = self.ui.ratingTable
+        table.setRowCount(0)
+        self._ratingStarted = {}
+        node = self._parameterNode.initialSegmentation if self._parameterNode else None
+        if node is None or not self.ready:
+            return
+        from SCORERefineLib.logic import rating_of
+        from SCORERefineLib.mrml import segments
+
+        for row, (segmentId, segment) in enumerate(segments(node).items()):
+            table.insertRow(row)
+            item = qt.QTableWidgetItem(segment.GetName())
+            item.setData(qt.Qt.DecorationRole, qt.QColor.fromRgbF(*segment.GetColor()))
+            item.setData(qt.Qt.UserRole, segmentId)
+            item.setFlags(qt.Qt.ItemIsEnabled | qt.Qt.ItemIsSelectable)
+            table.setItem(row, 0, item)
+            quality = qt.QSpinBox()
+            quality.setRange(NOT_RATED, 5)
+            quality.setSpecialValueText("–")
+            error = qt.QComboBox()
+            error.addItems(ERROR_CHOICES)
+            rating = rating_of(segment)
+            quality.value = rating.score if rating else NOT_RATED
+            error.currentText = rating.error_name if rating else ""
+            table.setCellWidget(row, 1, quality)
+            table.setCellWidget(row, 2, error)
+            table.setItem(row, 3, qt.QTableWidgetItem(f"{rating.seconds:.0f}" if rating else ""))
+            quality.connect("valueChanged(int)",
+                            lambda _v, r=row: self.onRatingEdited(r, "score"))
+            error.connect("currentIndexChanged(int)",
+                          lambda _i, r=row: self.onRatingEdited(r, "error"))
+        if not self._parameterNode.caseId and self._parameterNode.inputVolume:
+            self._parameterNode.caseId = re.sub(r"[^A-Za-z0-9_.-]", "_",
+                                                self._parameterNode.inputVolume.GetName())
+
+    def onRatingRowEntered(self, row, column, previousRow, previousColumn) -> None:
+        item = self.ui.ratingTable.item(row, 0)
+        if item is not None:
+            self._ratingStarted.setdefault(item.data(qt.Qt.UserRole), time.monotonic())
+
+    def onRatingEdited(self, row: int, changed: str) -> None:
+        """Enforce q = 5 ⇔ none in the row, then store the rating once it is complete."""
+        from SCORERefineLib.logic import coerce_rating, set_rating
+
+        from scorekit.data.ratings import ERROR_NAMES, parse_error_label
+
+        table = self.ui.ratingTable
+        segmentId = table.item(row, 0).data(qt.Qt.UserRole)
+        started = self._ratingStarted.setdefault(segmentId, time.monotonic())
+        quality, error = table.cellWidget(row, 1), table.cellWidget(row, 2)
+        score = None if quality.value == NOT_RATED else quality.value
+        label = parse_error_label(error.currentText) if error.currentText else None
+        score, label = coerce_rating(score, label, changed)
+        for widget in (quality, error):
+            widget.blockSignals(True)
+        quality.value = NOT_RATED if score is None else score
+        error.currentText = "" if label is None else ERROR_NAMES[label]
+        for widget in (quality, error):
+            widget.blockSignals(False)
+        if score is None or label is None:
+            return
+        seconds = time.monotonic() - started
+        with slicer.util.tryWithErrorDisplay(_("Invalid rating.")):
+            set_rating(self._parameterNode.initialSegmentation, segmentId, score, label,
+                       seconds=seconds, rater=self._parameterNode.rater or "anonymous")
+            table.item(row, 3) or table.setItem(row, 3, qt.QTableWidgetItem())
+            table.item(row, 3).setText(f"{seconds:.0f}")
+
+    def onAddCase(self) -> None:
+        from SCORERefineLib.logic import unrated_segments
+
+        p = self._parameterNode
+        unrated = unrated_segments(p.initialSegmentation)
+        if unrated and not slicer.util.confirmOkCancelDisplay(
+                _("Not rated yet: {names}. Add the case anyway? Training uses only cases "
+                  "whose every segment is rated.").format(names=", ".join(unrated))):
+            return
+        with slicer.util.tryWithErrorDisplay(_("Could not add the case."), waitCursor=True):
+            case = self.logic.add_case(p.workspace, p.caseId, p.inputVolume,
+                                       p.initialSegmentation)
+            self.setStatus(_("Case {case} added to {workspace}.").format(
+                case=case.id, workspace=p.workspace))
+
+    def onSaveRatings(self) -> None:
+        p = self._parameterNode
+        with slicer.util.tryWithErrorDisplay(_("Could not save the ratings.")):
+            count = self.logic.save_ratings(p.workspace, p.caseId, p.initialSegmentation)
+            self.setStatus(_("{count} ratings saved for case {case}.").format(
+                count=count, case=p.caseId))
+
+    # -- 3. training -------------------------------------------------------------------------------
+    def onTrainOrCancel(self) -> None:
+        if self._job is not None:
+            self._job.cancel()
+            return
+        if not self.dependenciesReady():
+            return
+        p = self._parameterNode
+        self.ui.logTextEdit.clear()
+        self.ui.trainProgressBar.value = 0
+        with slicer.util.tryWithErrorDisplay(_("Could not start training.")):
+            self._job = self.logic.start_training(
+                p.workspace, self.modelDir(), steps=p.steps, device=p.device,
+                resume=p.resume, on_progress=self.onTrainProgress, on_log=self.appendLog)
+            self.ui.trainButton.text = _("Cancel")
+            self._jobTimer.start()
+            self.updateButtons()
+
+    def onJobTimer(self) -> None:
+        returncode = self._job.poll()
+        if returncode is None:
+            return
+        self._jobTimer.stop()
+        job, self._job = self._job, None
+        self.ui.trainButton.text = _("Start training")
+        if job.cancelled:
+            self.setStatus(_("Training cancelled; tick 'Resume' to continue it later."))
+        elif returncode != 0:
+            slicer.util.errorDisplay(_("Training failed: {error}").format(error=job.error))
+        else:
+            self._parameterNode.model = self.modelDir()
+            self.setStatus(_("Model written to {path}.").format(path=self.modelDir()))
+        self.updateButtons()
+
+    def onTrainProgress(self, state) -> None:
+        self.ui.trainProgressBar.value = int(100 * state.fraction)
+        remaining = "" if state.remaining is None else \
+            _(", {time} remaining").format(time=_clock(state.remaining))
+        self.ui.trainTimeLabel.text = _("{stage}: step {done} / {total}, {elapsed} elapsed"
+                                        ).format(stage=state.stage, done=state.done,
+                                                 total=state.total,
+                                                 elapsed=_clock(state.elapsed)) + remaining
+
+    def appendLog(self, line: str) -> None:
+        self.ui.logTextEdit.appendPlainText(line)
+        slicer.app.processEvents()
+
+    # -- 4. refinement -----------------------------------------------------------------------------
+    def onRefine(self) -> None:
+        if not self.dependenciesReady():
+            return
+        p = self._parameterNode
+        with slicer.util.tryWithErrorDisplay(_("Refinement failed."), waitCursor=True):
+            self.setStatus(_("Refining..."))
+            node, changes = self.logic.refine(p.inputVolume, p.initialSegmentation, p.model,
+                                              device=p.device, on_log=self.appendLog)
+            self.showChanges(changes)
+            self.setStatus(_("Refined segmentation: {name}").format(name=node.GetName()))
+
+    def showChanges(self, changes) -> None:
+        table = self.ui.changesTable
+        table.setRowCount(len(changes))
+        for row, change in enumerate(changes):
+            cells = [change.name, f"{change.initial_ml:.1f}", f"{change.refined_ml:.1f}",
+                     f"{change.change_percent:+.1f}", f"{change.dice:.3f}"]
+            for column, text in enumerate(cells):
+                table.setItem(row, column, qt.QTableWidgetItem(text))
+
+    def setStatus(self, text: str) -> None:
+        self.ui.statusLabel.text = text
+        logging.info(text)
+        slicer.app.processEvents()
+
+
+def _clock(seconds: float) -> str:
+    minutes, seconds = divmod(int(seconds), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{seconds:02d}"
+
+
+class SCORERefineLogic(ScriptedLoadableModuleLogic):
+    """The parameter node, plus every operation of ``SCORERefineLib.logic.RefineLogic``.
+
+    Those are looked up on first use, so the module loads (and can offer to install
+    torch and the other dependencies) before any of them is importable.
+    """
+
+    def getParameterNode(self):
+        return SCORERefineParameterNode(super().getParameterNode())
+
+    def __getattr__(self, name):
+        from SCORERefineLib.logic import RefineLogic
+
+        return getattr(RefineLogic, name)
+
+
+class SCORERefineTest(ScriptedLoadableModuleTest):
+    """Runs inside Slicer: phantoms → rate → add to a workspace → train → refine."""
+
+    def setUp(self):
+        slicer.mrmlScene.Clear()
+
+    def runTest(self):
+        self.setUp()
+        self.test_rate_train_and_refine()
+
+    def test_rate_train_and_refine(self):
+        import tempfile
+
+        from SCORERefineLib.logic import rating_of, set_rating
+        from SCORERefineLib.mrml import (
+            add_segmentation_node,
+            add_volume_node,
+            labelmap_from_segmentation_node,
+            segments,
+        )
+
+        from scorekit.synth import write_phantom_workspace
+
+        self.delayDisplay("Making two phantom cases with simulated ratings")
+        root = Path(tempfile.mkdtemp(prefix="SCORERefineTest-"))
+        phantoms = write_phantom_workspace(root / "phantoms", cases=2, seed=3, size_xy=96,
+                                           slices=120, spacing=(2.0, 2.0, 2.7))
+        case = phantoms.cases()[0]
+        volume = add_volume_node(case.image(), "phantom CT")
+        initial = add_segmentation_node(case.initial(), "phantom initial", volume)
+
+        self.delayDisplay("Rating every segment and adding the case to a new workspace")
+        logic = SCORERefineLogic()
+        for segmentId in segments(initial):
+            set_rating(initial, segmentId, 3, "under", seconds=5, rater="self-test")
+        added = logic.add_case(root / "workspace", "slicer_case", volume, initial)
+        stored = logic.save_ratings(root / "workspace", added.id, initial)
+        self.assertEqual(stored, len(segments(initial)))
+        for segment in segments(initial).values():
+            self.assertEqual(rating_of(segment).score, 3)
+
+        self.delayDisplay("Training a tiny model in a child process")
+        job = logic.start_training(phantoms.path, root / "model", steps=4, device="cpu",
+                                   patch_size=32)
+        self.assertEqual(job.wait(timeout=600), 0, job.error)
+
+        self.delayDisplay("Refining")
+        before = labelmap_from_segmentation_node(initial, volume)
+        refined, changes = logic.refine(volume, initial, root / "model", device="cpu")
+        self.assertEqual(refined.GetName(), "phantom initial refined")
+        self.assertEqual([s.GetName() for s in segments(refined).values()],
+                         [s.GetName() for s in segments(initial).values()])
+        self.assertEqual([c.name for c in changes], before.names)
+        after = labelmap_from_segmentation_node(initial, volume)
+        self.assertTrue((after.array == before.array).all(), "initial segmentation changed")
+        self.delayDisplay("Test passed")

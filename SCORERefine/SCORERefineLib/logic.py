@@ -1,0 +1,236 @@
+"""What the SCORERefine module does, without Qt or dialogs.
+
+Every long step runs ``scorekit`` in a child process (``scorekit.jobs``) and reports through
+``on_progress(ProgressState)`` / ``on_log(str)`` callbacks, so the same calls serve the
+widget, ``PythonSlicer`` scripts, ``Slicer --no-main-window`` batches and tests on a
+``slicer-core`` scene.
+
+Ratings live on the segments as tags (``SCORE.quality``, ``SCORE.error``, ``SCORE.seconds``,
+``SCORE.rater``), so they are saved with the scene, and are written to a workspace for
+training.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import vtk
+
+from scorekit import jobs
+from scorekit.data.labels import LabelMap, read_labelmap, write_labelmap
+from scorekit.data.ratings import ERROR_NAMES, NONE, Rating, parse_error_label
+from scorekit.data.volume import read_volume, write_volume
+from scorekit.data.workspace import Case, Workspace
+from scorekit.errors import ScoreKitError
+from scorekit.eval.metrics import dice
+from scorekit.initial.segment import DEFAULT_STRUCTURES
+from scorekit.score.train import CHECKPOINT
+
+from .mrml import (
+    add_segmentation_node,
+    add_volume_node,
+    labelmap_from_segmentation_node,
+    segments,
+    volume_from_node,
+)
+
+TAG = "SCORE."
+
+
+@dataclass(frozen=True)
+class SegmentRating:
+    score: int
+    error: int
+    seconds: float = 0.0
+    rater: str = "anonymous"
+
+    @property
+    def error_name(self) -> str:
+        return ERROR_NAMES[self.error]
+
+
+@dataclass(frozen=True)
+class SegmentChange:
+    """One row of the refinement table: how a segment changed."""
+
+    name: str
+    initial_ml: float
+    refined_ml: float
+    dice: float
+
+    @property
+    def change_percent(self) -> float:
+        if self.initial_ml == 0:
+            return 0.0 if self.refined_ml == 0 else float("inf")
+        return 100.0 * (self.refined_ml - self.initial_ml) / self.initial_ml
+
+
+# -- ratings as segment tags -------------------------------------------------------------------
+def set_rating(segmentation_node, segment_id: str, score: int, error: int | str,
+               seconds: float = 0.0, rater: str = "anonymous") -> SegmentRating:
+    """Validate (q = 5 ⇔ no error) and store a rating on a segment."""
+    segment = segmentation_node.GetSegmentation().GetSegment(segment_id)
+    if segment is None:
+        raise ScoreKitError(f"segment '{segment_id}': not in {segmentation_node.GetName()}")
+    rating = SegmentRating(int(score), parse_error_label(error), float(seconds), rater)
+    problem = Rating("case", segment.GetName(), rating.score, rating.error, rating.rater,
+                     rating.seconds).problem()
+    if problem:
+        raise ScoreKitError(f"segment '{segment.GetName()}': {problem}")
+    for key, value in (("quality", rating.score), ("error", rating.error_name),
+                       ("seconds", f"{rating.seconds:.1f}"), ("rater", rating.rater)):
+        segment.SetTag(TAG + key, str(value))
+    return rating
+
+
+def coerce_rating(score: int | None, error: int | None,
+                  changed: str) -> tuple[int | None, int | None]:
+    """Keep q = 5 ⇔ no error while a rater edits ``changed`` ('score' or 'error'); None means
+    "still to choose"."""
+    if changed == "score":
+        return (5, NONE) if score == 5 else (score, None if error == NONE else error)
+    return (5, NONE) if error == NONE else (None if score == 5 else score, error)
+
+
+def rating_of(segment) -> SegmentRating | None:
+    """The rating stored on a segment, or None when it has not been rated."""
+    tags = {}
+    for key in ("quality", "error", "seconds", "rater"):
+        value = vtk.reference("")
+        if segment.GetTag(TAG + key, value):
+            tags[key] = str(value)
+    if "quality" not in tags or "error" not in tags:
+        return None
+    return SegmentRating(int(tags["quality"]), parse_error_label(tags["error"]),
+                         float(tags.get("seconds", 0)), tags.get("rater", "anonymous"))
+
+
+def ratings_of(segmentation_node, case_id: str) -> list[Rating]:
+    """Every rated segment of a node, as workspace ratings of ``case_id``."""
+    result = []
+    for segment in segments(segmentation_node).values():
+        rating = rating_of(segment)
+        if rating is not None:
+            result.append(Rating(case_id, segment.GetName(), rating.score, rating.error,
+                                 rating.rater, rating.seconds))
+    return result
+
+
+def unrated_segments(segmentation_node) -> list[str]:
+    return [s.GetName() for s in segments(segmentation_node).values() if rating_of(s) is None]
+
+
+# -- the logic ---------------------------------------------------------------------------------
+class RefineLogic:
+    """SCORERefine's operations; the module's Logic class is this plus Slicer's base."""
+
+    # - initial segmentation -
+    @staticmethod
+    def load_ct(path: str | os.PathLike, name: str | None = None):
+        """A CT file or DICOM series folder as a scalar volume node."""
+        volume = read_volume(path)
+        return add_volume_node(volume, name or Path(path).name.split(".")[0])
+
+    @staticmethod
+    def segment(volume_node, structures: list[str] | None = None, engine: str | None = None,
+                fast: bool = True, device: str = "auto", on_log=None):
+        """Run TotalSegmentator (or the threshold engine) on a volume node; a new
+        segmentation node named after the volume."""
+        structures = list(structures or DEFAULT_STRUCTURES)
+        with tempfile.TemporaryDirectory(prefix="scorerefine-") as tmp:
+            image, out = Path(tmp) / "ct.nii.gz", Path(tmp) / "initial.seg.nrrd"
+            write_volume(volume_from_node(volume_node), image)
+            argv = ["segment", "--image", image, "--out", out,
+                    "--structures", ",".join(structures), "--device", device]
+            argv += (["--engine", engine] if engine else []) + (["--fast"] if fast else [])
+            jobs.run(argv, on_log=on_log)
+            labels = read_labelmap(out, allow_empty=True)
+        name = f"{volume_node.GetName()} {engine or 'segmentation'}"
+        return add_segmentation_node(labels, name, reference_node=volume_node)
+
+    # - ratings and workspace -
+    @staticmethod
+    def save_ratings(workspace: str | os.PathLike, case_id: str, segmentation_node) -> int:
+        """Write the node's segment ratings for ``case_id`` into the workspace store."""
+        return Workspace(workspace).ratings.put(ratings_of(segmentation_node, case_id))
+
+    @staticmethod
+    def add_case(workspace: str | os.PathLike, case_id: str, volume_node,
+                 segmentation_node) -> Case:
+        """Copy image, initial segmentation and its ratings into a workspace (created if
+        needed). Ratings are checked first, so a refused case leaves nothing behind."""
+        ws = Workspace.create(workspace)
+        labels = labelmap_from_segmentation_node(segmentation_node, volume_node)
+        ratings = ratings_of(segmentation_node, case_id)
+        for rating in ratings:
+            problem = rating.problem()
+            if problem:
+                raise ScoreKitError(f"case '{case_id}' region '{rating.region}': {problem}")
+        case = ws.add_case(case_id, volume_from_node(volume_node), labels,
+                           source=f"Slicer: {volume_node.GetName()} / "
+                                  f"{segmentation_node.GetName()}")
+        ws.ratings.put(ratings)
+        return case
+
+    # - training -
+    @staticmethod
+    def can_resume(model_dir: str | os.PathLike) -> bool:
+        return (Path(model_dir) / f"{CHECKPOINT}.json").exists()
+
+    @staticmethod
+    def start_training(workspace: str | os.PathLike, model_dir: str | os.PathLike,
+                       steps: int = 2000, device: str = "auto", resume: bool = False,
+                       patch_size: int = 64, on_progress=None, on_log=None) -> jobs.Job:
+        """Start ``scorekit train`` in a child process; poll, wait or cancel the job."""
+        argv = ["train", "--workspace", workspace, "--out", model_dir, "--steps", steps,
+                "--patch-size", patch_size, "--device", device, "--json-progress"]
+        return jobs.Job(argv + (["--resume"] if resume else []), on_progress=on_progress,
+                        on_log=on_log).start()
+
+    # - refinement -
+    @staticmethod
+    def refine(volume_node, segmentation_node, model_dir: str | os.PathLike,
+               device: str = "auto", on_log=None):
+        """A new segmentation node "<name> refined" (same names, colours, terminology and
+        reference geometry) and the per-segment table of changes; the initial is untouched."""
+        initial = labelmap_from_segmentation_node(segmentation_node, volume_node)
+        with tempfile.TemporaryDirectory(prefix="scorerefine-") as tmp:
+            image, seg, out = (Path(tmp) / n for n in ("ct.nii.gz", "initial.seg.nrrd",
+                                                       "refined.seg.nrrd"))
+            write_volume(volume_from_node(volume_node), image)
+            write_labelmap(initial, seg)
+            jobs.run(["refine", "--image", image, "--seg", seg, "--model", model_dir,
+                      "--out", out, "--device", device], on_log=on_log)
+            refined = read_labelmap(out, allow_empty=True)
+        node = add_segmentation_node(refined, f"{segmentation_node.GetName()} refined",
+                                     reference_node=volume_node)
+        copy_segment_appearance(segmentation_node, node)
+        return node, compare(initial, refined)
+
+
+def copy_segment_appearance(source_node, target_node) -> None:
+    """Colours and terminology of same-named segments, from source to target."""
+    by_name = {s.GetName(): s for s in segments(source_node).values()}
+    for segment in segments(target_node).values():
+        original = by_name.get(segment.GetName())
+        if original is None:
+            continue
+        segment.SetColor(*original.GetColor())
+        if original.HasTerminology():
+            segment.SetTerminology(original.GetTerminology())
+
+
+def compare(initial: LabelMap, refined: LabelMap) -> list[SegmentChange]:
+    """Volume before and after, and Dice of the refined segment against the initial one."""
+    ml = initial.geometry.voxel_volume_ml
+    rows = []
+    for name in initial.names:
+        before = initial.mask(name)
+        after = refined.mask(name) if name in refined.names else np.zeros_like(before)
+        rows.append(SegmentChange(name, float(before.sum() * ml), float(after.sum() * ml),
+                                  dice(before, after)))
+    return rows

@@ -1,0 +1,201 @@
+"""SCORERefine's logic on a real MRML scene (slicer-core): ratings, workspace, train, refine."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from scorekit.data.labels import read_labelmap
+from scorekit.data.ratings import OVER, UNDER
+from scorekit.data.workspace import Workspace
+from scorekit.errors import ScoreKitError
+
+
+@pytest.fixture()
+def humerus_nodes(mrml_scene, humerus_data):
+    """The shared DICOM CT and its TotalSegmentator prediction as Slicer nodes."""
+    from SCORERefineLib.logic import RefineLogic
+    from SCORERefineLib.mrml import add_segmentation_node
+
+    volume = RefineLogic.load_ct(humerus_data / "dicom", "humerus CT")
+    prediction = read_labelmap(humerus_data / "example_seg_dicom.nii.gz", class_map="total")
+    segmentation = add_segmentation_node(prediction, "TotalSegmentator", volume)
+    return volume, segmentation
+
+
+def _ids_by_name(node) -> dict[str, str]:
+    from SCORERefineLib.mrml import segments
+
+    return {s.GetName(): sid for sid, s in segments(node).items()}
+
+
+def test_ratings_live_on_segment_tags_and_reach_the_workspace(humerus_nodes, tmp_path):
+    from SCORERefineLib.logic import RefineLogic, rating_of, set_rating, unrated_segments
+
+    volume, segmentation = humerus_nodes
+    ids = _ids_by_name(segmentation)
+    assert {"humerus_left", "humerus_right"} <= set(ids)
+    set_rating(segmentation, ids["humerus_left"], 3, "under", seconds=12.5, rater="dr a")
+    set_rating(segmentation, ids["humerus_right"], 5, "none", seconds=4.0, rater="dr a")
+    stored = rating_of(segmentation.GetSegmentation().GetSegment(ids["humerus_left"]))
+    assert (stored.score, stored.error, stored.seconds) == (3, UNDER, 12.5)
+    assert "humerus_left" not in unrated_segments(segmentation)
+
+    case = RefineLogic.add_case(tmp_path / "ws", "patient_01", volume, segmentation)
+    ws = Workspace(tmp_path / "ws")
+    written = {r.region: r for r in ws.ratings.all("patient_01")}
+    assert (written["humerus_left"].score, written["humerus_left"].error) == (3, UNDER)
+    assert written["humerus_left"].seconds == 12.5 and written["humerus_left"].rater == "dr a"
+    assert written["humerus_right"].score == 5
+    # The image and the segmentation went in on the CT grid, humeri on bone.
+    image, initial = case.image(), case.initial()
+    assert initial.geometry.matches(image.geometry)
+    for name in ("humerus_left", "humerus_right"):
+        assert image.array[initial.mask(name)].mean() > 300, name
+
+    # A changed rating replaces the stored one.
+    set_rating(segmentation, ids["humerus_left"], 2, "over", seconds=3, rater="dr a")
+    RefineLogic.save_ratings(tmp_path / "ws", "patient_01", segmentation)
+    again = {r.region: r for r in ws.ratings.all("patient_01")}
+    assert (again["humerus_left"].score, again["humerus_left"].error) == (2, OVER)
+
+
+def test_quality_five_if_and_only_if_no_error_is_enforced(humerus_nodes):
+    from SCORERefineLib.logic import rating_of, set_rating
+
+    _, segmentation = humerus_nodes
+    sid = _ids_by_name(segmentation)["humerus_left"]
+    with pytest.raises(ScoreKitError, match=r"humerus_left.*quality 5 means no error"):
+        set_rating(segmentation, sid, 5, "under")
+    with pytest.raises(ScoreKitError, match=r"humerus_left.*needs an error label"):
+        set_rating(segmentation, sid, 3, "none")
+    with pytest.raises(ScoreKitError, match="not in"):
+        set_rating(segmentation, "no such segment", 3, "under")
+    assert rating_of(segmentation.GetSegmentation().GetSegment(sid)) is None
+
+
+def test_a_case_already_in_the_workspace_is_refused(humerus_nodes, tmp_path):
+    from SCORERefineLib.logic import RefineLogic
+
+    volume, segmentation = humerus_nodes
+    RefineLogic.add_case(tmp_path / "ws", "p1", volume, segmentation)
+    with pytest.raises(ScoreKitError, match="'p1': already in workspace"):
+        RefineLogic.add_case(tmp_path / "ws", "p1", volume, segmentation)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory, small_phantom_workspace):
+    """A few steps of ``scorekit train`` in a child process, as the module starts it."""
+    from SCORERefineLib.logic import RefineLogic
+
+    out = tmp_path_factory.mktemp("model") / "tiny"
+    seen = []
+    job = RefineLogic.start_training(small_phantom_workspace.path, out, steps=4, device="cpu",
+                                     patch_size=32, on_progress=seen.append)
+    assert job.wait(timeout=600) == 0, job.error
+    assert seen and seen[-1].done == seen[-1].total == 4
+    assert (out / "model.json").exists()
+    return out
+
+
+def test_refine_makes_a_new_node_and_leaves_the_initial_untouched(
+        mrml_scene, small_phantom_workspace, tiny_model):
+    from SCORERefineLib.logic import RefineLogic
+    from SCORERefineLib.mrml import (
+        add_segmentation_node,
+        add_volume_node,
+        labelmap_from_segmentation_node,
+        segments,
+    )
+
+    case = small_phantom_workspace.cases()[0]
+    volume = add_volume_node(case.image(), "phantom")
+    initial = add_segmentation_node(case.initial(), "initial", volume)
+    for segment in segments(initial).values():
+        segment.SetColor(0.1, 0.7, 0.3)
+    before = labelmap_from_segmentation_node(initial, volume)
+
+    refined, rows = RefineLogic.refine(volume, initial, tiny_model, device="cpu")
+
+    assert refined.GetName() == "initial refined"
+    names = [s.GetName() for s in segments(refined).values()]
+    assert names == [s.GetName() for s in segments(initial).values()]
+    assert all(s.GetColor() == pytest.approx((0.1, 0.7, 0.3))
+               for s in segments(refined).values())
+    assert (refined.GetNodeReferenceID("referenceImageGeometryRef") == volume.GetID()
+            or refined.GetSegmentation().GetConversionParameter("Reference image geometry")
+            == initial.GetSegmentation().GetConversionParameter("Reference image geometry"))
+    after = labelmap_from_segmentation_node(refined, volume)
+    assert after.geometry.matches(before.geometry)
+    unchanged = labelmap_from_segmentation_node(initial, volume)
+    assert np.array_equal(unchanged.array, before.array)
+    assert [r.name for r in rows] == names
+    for row in rows:
+        assert row.initial_ml == pytest.approx(
+            before.mask(row.name).sum() * before.geometry.voxel_volume_ml)
+        assert 0.0 <= row.dice <= 1.0
+
+
+def test_a_training_job_cancels_and_offers_to_resume(small_phantom_workspace, tmp_path):
+    from SCORERefineLib.logic import RefineLogic
+
+    out = tmp_path / "long"
+    progress = []
+    job = RefineLogic.start_training(small_phantom_workspace.path, out, steps=100000,
+                                     device="cpu", patch_size=32, on_progress=progress.append)
+    deadline = time.monotonic() + 300
+    while not (out / "checkpoint_latest.json").exists() and time.monotonic() < deadline:
+        assert job.poll() is None, job.error
+        time.sleep(0.2)
+    job.cancel()
+    assert job.cancelled
+    assert job.wait(timeout=30) != 0
+    assert progress and progress[-1].remaining is not None
+    assert RefineLogic.can_resume(out)
+    assert not (out / "model.json").exists()
+
+
+def test_a_failing_job_reports_the_childs_error_line(tmp_path):
+    from scorekit import jobs
+
+    with pytest.raises(ScoreKitError, match="not a scorekit workspace"):
+        jobs.run(["train", "--workspace", tmp_path, "--out", tmp_path / "m"])
+
+
+@pytest.mark.parametrize(("before", "changed", "after"), [
+    ((5, UNDER), "score", (5, 0)),        # quality 5 → no error
+    ((3, 0), "score", (3, None)),          # < 5 with "none" → choose an error
+    ((3, UNDER), "score", (3, UNDER)),
+    ((3, 0), "error", (5, 0)),             # "none" chosen → quality 5
+    ((5, OVER), "error", (None, OVER)),    # an error on a perfect score → choose a quality
+    ((None, UNDER), "error", (None, UNDER)),
+])
+def test_the_rating_panel_keeps_quality_five_iff_no_error(before, changed, after):
+    from SCORERefineLib.logic import coerce_rating
+
+    assert coerce_rating(*before, changed) == after
+
+
+def test_the_batch_example_refines_a_folder_and_reports_a_bad_case(humerus_data, tiny_model,
+                                                                   tmp_path):
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    cts = tmp_path / "cts"
+    cts.mkdir()
+    shutil.copy(humerus_data / "derived_ct.nii.gz", cts / "patient_a.nii.gz")
+    (cts / "broken.nii.gz").write_bytes(b"not an image")
+    script = Path(__file__).parents[1] / "examples" / "refine_folder.py"
+    result = subprocess.run([sys.executable, script, "--ct-dir", cts, "--model", tiny_model,
+                             "--out", tmp_path / "out", "--engine", "threshold",
+                             "--device", "cpu"], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 1, result.stderr
+    assert "broken: FAILED" in result.stderr
+    refined = read_labelmap(tmp_path / "out" / "patient_a.refined.seg.nrrd")
+    assert set(refined.names) == {"humerus_left", "humerus_right"}
+    assert "patient_a\thumerus_left" in result.stdout
+    assert not list((tmp_path / "out").glob("broken*"))

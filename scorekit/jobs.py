@@ -1,0 +1,179 @@
+"""Run a ``scorekit`` verb in a child process and follow its JSON-lines progress.
+
+Front ends (the Slicer modules, batch scripts) use this so that long work never blocks
+their event loop: ``start``, then ``poll`` from a timer (or ``wait``); ``cancel`` ends the
+whole process tree. Inside Slicer the child is ``PythonSlicer``, elsewhere this Python.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def python_executable() -> str:
+    """``$SCOREKIT_PYTHON``, Slicer's ``PythonSlicer`` inside the application, else this one."""
+    if os.environ.get("SCOREKIT_PYTHON"):
+        return os.environ["SCOREKIT_PYTHON"]
+    slicer = sys.modules.get("slicer")
+    if slicer is not None and hasattr(slicer, "app"):
+        found = shutil.which("PythonSlicer")
+        if found:
+            return found
+    return sys.executable
+
+
+@dataclass
+class ProgressState:
+    """What a progress bar shows: stage, steps done of total, times in seconds."""
+
+    stage: str = ""
+    done: int = 0
+    total: int = 0
+    elapsed: float = 0.0
+    remaining: float | None = None
+    info: dict = field(default_factory=dict)
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 0.0
+
+
+class Job:
+    """One ``python -m scorekit <argv>`` child; stdout and stderr are read line by line."""
+
+    def __init__(self, argv: list[str], on_progress: Callable[[ProgressState], None] | None = None,
+                 on_log: Callable[[str], None] | None = None):
+        self.argv = [str(a) for a in argv]
+        self.on_progress = on_progress or (lambda state: None)
+        self.on_log = on_log or (lambda line: None)
+        self.state = ProgressState()
+        self.returncode: int | None = None
+        self.cancelled = False
+        self.last_lines: list[str] = []
+        self._process: subprocess.Popen | None = None
+        self._lines: queue.Queue = queue.Queue()
+        self._started = self._stage_started = 0.0
+
+    @property
+    def command(self) -> list[str]:
+        return [python_executable(), "-m", "scorekit", *self.argv]
+
+    def start(self) -> Job:
+        # The child imports this very scorekit, wherever it is installed (Slicer's module
+        # folder is not on PythonSlicer's default path).
+        here = str(Path(__file__).resolve().parents[1])
+        env = dict(os.environ, PYTHONUNBUFFERED="1",
+                   PYTHONPATH=os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")])))
+        # A new session / process group, so that cancel reaches every grandchild too.
+        extra = ({"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if os.name == "nt"
+                 else {"start_new_session": True})
+        self._process = subprocess.Popen(self.command, stdout=subprocess.PIPE,
+                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         text=True, encoding="utf-8", errors="replace", env=env,
+                                         **extra)
+        self._started = self._stage_started = time.monotonic()
+        threading.Thread(target=self._read, daemon=True).start()
+        return self
+
+    def _read(self) -> None:
+        for line in self._process.stdout:
+            self._lines.put(line.rstrip("\n"))
+        self._lines.put(None)  # end of output
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self.returncode is None
+
+    def poll(self) -> int | None:
+        """Hand every line read so far to the callbacks; the exit code once all is read."""
+        while True:
+            try:
+                line = self._lines.get_nowait()
+            except queue.Empty:
+                return None
+            if line is None:
+                self.returncode = self._process.wait()
+                return self.returncode
+            self._handle(line)
+
+    def wait(self, timeout: float | None = None, interval: float = 0.1) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                self.cancel()
+                raise TimeoutError(f"scorekit {self.argv[0]} ran past {timeout} s; cancelled")
+            time.sleep(interval)
+        return self.returncode
+
+    def cancel(self, grace: float = 5.0) -> None:
+        """End the child and its children: a polite signal first, then a kill."""
+        if self._process is None or self._process.poll() is not None:
+            return
+        self.cancelled = True
+        if os.name == "nt":
+            subprocess.run(["taskkill", "/F", "/T", "/PID", str(self._process.pid)],
+                           capture_output=True, check=False)
+        else:
+            os.killpg(self._process.pid, signal.SIGTERM)
+            try:
+                self._process.wait(grace)
+            except subprocess.TimeoutExpired:
+                os.killpg(self._process.pid, signal.SIGKILL)
+        self._process.wait()
+
+    @property
+    def error(self) -> str:
+        """The child's last line of output: scorekit prints its one-line error there."""
+        return self.last_lines[-1] if self.last_lines else ""
+
+    def _handle(self, line: str) -> None:
+        record = _json_record(line)
+        if record is None or record.get("event") == "log":
+            message = line if record is None else str(record.get("message", ""))
+            self.last_lines = [*self.last_lines[-19:], message]
+            self.on_log(message)
+        elif record.get("event") == "progress":
+            self._update(record)
+            self.on_progress(self.state)
+
+    def _update(self, record: dict) -> None:
+        now = time.monotonic()
+        stage = str(record.get("stage", ""))
+        if stage != self.state.stage:
+            self._stage_started = now
+        done, total = int(record.get("done", 0)), int(record.get("total", 0))
+        in_stage = now - self._stage_started
+        remaining = in_stage / done * (total - done) if done > 0 and total else None
+        info = {k: v for k, v in record.items() if k not in ("event", "stage", "done", "total")}
+        self.state = ProgressState(stage, done, total, now - self._started, remaining, info)
+
+
+def _json_record(line: str) -> dict | None:
+    if not line.startswith("{"):
+        return None
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def run(argv: list[str], **callbacks) -> Job:
+    """Start a job and wait for it; raise with the child's error line when it fails."""
+    from scorekit.errors import ScoreKitError
+
+    job = Job(argv, **callbacks).start()
+    if job.wait() != 0:
+        raise ScoreKitError(job.error or f"scorekit {argv[0]} failed (exit {job.returncode})")
+    return job
