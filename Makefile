@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip install --quiet --disable-pip-version-check -c constraint
 # torch comes first and pinned: the CUDA build also runs on CPU-only machines.
 TORCH  := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install install-test demo test lint bench clean
+.PHONY: install install-test browser demo test lint bench clean
 
 install: $(VENV)/.installed-base
 install-test: $(VENV)/.installed-test
@@ -26,7 +26,13 @@ demo: install
 	rm -rf demo-output
 	$(VENV)/bin/scorekit demo --out demo-output
 
-test: install-test
+# Debian's Chromium for the web form's end-to-end test (Playwright drives it; no browser
+# download). Needs root, as on CI; elsewhere install the package once by hand.
+browser:
+	command -v chromium >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
+
+test: install-test browser
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python -m pytest
 

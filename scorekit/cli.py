@@ -128,6 +128,14 @@ def cmd_ratings(args) -> int:
     return 0
 
 
+@verb("rate")
+def cmd_rate(args) -> int:
+    from scorekit.web.app import serve
+
+    serve(args.workspace, host=args.host, port=args.port, token=args.token)
+    return 0
+
+
 def add_device(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto",
                         help="auto (CUDA when present), cpu, cuda or cuda:N")
@@ -210,6 +218,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["list", "import", "export"])
     p.add_argument("csv", nargs="?", help="CSV file (import / export)")
     p.add_argument("--workspace", required=True)
+
+    p = verbs.add_parser("rate", help="serve the web rating form for a workspace")
+    p.add_argument("--workspace", required=True)
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default loopback; others need --token)")
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--token", help="secret every request must carry (?token= or X-Token)")
     return parser
 
 

@@ -1,0 +1,176 @@
+"""``scorekit rate``: a small web app to rate a workspace's cases in a browser.
+
+The page (``static/``) shows axial, coronal and sagittal slices rendered here (``render.py``)
+and a form per region; ratings go to the workspace's store, the same one the Slicer module
+and ``scorekit train`` use, which validates them (q = 5 ⇔ no error) and serialises
+concurrent writers with a file lock.
+
+Routes (JSON unless said otherwise):
+    GET  /                                       the page
+    GET  /api/cases?rater=R                      cases, regions, what R has rated
+    GET  /api/cases/{case}?rater=R               one case: slices, focus, regions, R's ratings
+    GET  /api/cases/{case}/slice/{axis}/{index}.png?preset=bone|soft&contours=1
+    POST /api/cases/{case}/ratings               {rater, seconds, ratings: [{region, score,
+                                                  error, comment}]}
+    GET  /api/ratings.csv                        every rating, as CSV
+With a token every route needs it, as ``?token=`` or the ``X-Token`` header.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
+
+from scorekit.data.ratings import ERROR_NAMES, Rating, parse_error_label
+from scorekit.data.workspace import Workspace
+from scorekit.errors import ScoreKitError
+from scorekit.web.render import AXES, PRESETS, ViewCase, render_slice
+
+STATIC = Path(__file__).parent / "static"
+
+
+class RegionRating(BaseModel):
+    region: str
+    score: int = Field(ge=0, le=5)
+    error: str
+    comment: str = Field(default="", max_length=2000)
+
+
+class CaseRatings(BaseModel):
+    rater: str = Field(min_length=1, max_length=200)
+    seconds: float = Field(ge=0)
+    ratings: list[RegionRating] = Field(min_length=1)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def create_app(workspace: str | os.PathLike, token: str | None = None) -> FastAPI:
+    ws = Workspace(workspace)
+
+    def check_token(request: Request) -> None:
+        if token is None:
+            return
+        given = request.headers.get("X-Token") or request.query_params.get("token") or ""
+        if not secrets.compare_digest(given.encode(), token.encode()):
+            raise HTTPException(401, "a valid token is required (?token=... or X-Token)")
+
+    app = FastAPI(title="SCORE rating form", dependencies=[Depends(check_token)],
+                  docs_url=None, redoc_url=None, openapi_url=None)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    def case_or_404(case_id: str):
+        try:
+            return ws.case(case_id)
+        except ScoreKitError:
+            raise HTTPException(404, f"case '{case_id}' is not in this workspace") from None
+
+    @lru_cache(maxsize=4)
+    def view(case_id: str) -> ViewCase:
+        case = case_or_404(case_id)
+        return ViewCase.of(case.image(), case.initial())
+
+    def rated_by(case_id: str, rater: str) -> dict[str, Rating]:
+        return {r.region: r for r in ws.ratings.all(case_id) if r.rater == rater}
+
+    @app.get("/")
+    def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    @app.get("/api/cases")
+    def cases(rater: str = "") -> dict:
+        listing = []
+        for case in ws.cases():
+            done = rated_by(case.id, rater)
+            listing.append({"id": case.id, "regions": len(case.regions),
+                            "rated": sum(r in done for r in case.regions)})
+        complete = sum(c["rated"] == c["regions"] for c in listing)
+        return {"cases": listing, "complete": complete, "total": len(listing)}
+
+    @app.get("/api/cases/{case_id}")
+    def case_detail(case_id: str, rater: str = "") -> dict:
+        case = case_or_404(case_id)
+        shown = view(case_id)
+        initial = case.initial()
+        done = rated_by(case_id, rater)
+        regions = []
+        for name in case.regions:
+            rating = done.get(name)
+            value = initial.value_of(name)
+            regions.append({
+                "name": name, "color": _hex(initial.color(value)), "focus": shown.focus(value),
+                "rating": None if rating is None else {
+                    "score": rating.score, "error": ERROR_NAMES[rating.error],
+                    "comment": rating.comment}})
+        return {"id": case.id, "regions": regions,
+                "slices": {axis: shown.slices(axis) for axis in AXES},
+                "presets": list(PRESETS)}
+
+    @app.get("/api/cases/{case_id}/slice/{axis}/{index}.png")
+    def slice_png(case_id: str, axis: str, index: int, preset: str = "bone",
+                  contours: Annotated[int, Query(ge=0, le=1)] = 1) -> Response:
+        if axis not in AXES or preset not in PRESETS:
+            raise HTTPException(404, f"no view '{axis}' with preset '{preset}'")
+        shown = view(case_id)
+        if not 0 <= index < shown.slices(axis):
+            raise HTTPException(404, f"{axis} slice {index} is outside 0..{shown.slices(axis) - 1}")
+        png = render_slice(shown, axis, index, preset, contours=bool(contours))
+        return Response(png, media_type="image/png", headers={"Cache-Control": "max-age=300"})
+
+    @app.post("/api/cases/{case_id}/ratings")
+    def save_ratings(case_id: str, body: CaseRatings) -> dict:
+        case = case_or_404(case_id)
+        per_region = body.seconds / len(body.ratings)
+        try:
+            ratings = [Rating(case.id, r.region, r.score, parse_error_label(r.error),
+                              body.rater.strip(), per_region, comment=r.comment.strip())
+                       for r in body.ratings]
+            stored = ws.ratings.put(ratings)
+        except (ScoreKitError, ValueError) as error:
+            raise HTTPException(422, str(error)) from None
+        return {"stored": stored}
+
+    @app.get("/api/ratings.csv")
+    def ratings_csv() -> Response:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "ratings.csv"
+            ws.ratings.export_csv(path)
+            text = path.read_text(encoding="utf-8")
+        return Response(text, media_type="text/csv", headers={
+            "Content-Disposition": 'attachment; filename="ratings.csv"'})
+
+    return app
+
+
+def _hex(color) -> str:
+    return "#" + "".join(f"{round(255 * c):02x}" for c in color)
+
+
+def serve(workspace: str | os.PathLike, host: str = "127.0.0.1", port: int = 8765,
+          token: str | None = None) -> None:
+    """Run the app until interrupted; refuses to listen beyond loopback without a token."""
+    import uvicorn
+
+    if not is_loopback(host) and not token:
+        raise ScoreKitError(f"--host {host} is reachable from other machines: give --token "
+                            "(a long random string) so only raters who have it can use it")
+    app = create_app(workspace, token)
+    query = f"?token={token}" if token else ""
+    print(f"rating form for {workspace}: http://{host}:{port}/{query}  (Ctrl+C stops)")
+    uvicorn.run(app, host=host, port=port, log_level="warning")

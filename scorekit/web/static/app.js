@@ -1,0 +1,189 @@
+// SCORE rating form: views of one case, a form per region, next / previous case.
+"use strict";
+
+const token = new URLSearchParams(location.search).get("token") || "";
+const state = { cases: [], index: 0, case: null, preset: "bone", slice: {}, opened: 0 };
+const $ = (selector) => document.querySelector(selector);
+
+function withToken(url) {
+  return token ? url + (url.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(token) : url;
+}
+
+async function api(path, options = {}) {
+  const response = await fetch(path, {
+    ...options, headers: { "Content-Type": "application/json", "X-Token": token },
+  });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const detail = Array.isArray(body.detail)
+      ? body.detail.map((d) => d.msg).join("; ") : body.detail;
+    throw new Error(detail || response.statusText);
+  }
+  return body;
+}
+
+function rater() { return $("#rater").value.trim(); }
+
+async function loadCases() {
+  const listing = await api("api/cases?rater=" + encodeURIComponent(rater()));
+  state.cases = listing.cases;
+  $("#progress").textContent = `${listing.complete} / ${listing.total} cases rated`;
+}
+
+async function openCase(index) {
+  state.index = (index + state.cases.length) % state.cases.length;
+  const id = state.cases[state.index].id;
+  state.case = await api(`api/cases/${encodeURIComponent(id)}?rater=${encodeURIComponent(rater())}`);
+  state.slice = { ...state.case.regions[0].focus };
+  state.opened = performance.now();
+  $("#case-title").textContent = `${id} (${state.index + 1} of ${state.cases.length})`;
+  for (const figure of document.querySelectorAll("figure")) {
+    const slider = figure.querySelector("input");
+    slider.max = state.case.slices[figure.dataset.axis] - 1;
+  }
+  buildForm();
+  showSlices();
+  setStatus("");
+}
+
+function showSlices() {
+  const contours = $("#contours").checked ? 1 : 0;
+  for (const figure of document.querySelectorAll("figure")) {
+    const axis = figure.dataset.axis;
+    const index = state.slice[axis];
+    figure.querySelector("input").value = index;
+    figure.querySelector("figcaption").textContent =
+      `${axis} ${index + 1} / ${state.case.slices[axis]}`;
+    figure.querySelector("img").src = withToken(
+      `api/cases/${encodeURIComponent(state.case.id)}/slice/${axis}/${index}.png` +
+      `?preset=${state.preset}&contours=${contours}`);
+  }
+}
+
+function moveSlice(axis, index) {
+  const last = state.case.slices[axis] - 1;
+  state.slice[axis] = Math.max(0, Math.min(last, index));
+  showSlices();
+}
+
+function buildForm() {
+  const container = $("#regions");
+  container.replaceChildren();
+  for (const region of state.case.regions) {
+    const node = $("#region-template").content.firstElementChild.cloneNode(true);
+    node.dataset.region = region.name;
+    node.querySelector(".name").textContent = region.name;
+    node.querySelector(".swatch").style.background = region.color;
+    node.querySelector("legend").addEventListener("click", () => {  // show this region
+      state.slice = { ...region.focus };
+      showSlices();
+    });
+    const scores = node.querySelector(".scores");
+    for (let q = 0; q <= 5; q++) {
+      const label = document.createElement("label");
+      label.innerHTML = `<input type="radio" name="q-${region.name}" value="${q}">${q}`;
+      scores.append(label);
+    }
+    const error = node.querySelector(".error");
+    if (region.rating) {
+      scores.querySelector(`input[value="${region.rating.score}"]`).checked = true;
+      error.value = region.rating.error;
+      node.querySelector(".comment").value = region.rating.comment;
+    }
+    // Quality 5 if and only if there is no error.
+    scores.addEventListener("change", () => {
+      const q = Number(scores.querySelector("input:checked").value);
+      if (q === 5) error.value = "none";
+      else if (error.value === "none") error.value = "";
+      error.disabled = q === 5;
+    });
+    error.addEventListener("change", () => {
+      const checked = scores.querySelector("input:checked");
+      if (error.value === "none") {
+        scores.querySelector('input[value="5"]').checked = true;
+        error.disabled = true;
+      } else if (checked && checked.value === "5") {
+        checked.checked = false;
+      }
+    });
+    error.disabled = region.rating !== null && region.rating.score === 5;
+    container.append(node);
+  }
+}
+
+function collectRatings() {
+  const ratings = [];
+  for (const node of document.querySelectorAll(".region")) {
+    const checked = node.querySelector(".scores input:checked");
+    const error = node.querySelector(".error").value;
+    if (!checked || !error) throw new Error(`rate ${node.dataset.region}: quality and error`);
+    ratings.push({ region: node.dataset.region, score: Number(checked.value), error,
+                   comment: node.querySelector(".comment").value });
+  }
+  return ratings;
+}
+
+function setStatus(text, kind = "") {
+  const status = $("#status");
+  status.textContent = text;
+  status.className = kind;
+}
+
+async function submit(event) {
+  event.preventDefault();
+  try {
+    if (!rater()) throw new Error("enter your name as rater first");
+    const body = { rater: rater(), ratings: collectRatings(),
+                   seconds: (performance.now() - state.opened) / 1000 };
+    const result = await api(`api/cases/${encodeURIComponent(state.case.id)}/ratings`,
+                             { method: "POST", body: JSON.stringify(body) });
+    const saved = state.case.id;
+    await loadCases();
+    await openCase(state.index + 1);
+    setStatus(`Saved ${result.stored} ratings for ${saved}.`, "ok");
+  } catch (error) {
+    setStatus(error.message, "error");
+  }
+}
+
+function wire() {
+  $("#rater").value = localStorage.getItem("score-rater") || "";
+  $("#rater").addEventListener("change", async () => {
+    localStorage.setItem("score-rater", rater());
+    await loadCases();
+    await openCase(state.index);
+  });
+  $("#export").href = withToken("api/ratings.csv");
+  $("#prev").addEventListener("click", () => openCase(state.index - 1));
+  $("#next").addEventListener("click", () => openCase(state.index + 1));
+  $("#contours").addEventListener("change", showSlices);
+  $("#rating-form").addEventListener("submit", submit);
+  for (const button of document.querySelectorAll(".preset")) {
+    button.addEventListener("click", () => {
+      state.preset = button.dataset.preset;
+      document.querySelectorAll(".preset").forEach((b) => b.classList.toggle("active", b === button));
+      showSlices();
+    });
+  }
+  for (const figure of document.querySelectorAll("figure")) {
+    const axis = figure.dataset.axis;
+    figure.querySelector("input").addEventListener("input", (e) => moveSlice(axis, Number(e.target.value)));
+    figure.addEventListener("wheel", (e) => {
+      e.preventDefault();
+      moveSlice(axis, state.slice[axis] + (e.deltaY > 0 ? 1 : -1));
+    }, { passive: false });
+  }
+}
+
+async function start() {
+  wire();
+  try {
+    await loadCases();
+    if (!state.cases.length) throw new Error("this workspace has no case yet");
+    await openCase(0);
+  } catch (error) {
+    setStatus(error.message, "error");
+  }
+}
+
+start();
