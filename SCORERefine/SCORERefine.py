@@ -16,7 +16,6 @@ from typing import Annotated
 import qt
 import slicer
 import vtk
-from SCORERefineLib import dependencies
 from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
 from slicer.i18n import tr as _
 from slicer.i18n import translate
@@ -28,6 +27,9 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModuleWidget,
 )
 from slicer.util import VTKObservationMixin
+
+from SCORERefineLib import dependencies
+from SCORERefineLib.jobpanel import JobPanel
 
 ERROR_CHOICES = ["", "none", "under", "over", "both"]  # "" = still to choose
 NOT_RATED = -1  # the quality spin box's "–" value
@@ -72,10 +74,7 @@ class SCORERefineWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.logic = None
         self._parameterNode = None
         self._parameterNodeGuiTag = None
-        self._job = None
-        self._jobTimer = qt.QTimer()
-        self._jobTimer.setInterval(200)
-        self._jobTimer.connect("timeout()", self.onJobTimer)
+        self.training = None
         self._ratingStarted = {}  # segment id → when the rater started on it
 
     # -- set-up and parameter node (Slicer's template) ---------------------------------------
@@ -86,6 +85,9 @@ class SCORERefineWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = SCORERefineLogic()
+        self.training = JobPanel(self.ui.trainButton, self.ui.trainProgressBar,
+                                 self.ui.trainTimeLabel, self.ui.logTextEdit,
+                                 _("Start training"), self.onTrainingFinished)
 
         self.ui.ratingTable.horizontalHeader().setSectionResizeMode(0, qt.QHeaderView.Stretch)
         self.ui.changesTable.horizontalHeader().setSectionResizeMode(0, qt.QHeaderView.Stretch)
@@ -105,8 +107,7 @@ class SCORERefineWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.showDependencyState()
 
     def cleanup(self) -> None:
-        if self._job is not None:
-            self._job.cancel()
+        self.training.cancel()
         self.removeObservers()
 
     def enter(self) -> None:
@@ -150,7 +151,7 @@ class SCORERefineWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         p = self._parameterNode
         if not self.ready:
             return
-        busy = self._job is not None
+        busy = self.training.busy
         haveCase = bool(p.inputVolume and p.initialSegmentation)
         haveWorkspace = bool(p.workspace and str(p.workspace) != ".")
         self.ui.segmentButton.enabled = bool(p.inputVolume) and not busy
@@ -254,9 +255,8 @@ class SCORERefineWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onRatingEdited(self, row: int, changed: str) -> None:
         """Enforce q = 5 ⇔ none in the row, then store the rating once it is complete."""
-        from SCORERefineLib.logic import coerce_rating, set_rating
-
         from scorekit.data.ratings import ERROR_NAMES, parse_error_label
+        from SCORERefineLib.logic import coerce_rating, set_rating
 
         table = self.ui.ratingTable
         segmentId = table.item(row, 0).data(qt.Qt.UserRole)
@@ -304,46 +304,27 @@ class SCORERefineWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     # -- 3. training -------------------------------------------------------------------------------
     def onTrainOrCancel(self) -> None:
-        if self._job is not None:
-            self._job.cancel()
+        if self.training.busy:
+            self.training.cancel()
             return
         if not self.dependenciesReady():
             return
         p = self._parameterNode
-        self.ui.logTextEdit.clear()
-        self.ui.trainProgressBar.value = 0
         with slicer.util.tryWithErrorDisplay(_("Could not start training.")):
-            self._job = self.logic.start_training(
-                p.workspace, self.modelDir(), steps=p.steps, device=p.device,
-                resume=p.resume, on_progress=self.onTrainProgress, on_log=self.appendLog)
-            self.ui.trainButton.text = _("Cancel")
-            self._jobTimer.start()
-            self.updateButtons()
+            self.training.start(lambda on_progress, on_log: self.logic.start_training(
+                p.workspace, self.modelDir(), steps=p.steps, device=p.device, resume=p.resume,
+                on_progress=on_progress, on_log=on_log))
+        self.updateButtons()
 
-    def onJobTimer(self) -> None:
-        returncode = self._job.poll()
-        if returncode is None:
-            return
-        self._jobTimer.stop()
-        job, self._job = self._job, None
-        self.ui.trainButton.text = _("Start training")
+    def onTrainingFinished(self, job) -> None:
         if job.cancelled:
             self.setStatus(_("Training cancelled; tick 'Resume' to continue it later."))
-        elif returncode != 0:
+        elif job.returncode != 0:
             slicer.util.errorDisplay(_("Training failed: {error}").format(error=job.error))
         else:
             self._parameterNode.model = self.modelDir()
             self.setStatus(_("Model written to {path}.").format(path=self.modelDir()))
         self.updateButtons()
-
-    def onTrainProgress(self, state) -> None:
-        self.ui.trainProgressBar.value = int(100 * state.fraction)
-        remaining = "" if state.remaining is None else \
-            _(", {time} remaining").format(time=_clock(state.remaining))
-        self.ui.trainTimeLabel.text = _("{stage}: step {done} / {total}, {elapsed} elapsed"
-                                        ).format(stage=state.stage, done=state.done,
-                                                 total=state.total,
-                                                 elapsed=_clock(state.elapsed)) + remaining
 
     def appendLog(self, line: str) -> None:
         self.ui.logTextEdit.appendPlainText(line)
@@ -376,11 +357,6 @@ class SCORERefineWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         slicer.app.processEvents()
 
 
-def _clock(seconds: float) -> str:
-    minutes, seconds = divmod(int(seconds), 60)
-    return f"{minutes // 60}:{minutes % 60:02d}:{seconds:02d}"
-
-
 class SCORERefineLogic(ScriptedLoadableModuleLogic):
     """The parameter node, plus every operation of ``SCORERefineLib.logic.RefineLogic``.
 
@@ -410,6 +386,7 @@ class SCORERefineTest(ScriptedLoadableModuleTest):
     def test_rate_train_and_refine(self):
         import tempfile
 
+        from scorekit.synth import write_phantom_workspace
         from SCORERefineLib.logic import rating_of, set_rating
         from SCORERefineLib.mrml import (
             add_segmentation_node,
@@ -417,8 +394,6 @@ class SCORERefineTest(ScriptedLoadableModuleTest):
             labelmap_from_segmentation_node,
             segments,
         )
-
-        from scorekit.synth import write_phantom_workspace
 
         self.delayDisplay("Making two phantom cases with simulated ratings")
         root = Path(tempfile.mkdtemp(prefix="SCORERefineTest-"))

@@ -33,6 +33,7 @@ def test_seg_nrrd_round_trip_keeps_names_colours_and_geometry(tmp_path):
 def test_label_map_round_trips_through_a_segmentation_node_and_slicer_seg_nrrd(
         mrml_scene, tmp_path):
     import slicer
+
     from SCORERefineLib.mrml import (
         add_segmentation_node,
         add_volume_node,

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from scorekit import __version__
 from scorekit.errors import ScoreKitError
+from scorekit.weakstat import cli as weakstat_cli
 
 EXIT_BAD_INPUT = 2
 VERBS: dict[str, Callable[[argparse.Namespace], int]] = {}
@@ -136,6 +137,13 @@ def cmd_rate(args) -> int:
     return 0
 
 
+@verb("weakstat")
+def cmd_weakstat(args) -> int:
+    from scorekit.weakstat.cli import run
+
+    return run(args)
+
+
 def add_device(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto",
                         help="auto (CUDA when present), cpu, cuda or cuda:N")
@@ -225,6 +233,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="address to listen on (default loopback; others need --token)")
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--token", help="secret every request must carry (?token= or X-Token)")
+
+    p = verbs.add_parser("weakstat", help="WeakStatSeg: segmenters from ROI fractions and "
+                                          "weak masks (train, segment, benchmark, phantom)")
+    weakstat_cli.add_arguments(p, add_device, add_json_progress)
     return parser
 
 

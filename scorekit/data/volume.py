@@ -136,13 +136,17 @@ def _itk_reason(exc: RuntimeError) -> str:
     return lines[-1] if lines else "unknown error"
 
 
-def read_volume(path: str | os.PathLike) -> Volume:
+def read_volume(path: str | os.PathLike, allow_single_slice: bool = False) -> Volume:
     """Read a 3D scalar volume (NIfTI, NRRD, MHA or a DICOM series folder).
 
-    Raises :class:`ScoreKitError` for 2D images, multi-component images and NaN values.
+    Raises :class:`ScoreKitError` for 2D images (unless ``allow_single_slice``: then they
+    become one-slice volumes), multi-component images and NaN values.
     """
     image = read_image(path)
-    if image.GetDimension() != 3 or image.GetSize()[2] < 2:
+    if allow_single_slice and image.GetDimension() == 2:
+        image = sitk.JoinSeries(image)
+    minimum_slices = 1 if allow_single_slice else 2
+    if image.GetDimension() != 3 or image.GetSize()[2] < minimum_slices:
         size = "×".join(map(str, image.GetSize()))
         raise ScoreKitError(f"{path}: is a 2D image (size {size}); a 3D volume is needed")
     if image.GetNumberOfComponentsPerPixel() != 1:

@@ -1,0 +1,101 @@
+"""WeakStatSeg's logic on a real MRML scene (slicer-core): fraction, weak mask, dataset,
+training in a child process, segmentation into a node."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from scorekit.data.labels import LabelMap
+from scorekit.data.volume import Geometry, Volume
+from scorekit.errors import ScoreKitError
+from scorekit.synth.ultrasound import lesion_phantom
+from scorekit.weakstat.data import read_dataset
+from scorekit.weakstat.weakmask import weak_mask_from_reference
+
+# A 2D picture as Slicer loads it: a single-slice volume.
+GEOMETRY = Geometry((112, 96, 1), (0.2, 0.2, 1.0), (0.0, 0.0, 0.0),
+                    (1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0))
+
+
+def _picture_nodes(seed: int, weak_fraction: float | None = 0.08):
+    from SCORERefineLib.mrml import add_segmentation_node, add_volume_node
+
+    image, lesion = lesion_phantom(seed, (96, 112))
+    volume = add_volume_node(Volume(image[None].astype(np.float32), GEOMETRY), f"us{seed}")
+    roi = add_segmentation_node(LabelMap(lesion[None].astype(np.uint8), GEOMETRY,
+                                         {1: "lesion"}), f"us{seed} roi", volume)
+    if weak_fraction is None:  # a weak segment that nothing was painted into
+        import slicer
+
+        painted = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode")
+        painted.SetReferenceImageGeometryParameterFromVolumeNode(volume)
+        painted.GetSegmentation().AddEmptySegment("weak")
+        return volume, roi, painted, lesion
+    weak = weak_mask_from_reference(lesion, weak_fraction)
+    painted = add_segmentation_node(LabelMap(weak[None].astype(np.uint8), GEOMETRY,
+                                             {1: "weak"}), f"us{seed} weak", volume)
+    return volume, roi, painted, lesion
+
+
+def _first(node) -> str:
+    from SCORERefineLib.mrml import segments
+
+    return next(iter(segments(node)))
+
+
+def test_fraction_and_weak_mask_become_a_dataset_without_the_mask(mrml_scene, tmp_path):
+    from WeakStatSegLib.logic import WeakStatLogic
+
+    for seed in range(3):
+        volume, roi, painted, lesion = _picture_nodes(seed)
+        fraction = WeakStatLogic.measure_fraction(roi, _first(roi), volume)
+        assert fraction == pytest.approx(lesion.mean(), abs=1e-6)
+        WeakStatLogic.add_image(tmp_path / "ds", f"us{seed}", volume, fraction, painted,
+                                _first(painted))
+    # Adding an image again replaces its row.
+    WeakStatLogic.add_image(tmp_path / "ds", "us2", volume, fraction, painted, _first(painted))
+    samples = read_dataset(tmp_path / "ds" / "dataset.csv")
+    assert [s.name for s in samples] == ["us0.nii.gz", "us1.nii.gz", "us2.nii.gz"]
+    assert all(s.mask is None and s.dims == 2 for s in samples)
+    assert samples[2].fraction == pytest.approx(lesion.mean(), abs=1e-5)
+    assert samples[2].weak.sum() == round(0.08 * lesion.sum())
+    assert not (samples[2].weak & ~lesion).any()
+
+
+def test_bad_statistics_and_weak_masks_are_refused_before_writing(mrml_scene, tmp_path):
+    from WeakStatSegLib.logic import WeakStatLogic
+
+    volume, _, painted, _ = _picture_nodes(0)
+    with pytest.raises(ScoreKitError, match=r"'us0': ROI fraction 1.2 is outside \[0, 1\]"):
+        WeakStatLogic.add_image(tmp_path / "ds", "us0", volume, 1.2, painted, _first(painted))
+    with pytest.raises(ScoreKitError, match="more than the ROI"):
+        WeakStatLogic.add_image(tmp_path / "ds", "us0", volume, 0.0001, painted,
+                                _first(painted))
+    _, _, empty, _ = _picture_nodes(1, weak_fraction=None)
+    with pytest.raises(ScoreKitError, match="'us1': the weak mask is empty or outside"):
+        WeakStatLogic.add_image(tmp_path / "ds", "us1", volume, 0.1, empty, _first(empty))
+    with pytest.raises(ScoreKitError, match="image name 'a/b'"):
+        WeakStatLogic.add_image(tmp_path / "ds", "a/b", volume, 0.1, painted, _first(painted))
+    assert not (tmp_path / "ds").exists()
+
+
+def test_training_in_a_child_process_then_segmenting_into_a_node(mrml_scene, tmp_path):
+    from SCORERefineLib.mrml import geometry_of_node, segments
+    from WeakStatSegLib.logic import WeakStatLogic
+
+    for seed in range(4):
+        volume, roi, painted, _ = _picture_nodes(seed)
+        WeakStatLogic.add_image(tmp_path / "ds", f"us{seed}", volume,
+                                WeakStatLogic.measure_fraction(roi, _first(roi), volume),
+                                painted, _first(painted))
+    progress = []
+    job = WeakStatLogic.start_training(tmp_path / "ds", tmp_path / "model", steps=3,
+                                       backbone="unet2d", size=[64, 64], device="cpu",
+                                       on_progress=progress.append)
+    assert job.wait(timeout=600) == 0, job.error
+    assert progress[-1].done == 3
+    node = WeakStatLogic.segment(volume, tmp_path / "model", device="cpu")
+    assert node.GetName() == "us3 WeakStatSeg"
+    assert [s.GetName() for s in segments(node).values()] in (["ROI"], [])
+    assert geometry_of_node(volume).matches(GEOMETRY)

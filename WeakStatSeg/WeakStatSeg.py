@@ -1,0 +1,299 @@
+"""WeakStatSeg: train a segmenter from each image's ROI percentage and a small painted weak
+mask (no full masks kept), then segment new images.
+
+The widget stays thin: the operations are in ``WeakStatSegLib.logic`` (no Qt); training and
+segmentation run ``PythonSlicer -m scorekit weakstat ...`` in a child process.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+import slicer
+import vtk
+from slicer import vtkMRMLScalarVolumeNode
+from slicer.i18n import tr as _
+from slicer.i18n import translate
+from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
+from slicer.ScriptedLoadableModule import (
+    ScriptedLoadableModule,
+    ScriptedLoadableModuleLogic,
+    ScriptedLoadableModuleTest,
+    ScriptedLoadableModuleWidget,
+)
+from slicer.util import VTKObservationMixin
+
+from SCORERefineLib import dependencies
+from SCORERefineLib.jobpanel import JobPanel
+
+
+class WeakStatSeg(ScriptedLoadableModule):
+    def __init__(self, parent):
+        ScriptedLoadableModule.__init__(self, parent)
+        self.parent.title = _("WeakStatSeg")
+        self.parent.categories = [translate("qSlicerAbstractCoreModule", "Segmentation")]
+        self.parent.dependencies = ["SCORERefine"]  # shares its MRML helpers and job panel
+        self.parent.contributors = ["SCORE for 3D Slicer developers"]
+        self.parent.helpText = _(
+            "Record each image's ROI percentage (typed, or measured from a segment before it "
+            "is discarded) and paint a few pixels you are sure of (the weak mask); train a "
+            "segmenter from those alone and segment new images.")
+        self.parent.acknowledgementText = _(
+            "Implements learning to segment from a summary statistic and a weak mask "
+            "(Kulkarni, Raff, Oates), in 2D and in 3D.")
+
+
+@parameterNodeWrapper
+class WeakStatSegParameterNode:
+    inputVolume: vtkMRMLScalarVolumeNode
+    roiPercent: Annotated[float, WithinRange(0.0, 100.0)] = 10.0
+    datasetFolder: Path
+    imageName: str = ""
+    losses: Annotated[str, Choice(["stat+weak", "stat", "weak", "full"])] = "stat+weak"
+    backbone: Annotated[str, Choice(["auto", "resnet50", "mobilenet_v3_large", "unet2d",
+                                     "unet3d"])] = "auto"
+    steps: Annotated[int, WithinRange(1, 1000000)] = 1500
+    device: Annotated[str, Choice(["auto", "cpu", "cuda"])] = "auto"
+    modelName: str = "weakstat"
+    model: Path
+
+
+class WeakStatSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+    def __init__(self, parent=None) -> None:
+        ScriptedLoadableModuleWidget.__init__(self, parent)
+        VTKObservationMixin.__init__(self)
+        self.logic = None
+        self.training = None
+        self._parameterNode = None
+        self._parameterNodeGuiTag = None
+
+    def setup(self) -> None:
+        ScriptedLoadableModuleWidget.setup(self)
+        uiWidget = slicer.util.loadUI(self.resourcePath("UI/WeakStatSeg.ui"))
+        self.layout.addWidget(uiWidget)
+        self.ui = slicer.util.childWidgetVariables(uiWidget)
+        uiWidget.setMRMLScene(slicer.mrmlScene)
+        self.logic = WeakStatSegLogic()
+        self.training = JobPanel(self.ui.trainButton, self.ui.trainProgressBar,
+                                 self.ui.trainTimeLabel, self.ui.logTextEdit,
+                                 _("Start training"), self.onTrainingFinished)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+        self.ui.measureButton.connect("clicked(bool)", self.onMeasure)
+        self.ui.paintButton.connect("clicked(bool)", self.onPaint)
+        self.ui.addImageButton.connect("clicked(bool)", self.onAddImage)
+        self.ui.trainButton.connect("clicked(bool)", self.onTrainOrCancel)
+        self.ui.segmentButton.connect("clicked(bool)", self.onSegment)
+        self.initializeParameterNode()
+
+    def cleanup(self) -> None:
+        self.training.cancel()
+        self.removeObservers()
+
+    def enter(self) -> None:
+        self.initializeParameterNode()
+
+    def exit(self) -> None:
+        self.setParameterNode(None)
+
+    def onSceneStartClose(self, caller, event) -> None:
+        self.setParameterNode(None)
+
+    def onSceneEndClose(self, caller, event) -> None:
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    def initializeParameterNode(self) -> None:
+        self.setParameterNode(self.logic.getParameterNode())
+        if not self._parameterNode.inputVolume:
+            self._parameterNode.inputVolume = slicer.mrmlScene.GetFirstNodeByClass(
+                "vtkMRMLScalarVolumeNode")
+
+    def setParameterNode(self, parameterNode) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent,
+                                self.updateButtons)
+        self._parameterNode = parameterNode
+        if self._parameterNode:
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent,
+                             self.updateButtons)
+            self.updateButtons()
+
+    def updateButtons(self, caller=None, event=None) -> None:
+        p = self._parameterNode
+        haveDataset = bool(p.datasetFolder and str(p.datasetFolder) != ".")
+        self.ui.addImageButton.enabled = bool(p.inputVolume) and haveDataset
+        self.ui.trainButton.enabled = self.training.busy or haveDataset
+        self.ui.segmentButton.enabled = bool(p.inputVolume and p.model) and not self.training.busy
+        if p.inputVolume and not p.imageName:
+            p.imageName = re.sub(r"[^A-Za-z0-9_.-]", "_", p.inputVolume.GetName())
+
+    def ready(self) -> bool:
+        """Offer to install what is missing, once, with one confirmation."""
+        missing = dependencies.missing_packages()
+        if not missing:
+            return True
+        if not slicer.util.confirmOkCancelDisplay(
+                _("WeakStatSeg needs these Python packages: {packages}. Install them now?"
+                  ).format(packages=", ".join(missing))):
+            return False
+        with slicer.util.tryWithErrorDisplay(_("Installing the packages failed."),
+                                             waitCursor=True):
+            dependencies.install_packages(missing)
+            return True
+        return False
+
+    # -- statistic and weak mask -----------------------------------------------------------------
+    def onMeasure(self) -> None:
+        node = self.ui.measureSegmentSelector.currentNode()
+        segmentId = self.ui.measureSegmentSelector.currentSegmentID()
+        if not (node and segmentId and self.ready()):
+            self.setStatus(_("Pick the segmentation and segment to measure."))
+            return
+        with slicer.util.tryWithErrorDisplay(_("Could not measure the segment.")):
+            fraction = self.logic.measure_fraction(node, segmentId,
+                                                   self._parameterNode.inputVolume)
+            self._parameterNode.roiPercent = 100.0 * fraction
+            self.setStatus(_("ROI covers {percent:.2f} % of the image; the segment itself is "
+                             "not stored.").format(percent=100.0 * fraction))
+
+    def onPaint(self) -> None:
+        """Open the Segment Editor on a "weak" segment of this image (created if needed)."""
+        volume = self._parameterNode.inputVolume
+        node = self.ui.weakSegmentSelector.currentNode()
+        if node is None:
+            node = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode",
+                                                      f"{volume.GetName()} weak")
+            node.CreateDefaultDisplayNodes()
+            node.SetReferenceImageGeometryParameterFromVolumeNode(volume)
+            self.ui.weakSegmentSelector.setCurrentNode(node)
+        if not self.ui.weakSegmentSelector.currentSegmentID():
+            segmentId = node.GetSegmentation().AddEmptySegment("weak", "weak", [1.0, 0.9, 0.1])
+            self.ui.weakSegmentSelector.setCurrentSegmentID(segmentId)
+        slicer.util.selectModule("SegmentEditor")
+        editor = slicer.modules.segmenteditor.widgetRepresentation().self().editor
+        editor.setSegmentationNode(node)
+        editor.setSourceVolumeNode(volume)
+        editor.setCurrentSegmentID(self.ui.weakSegmentSelector.currentSegmentID())
+        editor.setActiveEffectByName("Paint")
+
+    def onAddImage(self) -> None:
+        p = self._parameterNode
+        node = self.ui.weakSegmentSelector.currentNode()
+        segmentId = self.ui.weakSegmentSelector.currentSegmentID()
+        if not (node and segmentId):
+            self.setStatus(_("Paint a weak mask first (Paint weak mask)."))
+            return
+        if not self.ready():
+            return
+        with slicer.util.tryWithErrorDisplay(_("Could not add the image."), waitCursor=True):
+            self.logic.add_image(p.datasetFolder, p.imageName, p.inputVolume,
+                                 p.roiPercent / 100.0, node, segmentId)
+            count = len(self.logic.read_rows(Path(p.datasetFolder)))
+            self.setStatus(_("Added {name}; the dataset has {count} images.").format(
+                name=p.imageName, count=count))
+
+    # -- training and segmentation ----------------------------------------------------------------
+    def modelDir(self) -> Path:
+        return Path(self._parameterNode.datasetFolder) / "models" / self._parameterNode.modelName
+
+    def onTrainOrCancel(self) -> None:
+        if self.training.busy:
+            self.training.cancel()
+            return
+        if not self.ready():
+            return
+        p = self._parameterNode
+        backbone = None if p.backbone == "auto" else p.backbone
+        with slicer.util.tryWithErrorDisplay(_("Could not start training.")):
+            self.training.start(lambda on_progress, on_log: self.logic.start_training(
+                p.datasetFolder, self.modelDir(), losses=p.losses, steps=p.steps,
+                backbone=backbone, device=p.device, on_progress=on_progress, on_log=on_log))
+        self.updateButtons()
+
+    def onTrainingFinished(self, job) -> None:
+        if job.cancelled:
+            self.setStatus(_("Training cancelled."))
+        elif job.returncode != 0:
+            slicer.util.errorDisplay(_("Training failed: {error}").format(error=job.error))
+        else:
+            self._parameterNode.model = self.modelDir()
+            self.setStatus(_("Model written to {path}.").format(path=self.modelDir()))
+        self.updateButtons()
+
+    def onSegment(self) -> None:
+        if not self.ready():
+            return
+        p = self._parameterNode
+        with slicer.util.tryWithErrorDisplay(_("Segmentation failed."), waitCursor=True):
+            node = self.logic.segment(p.inputVolume, p.model, device=p.device,
+                                      on_log=self.training.log)
+            self.setStatus(_("Segmentation: {name}").format(name=node.GetName()))
+
+    def setStatus(self, text: str) -> None:
+        self.ui.statusLabel.text = text
+        slicer.app.processEvents()
+
+
+class WeakStatSegLogic(ScriptedLoadableModuleLogic):
+    """The parameter node, plus the operations of ``WeakStatSegLib.logic`` (imported on
+    first use, once the dependencies are there)."""
+
+    def getParameterNode(self):
+        return WeakStatSegParameterNode(super().getParameterNode())
+
+    def __getattr__(self, name):
+        from WeakStatSegLib import logic
+
+        return getattr(logic.WeakStatLogic, name)
+
+
+class WeakStatSegTest(ScriptedLoadableModuleTest):
+    """Runs inside Slicer: lesion phantoms → fraction + weak mask → dataset → train → segment."""
+
+    def setUp(self):
+        slicer.mrmlScene.Clear()
+
+    def runTest(self):
+        self.setUp()
+        self.test_record_train_and_segment()
+
+    def test_record_train_and_segment(self):
+        import tempfile
+
+        import numpy as np
+
+        from scorekit.data.labels import LabelMap
+        from scorekit.data.volume import Geometry, Volume
+        from scorekit.synth.ultrasound import lesion_phantom
+        from scorekit.weakstat.weakmask import weak_mask_from_reference
+        from SCORERefineLib.mrml import add_segmentation_node, add_volume_node, segments
+
+        root = Path(tempfile.mkdtemp(prefix="WeakStatSegTest-"))
+        logic = WeakStatSegLogic()
+        geometry = Geometry((112, 96, 1), (0.2, 0.2, 1.0), (0.0, 0.0, 0.0),
+                            (1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0))
+        self.delayDisplay("Recording four phantom images")
+        for i in range(4):
+            image, lesion = lesion_phantom(i, (96, 112))
+            volume = add_volume_node(Volume(image[None].astype(np.float32), geometry), f"us{i}")
+            roi = add_segmentation_node(LabelMap(lesion[None].astype(np.uint8), geometry,
+                                                 {1: "lesion"}), f"us{i} roi", volume)
+            fraction = logic.measure_fraction(roi, next(iter(segments(roi))), volume)
+            self.assertAlmostEqual(fraction, lesion.mean(), places=4)
+            weak = weak_mask_from_reference(lesion, 0.08)[None].astype(np.uint8)
+            painted = add_segmentation_node(LabelMap(weak, geometry, {1: "weak"}),
+                                            f"us{i} weak", volume)
+            logic.add_image(root / "dataset", f"us{i}", volume, fraction, painted,
+                            next(iter(segments(painted))))
+        self.delayDisplay("Training a tiny model in a child process")
+        job = logic.start_training(root / "dataset", root / "model", steps=3,
+                                   backbone="unet2d", size=[64, 64], device="cpu")
+        self.assertEqual(job.wait(timeout=600), 0, job.error)
+        node = logic.segment(volume, root / "model", device="cpu")
+        self.assertEqual(node.GetName(), "us3 WeakStatSeg")
+        self.delayDisplay("Test passed")

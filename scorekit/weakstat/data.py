@@ -1,0 +1,192 @@
+"""WeakStatSeg datasets: images with a ROI fraction, and a weak mask and/or a reference mask.
+
+Two forms:
+
+* a CSV with columns ``image`` and ``mask`` (paths relative to the CSV); for real use,
+  where the masks were discarded, ``mask`` may be empty when ``fraction`` (the ROI's area or
+  volume fraction, in [0, 1]) is given; ``weak_mask`` names a painted weak mask; an optional
+  ``group`` column keeps images of one patient on one side of a train/test split;
+* a folder with ``images/`` and ``masks/`` (any capitalisation): files pair by name, or by
+  the name after its first ``_`` (``bus_0001-l.png`` ↔ ``mask_0001-l.png``); the group is
+  the name up to its last ``-`` (``0001-l`` and ``0001-r``: two views of patient 0001).
+
+2D: PNG / JPEG / BMP / TIFF, grey or RGB (converted to grey), and NIfTI / NRRD / MHA files
+holding a single slice. 3D: NIfTI / NRRD / MHA volumes.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from scorekit.data.volume import read_volume
+from scorekit.errors import ScoreKitError
+
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd")
+
+
+@dataclass(frozen=True)
+class Sample:
+    name: str
+    image: np.ndarray  # float32 in [0, 1]; (H, W) or (D, H, W)
+    fraction: float  # ROI area / volume fraction
+    mask: np.ndarray | None = None  # bool reference, when known
+    weak: np.ndarray | None = None  # bool weak mask, when known
+    group: str = ""
+
+    @property
+    def dims(self) -> int:
+        return self.image.ndim
+
+
+def _is_image_file(path: Path) -> bool:
+    return path.name.lower().endswith(PICTURE_SUFFIXES + VOLUME_SUFFIXES)
+
+
+def read_array(path: str | os.PathLike) -> np.ndarray:
+    """A 2D (H, W) or 3D (D, H, W) array; single-slice volumes become 2D."""
+    path = Path(path)
+    if not path.exists():
+        raise ScoreKitError(f"{path}: file not found")
+    if path.name.lower().endswith(PICTURE_SUFFIXES):
+        try:
+            with Image.open(path) as picture:
+                return np.asarray(picture.convert("L") if picture.mode not in ("L", "1", "I;16")
+                                  else picture)
+        except (UnidentifiedImageError, OSError) as exc:
+            raise ScoreKitError(f"{path}: not a readable image ({exc})") from None
+    array = read_volume(path, allow_single_slice=True).array
+    return array[0] if array.shape[0] == 1 else array
+
+
+def scale_image(array: np.ndarray) -> np.ndarray:
+    """To [0, 1]: 8-bit pictures by 255, anything else by its 0.5–99.5 percentiles."""
+    if array.dtype == np.uint8:
+        return array.astype(np.float32) / 255.0
+    low, high = np.percentile(array, [0.5, 99.5])
+    return np.clip((array.astype(np.float32) - low) / max(high - low, 1e-6), 0, 1)
+
+
+def read_mask(path: str | os.PathLike, shape: tuple[int, ...], what: str) -> np.ndarray:
+    mask = read_array(path) > 0
+    if mask.shape != shape:
+        raise ScoreKitError(f"{path}: {what} is {'x'.join(map(str, mask.shape))} but its "
+                            f"image is {'x'.join(map(str, shape))}")
+    return mask
+
+
+def load_sample(image_path: Path, mask_path: Path | None = None, fraction: float | None = None,
+                weak_path: Path | None = None, group: str = "") -> Sample:
+    image = read_array(image_path)
+    if image.ndim not in (2, 3):
+        raise ScoreKitError(f"{image_path}: expected a 2D image or a 3D volume")
+    mask = read_mask(mask_path, image.shape, "mask") if mask_path else None
+    weak = read_mask(weak_path, image.shape, "weak mask") if weak_path else None
+    if fraction is None:
+        if mask is None:
+            raise ScoreKitError(f"{image_path}: neither a mask nor a fraction is given")
+        fraction = float(mask.mean())
+    if not 0.0 <= fraction <= 1.0:
+        raise ScoreKitError(f"{image_path}: ROI fraction {fraction} is outside [0, 1]")
+    if weak is not None and not weak.any():
+        raise ScoreKitError(f"{weak_path}: weak mask is empty")
+    name = image_path.name
+    return Sample(name, scale_image(image), fraction, mask, weak, group or name)
+
+
+def read_dataset(path: str | os.PathLike) -> list[Sample]:
+    path = Path(path)
+    if path.is_file() and path.suffix.lower() == ".csv":
+        samples = _read_csv(path)
+    elif path.is_dir():
+        samples = _read_folder(path)
+    else:
+        raise ScoreKitError(f"{path}: expected a CSV file or a folder with images/ and masks/")
+    if not samples:
+        raise ScoreKitError(f"{path}: no image found")
+    dims = {s.dims for s in samples}
+    if len(dims) > 1:
+        raise ScoreKitError(f"{path}: mixes 2D images and 3D volumes")
+    return samples
+
+
+def _read_csv(path: Path) -> list[Sample]:
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    if rows and "image" not in rows[0]:
+        raise ScoreKitError(f"{path}: needs an 'image' column (has {', '.join(rows[0])})")
+    def optional(row: dict, column: str) -> Path | None:
+        value = (row.get(column) or "").strip()
+        return path.parent / value if value else None
+
+    samples = []
+    for line, row in enumerate(rows, start=2):
+        try:
+            fraction = float(row["fraction"]) if (row.get("fraction") or "").strip() else None
+        except ValueError:
+            raise ScoreKitError(f"{path} line {line}: fraction '{row['fraction']}' is not a "
+                                "number") from None
+        samples.append(load_sample(path.parent / row["image"].strip(), optional(row, "mask"),
+                                   fraction, optional(row, "weak_mask"),
+                                   (row.get("group") or "").strip()))
+    return samples
+
+
+def _child(folder: Path, name: str) -> Path:
+    for child in folder.iterdir():
+        if child.is_dir() and child.name.lower() == name:
+            return child
+    raise ScoreKitError(f"{folder}: no {name}/ folder")
+
+
+def _pair_key(name: str) -> str:
+    return name.split("_", 1)[1] if "_" in name else name
+
+
+def _read_folder(folder: Path) -> list[Sample]:
+    images = sorted(p for p in _child(folder, "images").iterdir() if _is_image_file(p))
+    masks = {p.name: p for p in _child(folder, "masks").iterdir() if _is_image_file(p)}
+    by_key = {_pair_key(name): p for name, p in masks.items()}
+    samples = []
+    for image in images:
+        mask = masks.get(image.name) or by_key.get(_pair_key(image.name))
+        if mask is None:
+            raise ScoreKitError(f"{image}: no mask with the same name in {folder}/masks")
+        stem = _pair_key(image.name).split(".")[0]
+        samples.append(load_sample(image, mask, group=stem.rsplit("-", 1)[0]))
+    return samples
+
+
+def with_weak_masks(samples: list[Sample], size: float) -> list[Sample]:
+    """Weak masks of ``size`` × ROI made from each reference mask (see weakmask.py)."""
+    from scorekit.weakstat.weakmask import weak_mask_from_reference
+
+    out = []
+    for sample in samples:
+        if sample.mask is None or not sample.mask.any():
+            raise ScoreKitError(f"{sample.name}: a weak mask of size {size} needs a non-empty "
+                                "reference mask")
+        out.append(replace(sample, weak=weak_mask_from_reference(sample.mask, size)))
+    return out
+
+
+def split_by_group(samples: list[Sample], test_fraction: float, seed: int
+                   ) -> tuple[list[Sample], list[Sample]]:
+    """A random split of whole groups, about ``test_fraction`` of the samples to test."""
+    groups = sorted({s.group for s in samples})
+    rng = np.random.default_rng(seed)
+    rng.shuffle(groups)
+    test_groups, count = set(), 0
+    for group in groups:
+        if count >= test_fraction * len(samples):
+            break
+        test_groups.add(group)
+        count += sum(s.group == group for s in samples)
+    return ([s for s in samples if s.group not in test_groups],
+            [s for s in samples if s.group in test_groups])

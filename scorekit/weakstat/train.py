@@ -1,0 +1,136 @@
+"""Train and apply WeakStatSeg models.
+
+Images are resampled to the config's grid (bilinear / trilinear; masks nearest). After
+training, BatchNorm running statistics are recomputed over the training images with the
+final weights: running averages gathered while the weights moved made every configuration
+predict empty masks in eval mode; recalibrated statistics fix that (tested).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from scorekit.devices import autocast, resolve_device
+from scorekit.errors import ScoreKitError
+from scorekit.progress import Progress, Silent
+from scorekit.weakstat.data import Sample, with_weak_masks
+from scorekit.weakstat.losses import LossWeights, total_loss
+from scorekit.weakstat.model import WeakStatConfig, WeakStatNet, load_backbone_weights
+
+
+def _resize(array: np.ndarray, size, nearest: bool) -> torch.Tensor:
+    tensor = torch.as_tensor(np.asarray(array, np.float32))[None, None]
+    mode = "nearest" if nearest else ("bilinear" if tensor.ndim == 4 else "trilinear")
+    kwargs = {} if nearest else {"align_corners": False}
+    return F.interpolate(tensor, size=tuple(size), mode=mode, **kwargs)[0]
+
+
+def to_grid(samples: list[Sample], config: WeakStatConfig) -> dict[str, torch.Tensor]:
+    """Stacked tensors on the training grid: image, mask, weak (N, 1, ...) and fraction (N,)."""
+    def stack(field: str, nearest: bool) -> torch.Tensor:
+        return torch.stack([_resize(getattr(s, field), config.size, nearest)
+                            if getattr(s, field) is not None
+                            else torch.zeros(1, *config.size) for s in samples])
+
+    return {"image": stack("image", False), "mask": stack("mask", True),
+            "weak": stack("weak", True),
+            "fraction": torch.tensor([s.fraction for s in samples], dtype=torch.float32)}
+
+
+def _check(samples: list[Sample], config: WeakStatConfig) -> None:
+    if not samples:
+        raise ScoreKitError("no training image")
+    if "full" in config.losses and any(s.mask is None for s in samples):
+        missing = next(s.name for s in samples if s.mask is None)
+        raise ScoreKitError(f"{missing}: full supervision needs a reference mask")
+    if "weak" in config.losses and config.weak_size is None:
+        missing = [s.name for s in samples if s.weak is None]
+        if missing:
+            raise ScoreKitError(f"{missing[0]}: the weak-mask loss needs a weak mask "
+                                "(give a weak_mask column or --weak-size)")
+
+
+def train(samples: list[Sample], config: WeakStatConfig, device: str = "auto",
+          progress: Progress | None = None, backbone_weights: str | os.PathLike | None = None,
+          weights: LossWeights | None = None) -> WeakStatNet:
+    progress = progress or Silent()
+    config.check()
+    _check(samples, config)
+    if "weak" in config.losses and config.weak_size is not None:
+        samples = with_weak_masks(samples, config.weak_size)
+    torch_device = resolve_device(device)
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    data = {k: v.to(torch_device) for k, v in to_grid(samples, config).items()}
+    network = WeakStatNet(config).to(torch_device)
+    if backbone_weights:
+        progress.log(load_backbone_weights(network, backbone_weights))
+    optimizer = torch.optim.Adam(network.parameters(), lr=config.lr)
+    count = len(samples)
+    batch = min(config.batch, count) if count > 1 else 2  # BatchNorm needs two
+    progress.start(f"train {'+'.join(config.losses)}", config.steps)
+    network.train()
+    for _ in range(config.steps):
+        index = torch.randint(count, (batch,), generator=generator).to(torch_device)
+        item = {k: v[index] for k, v in data.items()}
+        if torch.rand(1, generator=generator).item() < 0.5:  # left-right mirror
+            item = {k: v.flip(-1) if v.ndim > 1 else v for k, v in item.items()}
+        with autocast(torch_device):
+            logits, reconstruction = network(item["image"])
+            loss, _ = total_loss(item, logits.float(), reconstruction.float(),
+                                 tuple(config.losses), weights or LossWeights())
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        progress.advance(1, loss=round(loss.item(), 4))
+    progress.close()
+    recalibrate_batchnorm(network, data["image"])
+    return network.eval()
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(network: torch.nn.Module, images: torch.Tensor, chunk: int = 32
+                          ) -> None:
+    """BatchNorm statistics of the final weights over ``images``: the cumulative mean over
+    chunks (exact when one chunk holds them all); dropout stays off meanwhile."""
+    norms = [m for m in network.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None
+    network.eval()
+    for norm in norms:
+        norm.train()
+    for start in range(0, len(images), chunk):
+        part = images[start:start + chunk]
+        if len(part) < 2:  # BatchNorm needs two values per channel
+            part = torch.cat([part, images[:1]])
+        network(part)
+    for norm in norms:
+        norm.momentum = 0.1
+    network.eval()
+
+
+@torch.no_grad()
+def predict(network: WeakStatNet, config: WeakStatConfig, image: np.ndarray,
+            device: torch.device | str = "cpu") -> np.ndarray:
+    """ROI probabilities at the image's own size."""
+    device = torch.device(device)
+    x = _resize(image, config.size, nearest=False)[None].to(device)
+    with autocast(device):
+        logits, _ = network.eval()(x)
+    mode = "bilinear" if image.ndim == 2 else "trilinear"
+    probabilities = torch.sigmoid(F.interpolate(logits.float(), size=image.shape, mode=mode,
+                                                align_corners=False))
+    return probabilities[0, 0].cpu().numpy()
+
+
+def iou(prediction: np.ndarray, reference: np.ndarray) -> float:
+    """Intersection over union; 1.0 when both are empty."""
+    union = np.logical_or(prediction, reference).sum()
+    return 1.0 if union == 0 else float(np.logical_and(prediction, reference).sum() / union)
