@@ -81,7 +81,7 @@ def cmd_train(args) -> int:
     options = TrainOptions(steps=args.steps, lr=args.lr, patch_size=[args.patch_size] * 3,
                            seed=args.seed, ablation=args.ablation,
                            confine_to_band=not args.no_confine,
-                           background_region=args.background_region)
+                           background_region=args.background_region, method=args.method)
     out = train(args.workspace, args.out, options, device=args.device, resume=args.resume,
                 progress=Progress(args.json_progress))
     print(f"model written to {out}")
@@ -126,6 +126,20 @@ def cmd_ratings(args) -> int:
         print(f"exported {workspace.ratings.export_csv(args.csv)} ratings to {args.csv}")
     else:
         print(f"imported {workspace.ratings.import_csv(args.csv)} ratings from {args.csv}")
+    return 0
+
+
+@verb("benchmark")
+def cmd_benchmark(args) -> int:
+    from scorekit.eval.benchmark import run_benchmark
+    from scorekit.progress import Progress
+
+    methods = args.methods.split(",") if args.methods else None
+    out = run_benchmark(args.suite, args.out, data=args.data, quick=args.quick,
+                        device=args.device, progress=Progress(args.json_progress),
+                        methods=methods, seed=args.seed)
+    for table in ("table1.md", "table2.md"):
+        print((out / table).read_text(encoding="utf-8"))
     return 0
 
 
@@ -206,6 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--background-region", action="store_true",
                    help="also learn background as a region whose rating mirrors the others'")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    p.add_argument("--method", default="score", choices=["score", "post-dae", "post-dae+scan"],
+                   help="SCORE (default) or a fully supervised Post-DAE baseline")
     add_device(p)
     add_json_progress(p)
 
@@ -226,6 +242,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["list", "import", "export"])
     p.add_argument("csv", nargs="?", help="CSV file (import / export)")
     p.add_argument("--workspace", required=True)
+
+    p = verbs.add_parser("benchmark", help="SCORE vs initial, Post-DAE and ablations "
+                                           "(results.csv, table1.md, table2.md, plots)")
+    p.add_argument("--suite", required=True, choices=["phantom", "verse"])
+    p.add_argument("--data", help="verse: folder of *_ct.nii.gz + *_seg-vert_msk.nii.gz")
+    p.add_argument("--out", required=True, help="output folder (new or empty)")
+    p.add_argument("--quick", action="store_true", help="small, meaningful run (~10 min CPU)")
+    p.add_argument("--methods", help="comma-separated subset of the methods")
+    p.add_argument("--seed", type=int, default=0)
+    add_device(p)
+    add_json_progress(p)
 
     p = verbs.add_parser("rate", help="serve the web rating form for a workspace")
     p.add_argument("--workspace", required=True)

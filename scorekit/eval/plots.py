@@ -56,3 +56,23 @@ def contour_overview(image: Volume, segmentations: dict[str, LabelMap],
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
+
+
+def boxplots(rows: list[dict], path: str | os.PathLike) -> None:
+    """Dice per method (boxes) for each test set (panels), from benchmark result rows."""
+    test_sets = list(dict.fromkeys(r["test_set"] for r in rows))
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    fig, axes = plt.subplots(1, len(test_sets), figsize=(1.0 + 0.9 * len(methods) * len(test_sets),
+                                                         4.2), squeeze=False, sharey=True)
+    for ax, test_set in zip(axes[0], test_sets):
+        values = [[float(r["dice"]) for r in rows
+                   if r["method"] == method and r["test_set"] == test_set] for method in methods]
+        ax.boxplot(values, showmeans=True)
+        ax.set_xticks(range(1, len(methods) + 1), methods, rotation=60, ha="right", fontsize=8)
+        ax.set_title(test_set, fontsize=9)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0][0].set_ylabel("Dice (per case and region)")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)

@@ -42,6 +42,7 @@ class ModelConfig:
     crop_margin: int = 12  # voxels kept around the regions
     confine_to_band: bool = True  # keep S̃ outside Ω_corr at inference
     background_region: bool = False  # also predict background as region 0 (see loss.py)
+    mask_only: bool = False  # image and prior channels zeroed (the Post-DAE baseline)
     training: dict = field(default_factory=dict)
     version: str = __version__
     format: str = MODEL_FORMAT

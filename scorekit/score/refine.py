@@ -35,11 +35,20 @@ from scorekit.score.model import ModelConfig, load_model
 from scorekit.score.morphology import band
 
 
+def network_input(image: torch.Tensor, masks: torch.Tensor, prior: torch.Tensor,
+                  config: ModelConfig) -> torch.Tensor:
+    """``(1, C, Z, Y, X)``: image, one channel per region, prior (image and prior zeroed for
+    a model that sees masks only)."""
+    if config.mask_only:
+        image, prior = torch.zeros_like(image), torch.zeros_like(prior)
+    return torch.cat([image, masks.float(), prior])[None]
+
+
 @torch.no_grad()
 def predict_probabilities(network: torch.nn.Module, inputs: CaseInputs, config: ModelConfig,
                           overlap: float = 0.25, sw_batch_size: int = 2) -> torch.Tensor:
     """Ŝ ``(K, Z, Y, X)`` over the crop."""
-    x = torch.cat([inputs.image, inputs.initial.float(), inputs.prior])[None]
+    x = network_input(inputs.image, inputs.initial, inputs.prior, config)
     device = x.device
     with autocast(device):
         logits = sliding_window_inference(x, tuple(config.patch_size), sw_batch_size, network,

@@ -24,6 +24,11 @@ SCORE loss.
   (P ≡ 1 in L+ and L−), ``no-morph-aug`` (no score-guided morphology) and
   ``ternary-labels`` (raters cannot say *both*: such a label becomes the dominant
   direction measured against the reference, so it needs reference masks).
+* **Post-DAE baselines** (``method``; fully supervised comparators, not SCORE): the same
+  network, patches and spatial augmentation, but the input masks are the *reference*
+  masks randomly eroded / dilated (the score-guided morphology with no rating to follow)
+  and the target is the reference itself (binary cross-entropy + soft Dice). ``post-dae``
+  sees the masks only (image and prior channels zeroed), ``post-dae+scan`` the image too.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ import numpy as np
 import torch
 
 from scorekit.data.atomic import atomic_path, write_text_atomic
-from scorekit.data.ratings import BOTH, OVER, UNDER
+from scorekit.data.ratings import BOTH, NONE, OVER, UNDER
 from scorekit.data.workspace import Case, Workspace
 from scorekit.devices import autocast, resolve_device
 from scorekit.errors import ScoreKitError
@@ -55,9 +60,14 @@ from scorekit.score.loss import (
 )
 from scorekit.score.model import ModelConfig, build_network, save_model
 from scorekit.score.morphology import band
-from scorekit.score.refine import labels_from_probabilities, predict_probabilities
+from scorekit.score.refine import (
+    labels_from_probabilities,
+    network_input,
+    predict_probabilities,
+)
 
 ABLATIONS = ("ternary-labels", "no-stab", "no-prior", "no-morph-aug")
+METHODS = ("score", "post-dae", "post-dae+scan")
 CHECKPOINT = "checkpoint_latest"
 
 
@@ -76,6 +86,7 @@ class TrainOptions:
     validate_every: int = 100
     checkpoint_every: int = 50
     band_patch_fraction: float = 0.8
+    method: str = "score"  # or a Post-DAE baseline, see module doc
 
 
 @dataclass
@@ -93,6 +104,8 @@ def train(workspace: str | os.PathLike, out: str | os.PathLike, options: TrainOp
     """Train on ``workspace``; the selected model is written to ``out``."""
     progress = progress or Silent()
     out = Path(out)
+    if options.method not in METHODS:
+        raise ScoreKitError(f"unknown method '{options.method}'; one of {', '.join(METHODS)}")
     if options.ablation not in (None, *ABLATIONS):
         raise ScoreKitError(f"unknown ablation '{options.ablation}'; one of "
                             + ", ".join(ABLATIONS))
@@ -108,7 +121,8 @@ def train(workspace: str | os.PathLike, out: str | os.PathLike, options: TrainOp
     config = ModelConfig(regions=regions, patch_size=list(options.patch_size),
                          features=list(options.features), res_units=options.res_units,
                          confine_to_band=options.confine_to_band,
-                         background_region=options.background_region)
+                         background_region=options.background_region,
+                         mask_only=options.method == "post-dae")
     progress.log(f"loading rated cases from {ws.path} onto {torch_device}")
     cases = [c for c in (_load_case(ws, case, config, options, torch_device)
                          for case in ws.cases()) if c is not None]
@@ -179,6 +193,9 @@ def _load_case(ws: Workspace, case: Case, config: ModelConfig, options: TrainOpt
     complete = [v for v in by_rater.values() if set(config.regions) <= set(v)]
     if not complete:
         return None
+    if options.method != "score" and not case.has_reference:
+        raise ScoreKitError(f"case '{case.id}': {options.method} trains on reference masks, "
+                            "and this case has none")
     initial = case.initial()
     inputs = case_inputs(case.image(), initial, config, f"case '{case.id}'", device)
     reference = None
@@ -268,11 +285,10 @@ class _Run:
                       for i, m, n in zip(inner, margin, shape))
         return inner, outer
 
-    def _augmented_patch(self, case: TrainingCase) -> tuple[augment.Sample, tuple]:
-        """A patch (with margin) of the case, augmented, and where the patch lies in it."""
-        q, l_ = case.rating_sets[self._pick(len(case.rating_sets))]
-        crop = case.inputs
-        sample = augment.Sample(crop.image, crop.initial, crop.prior, q, l_)
+    def _spatial_patch(self, sample: augment.Sample, case: TrainingCase
+                       ) -> tuple[augment.Sample, tuple]:
+        """A patch (with margin) of ``sample``, mirrored and warped at random, and where the
+        patch lies in it."""
         centre = self._patch_centre(case)
         augmenting = self.options.augment
         if augmenting and self._chance(0.5):
@@ -284,11 +300,19 @@ class _Run:
                                 sample.quality, sample.error)
         if augmenting and self._chance(0.3):
             sample = augment.random_affine(sample, self.generator)
-        if augmenting and self.options.ablation != "no-morph-aug":
-            sample = augment.morphological_augment(sample, self.generator,
-                                                   volumes=case.volumes)
         trim = tuple(slice(i.start - o.start, i.stop - o.start) for i, o in zip(inner, outer))
         return sample, (slice(None), *trim)
+
+    def _augmented_patch(self, case: TrainingCase) -> tuple[augment.Sample, tuple]:
+        """A patch (with margin) of the case, augmented, and where the patch lies in it."""
+        q, l_ = case.rating_sets[self._pick(len(case.rating_sets))]
+        crop = case.inputs
+        sample, trim = self._spatial_patch(
+            augment.Sample(crop.image, crop.initial, crop.prior, q, l_), case)
+        if self.options.augment and self.options.ablation != "no-morph-aug":
+            sample = augment.morphological_augment(sample, self.generator,
+                                                   volumes=case.volumes)
+        return sample, trim
 
     def _targets(self, sample: augment.Sample):
         """S̃, P, q, l as the loss sees them (batch of one; background prepended if used)."""
@@ -300,6 +324,8 @@ class _Run:
         return initial, prior, quality, error
 
     def train_step(self, case: TrainingCase) -> dict[str, float]:
+        if self.options.method != "score":
+            return self._denoising_step(case)
         sample, trim = self._augmented_patch(case)
         initial, prior, quality, error = self._targets(sample)
         # Ω are computed on the patch with its margin, so they are right up to its edges.
@@ -308,13 +334,36 @@ class _Run:
                                sample.quality, sample.error)
         if self.options.augment:
             patch = augment.intensity_augment(patch, self.generator)
-        x = torch.cat([patch.image, patch.initial.float(), patch.prior])[None]
         self.model.train()
         with autocast(self.device):
-            logits = self.model(x)
+            logits = self.model(network_input(patch.image, patch.initial, patch.prior,
+                                              self.config))
         batch_trim = (slice(None), *trim)
         loss, terms = score_loss(logits, initial[batch_trim], prior[batch_trim], quality, error,
                                  self.weights, rois=(stab[batch_trim], corr[batch_trim]))
+        return self._step(loss, terms)
+
+    def _denoising_step(self, case: TrainingCase) -> dict[str, float]:
+        """Post-DAE: corrupted reference masks in, the reference out."""
+        crop, regions = case.inputs, len(self.config.regions)
+        clean = augment.Sample(crop.image, case.reference, crop.prior,
+                               torch.zeros(regions, dtype=torch.long),
+                               torch.full((regions,), NONE, dtype=torch.long))
+        sample, trim = self._spatial_patch(clean, case)
+        corrupted = augment.morphological_augment(sample, self.generator, probability=0.8,
+                                                  volumes=case.reference.flatten(1).sum(1))
+        target = sample.initial[trim].float()[None]
+        self.model.train()
+        with autocast(self.device):
+            logits = self.model(network_input(sample.image[trim], corrupted.initial[trim],
+                                              sample.prior[trim], self.config)).float()
+        probabilities = torch.sigmoid(logits)
+        overlap = (probabilities * target).sum()
+        soft_dice = 1 - 2 * overlap / (probabilities.sum() + target.sum() + 1e-6)
+        bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, target)
+        return self._step(bce + soft_dice, {"bce": bce, "soft_dice": soft_dice})
+
+    def _step(self, loss: torch.Tensor, terms: dict[str, torch.Tensor]) -> dict[str, float]:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
