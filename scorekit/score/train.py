@@ -209,9 +209,29 @@ def _load_case(ws: Workspace, case: Case, config: ModelConfig, options: TrainOpt
         if options.ablation == "ternary-labels":
             l_ = _ternary(l_, inputs.initial, reference, case.id)
         sets.append((q, l_))
+    inputs, reference = _padded_to_patch(inputs, reference, config.patch_size)
     band_voxels = torch.nonzero(band(inputs.initial.any(0), config.eta)).cpu()
     volumes = inputs.initial.flatten(1).sum(1)
     return TrainingCase(case.id, inputs, sets, reference, band_voxels, volumes)
+
+
+def _padded_to_patch(inputs: CaseInputs, reference: torch.Tensor | None, patch_size
+                     ) -> tuple[CaseInputs, torch.Tensor | None]:
+    """A crop smaller than a patch (a thin scan) is padded at its far ends: air-like image,
+    no region, no prior. Refinement needs no such step (its sliding window pads)."""
+    shape = inputs.image.shape[-3:]
+    pad = [max(p - n, 0) for p, n in zip(patch_size, shape)]
+    if not any(pad):
+        return inputs, reference
+    widths = [w for p in reversed(pad) for w in (0, p)]  # F.pad order: x, y, z
+    grow = torch.nn.functional.pad
+
+    def masks(m):
+        return None if m is None else grow(m.float(), widths).bool()
+
+    padded = replace(inputs, image=grow(inputs.image, widths, value=float(inputs.image.min())),
+                     initial=masks(inputs.initial), prior=grow(inputs.prior, widths))
+    return padded, masks(reference)
 
 
 def _ternary(error: torch.Tensor, initial: torch.Tensor, reference: torch.Tensor | None,
