@@ -7,7 +7,6 @@ runs in a ``PythonSlicer -m scorekit`` child process so the application never fr
 
 from __future__ import annotations
 
-import logging
 import re
 import time
 from pathlib import Path
@@ -15,7 +14,6 @@ from typing import Annotated
 
 import qt
 import slicer
-import vtk
 from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
 from slicer.i18n import tr as _
 from slicer.i18n import translate
@@ -24,12 +22,11 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
     ScriptedLoadableModuleTest,
-    ScriptedLoadableModuleWidget,
 )
-from slicer.util import VTKObservationMixin
 
 from SCORERefineLib import dependencies
 from SCORERefineLib.jobpanel import JobPanel
+from SCORERefineLib.widget import ModuleWidget, isSet
 
 ERROR_CHOICES = ["", "none", "under", "over", "both"]  # "" = still to choose
 NOT_RATED = -1  # the quality spin box's "–" value
@@ -67,19 +64,15 @@ class SCORERefineParameterNode:
     model: Path
 
 
-class SCORERefineWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+class SCORERefineWidget(ModuleWidget):
+    cancelledMessage = _("Training cancelled; tick 'Resume' to continue it later.")
+
     def __init__(self, parent=None) -> None:
-        ScriptedLoadableModuleWidget.__init__(self, parent)
-        VTKObservationMixin.__init__(self)
-        self.logic = None
-        self._parameterNode = None
-        self._parameterNodeGuiTag = None
-        self.training = None
+        ModuleWidget.__init__(self, parent)
         self._ratingStarted = {}  # segment id → when the rater started on it
 
-    # -- set-up and parameter node (Slicer's template) ---------------------------------------
     def setup(self) -> None:
-        ScriptedLoadableModuleWidget.setup(self)
+        ModuleWidget.setup(self)
         uiWidget = slicer.util.loadUI(self.resourcePath("UI/SCORERefine.ui"))
         self.layout.addWidget(uiWidget)
         self.ui = slicer.util.childWidgetVariables(uiWidget)
@@ -91,9 +84,6 @@ class SCORERefineWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
         self.ui.ratingTable.horizontalHeader().setSectionResizeMode(0, qt.QHeaderView.Stretch)
         self.ui.changesTable.horizontalHeader().setSectionResizeMode(0, qt.QHeaderView.Stretch)
-
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.ui.segmentButton.connect("clicked(bool)", self.onSegment)
         self.ui.addCaseButton.connect("clicked(bool)", self.onAddCase)
         self.ui.saveRatingsButton.connect("clicked(bool)", self.onSaveRatings)
@@ -103,44 +93,11 @@ class SCORERefineWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.initialSegmentationSelector.connect(
             "currentNodeChanged(vtkMRMLNode*)", lambda node: self.fillRatingTable())
         self.ui.ratingTable.connect("currentCellChanged(int,int,int,int)", self.onRatingRowEntered)
-        self.initializeParameterNode()
+        self.observeScene()
         self.showDependencyState()
 
-    def cleanup(self) -> None:
-        self.training.cancel()
-        self.removeObservers()
-
-    def enter(self) -> None:
-        self.initializeParameterNode()
-
-    def exit(self) -> None:
-        self.setParameterNode(None)
-
-    def onSceneStartClose(self, caller, event) -> None:
-        self.setParameterNode(None)
-
-    def onSceneEndClose(self, caller, event) -> None:
-        if self.parent.isEntered:
-            self.initializeParameterNode()
-
-    def initializeParameterNode(self) -> None:
-        self.setParameterNode(self.logic.getParameterNode())
-        if not self._parameterNode.inputVolume:
-            self._parameterNode.inputVolume = slicer.mrmlScene.GetFirstNodeByClass(
-                "vtkMRMLScalarVolumeNode")
-
-    def setParameterNode(self, parameterNode) -> None:
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent,
-                                self.updateButtons)
-        self._parameterNode = parameterNode
-        if self._parameterNode:
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent,
-                             self.updateButtons)
-            self.updateButtons()
-            self.fillRatingTable()
+    def parameterNodeSet(self) -> None:
+        self.fillRatingTable()
 
     @property
     def ready(self) -> bool:
@@ -153,12 +110,12 @@ class SCORERefineWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             return
         busy = self.training.busy
         haveCase = bool(p.inputVolume and p.initialSegmentation)
-        haveWorkspace = bool(p.workspace and str(p.workspace) != ".")
+        haveWorkspace = isSet(p.workspace)
         self.ui.segmentButton.enabled = bool(p.inputVolume) and not busy
         self.ui.addCaseButton.enabled = haveCase and haveWorkspace and not busy
         self.ui.saveRatingsButton.enabled = haveCase and haveWorkspace and not busy
         self.ui.trainButton.enabled = (haveWorkspace and bool(p.modelName)) or busy
-        self.ui.refineButton.enabled = haveCase and bool(p.model) and not busy
+        self.ui.refineButton.enabled = haveCase and isSet(p.model) and not busy
         self.ui.resumeCheckBox.enabled = haveWorkspace and self.logic.can_resume(self.modelDir())
 
     def modelDir(self) -> Path:
@@ -182,21 +139,6 @@ class SCORERefineWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.setStatus(_("Dependencies installed."))
             self.updateButtons()
             self.fillRatingTable()
-
-    def dependenciesReady(self, withTotalSegmentator: bool = False) -> bool:
-        """Offer to install what is missing, once, with one confirmation."""
-        missing = dependencies.missing_packages(withTotalSegmentator)
-        if not missing:
-            return True
-        if not slicer.util.confirmOkCancelDisplay(
-                _("SCORE needs these Python packages: {packages}. Install them now? "
-                  "(This can take several minutes.)").format(packages=", ".join(missing))):
-            return False
-        with slicer.util.tryWithErrorDisplay(_("Installing the packages failed."),
-                                             waitCursor=True):
-            dependencies.install_packages(missing)
-            return True
-        return False
 
     # -- 1. initial segmentation -----------------------------------------------------------------
     def onSegment(self) -> None:
@@ -304,27 +246,10 @@ class SCORERefineWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     # -- 3. training -------------------------------------------------------------------------------
     def onTrainOrCancel(self) -> None:
-        if self.training.busy:
-            self.training.cancel()
-            return
-        if not self.dependenciesReady():
-            return
         p = self._parameterNode
-        with slicer.util.tryWithErrorDisplay(_("Could not start training.")):
-            self.training.start(lambda on_progress, on_log: self.logic.start_training(
-                p.workspace, self.modelDir(), steps=p.steps, device=p.device, resume=p.resume,
-                on_progress=on_progress, on_log=on_log))
-        self.updateButtons()
-
-    def onTrainingFinished(self, job) -> None:
-        if job.cancelled:
-            self.setStatus(_("Training cancelled; tick 'Resume' to continue it later."))
-        elif job.returncode != 0:
-            slicer.util.errorDisplay(_("Training failed: {error}").format(error=job.error))
-        else:
-            self._parameterNode.model = self.modelDir()
-            self.setStatus(_("Model written to {path}.").format(path=self.modelDir()))
-        self.updateButtons()
+        self.toggleTraining(lambda on_progress, on_log: self.logic.start_training(
+            p.workspace, self.modelDir(), steps=p.steps, device=p.device, resume=p.resume,
+            on_progress=on_progress, on_log=on_log))
 
     def appendLog(self, line: str) -> None:
         self.ui.logTextEdit.appendPlainText(line)
@@ -350,11 +275,6 @@ class SCORERefineWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                      f"{change.change_percent:+.1f}", f"{change.dice:.3f}"]
             for column, text in enumerate(cells):
                 table.setItem(row, column, qt.QTableWidgetItem(text))
-
-    def setStatus(self, text: str) -> None:
-        self.ui.statusLabel.text = text
-        logging.info(text)
-        slicer.app.processEvents()
 
 
 class SCORERefineLogic(ScriptedLoadableModuleLogic):

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Annotated
 
 import slicer
-import vtk
 from slicer import vtkMRMLScalarVolumeNode
 from slicer.i18n import tr as _
 from slicer.i18n import translate
@@ -21,12 +20,10 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
     ScriptedLoadableModuleTest,
-    ScriptedLoadableModuleWidget,
 )
-from slicer.util import VTKObservationMixin
 
-from SCORERefineLib import dependencies
 from SCORERefineLib.jobpanel import JobPanel
+from SCORERefineLib.widget import ModuleWidget, isSet
 
 
 class WeakStatSeg(ScriptedLoadableModule):
@@ -60,17 +57,9 @@ class WeakStatSegParameterNode:
     model: Path
 
 
-class WeakStatSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
-    def __init__(self, parent=None) -> None:
-        ScriptedLoadableModuleWidget.__init__(self, parent)
-        VTKObservationMixin.__init__(self)
-        self.logic = None
-        self.training = None
-        self._parameterNode = None
-        self._parameterNodeGuiTag = None
-
+class WeakStatSegWidget(ModuleWidget):
     def setup(self) -> None:
-        ScriptedLoadableModuleWidget.setup(self)
+        ModuleWidget.setup(self)
         uiWidget = slicer.util.loadUI(self.resourcePath("UI/WeakStatSeg.ui"))
         self.layout.addWidget(uiWidget)
         self.ui = slicer.util.childWidgetVariables(uiWidget)
@@ -79,79 +68,28 @@ class WeakStatSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.training = JobPanel(self.ui.trainButton, self.ui.trainProgressBar,
                                  self.ui.trainTimeLabel, self.ui.logTextEdit,
                                  _("Start training"), self.onTrainingFinished)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.ui.measureButton.connect("clicked(bool)", self.onMeasure)
         self.ui.paintButton.connect("clicked(bool)", self.onPaint)
         self.ui.addImageButton.connect("clicked(bool)", self.onAddImage)
         self.ui.trainButton.connect("clicked(bool)", self.onTrainOrCancel)
         self.ui.segmentButton.connect("clicked(bool)", self.onSegment)
-        self.initializeParameterNode()
-
-    def cleanup(self) -> None:
-        self.training.cancel()
-        self.removeObservers()
-
-    def enter(self) -> None:
-        self.initializeParameterNode()
-
-    def exit(self) -> None:
-        self.setParameterNode(None)
-
-    def onSceneStartClose(self, caller, event) -> None:
-        self.setParameterNode(None)
-
-    def onSceneEndClose(self, caller, event) -> None:
-        if self.parent.isEntered:
-            self.initializeParameterNode()
-
-    def initializeParameterNode(self) -> None:
-        self.setParameterNode(self.logic.getParameterNode())
-        if not self._parameterNode.inputVolume:
-            self._parameterNode.inputVolume = slicer.mrmlScene.GetFirstNodeByClass(
-                "vtkMRMLScalarVolumeNode")
-
-    def setParameterNode(self, parameterNode) -> None:
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent,
-                                self.updateButtons)
-        self._parameterNode = parameterNode
-        if self._parameterNode:
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent,
-                             self.updateButtons)
-            self.updateButtons()
+        self.observeScene()
 
     def updateButtons(self, caller=None, event=None) -> None:
         p = self._parameterNode
-        haveDataset = bool(p.datasetFolder and str(p.datasetFolder) != ".")
+        haveDataset = isSet(p.datasetFolder)
         self.ui.addImageButton.enabled = bool(p.inputVolume) and haveDataset
         self.ui.trainButton.enabled = self.training.busy or haveDataset
-        self.ui.segmentButton.enabled = bool(p.inputVolume and p.model) and not self.training.busy
+        self.ui.segmentButton.enabled = (bool(p.inputVolume) and isSet(p.model)
+                                         and not self.training.busy)
         if p.inputVolume and not p.imageName:
             p.imageName = re.sub(r"[^A-Za-z0-9_.-]", "_", p.inputVolume.GetName())
-
-    def ready(self) -> bool:
-        """Offer to install what is missing, once, with one confirmation."""
-        missing = dependencies.missing_packages()
-        if not missing:
-            return True
-        if not slicer.util.confirmOkCancelDisplay(
-                _("WeakStatSeg needs these Python packages: {packages}. Install them now?"
-                  ).format(packages=", ".join(missing))):
-            return False
-        with slicer.util.tryWithErrorDisplay(_("Installing the packages failed."),
-                                             waitCursor=True):
-            dependencies.install_packages(missing)
-            return True
-        return False
 
     # -- statistic and weak mask -----------------------------------------------------------------
     def onMeasure(self) -> None:
         node = self.ui.measureSegmentSelector.currentNode()
         segmentId = self.ui.measureSegmentSelector.currentSegmentID()
-        if not (node and segmentId and self.ready()):
+        if not (node and segmentId and self.dependenciesReady()):
             self.setStatus(_("Pick the segmentation and segment to measure."))
             return
         with slicer.util.tryWithErrorDisplay(_("Could not measure the segment.")):
@@ -188,7 +126,7 @@ class WeakStatSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if not (node and segmentId):
             self.setStatus(_("Paint a weak mask first (Paint weak mask)."))
             return
-        if not self.ready():
+        if not self.dependenciesReady():
             return
         with slicer.util.tryWithErrorDisplay(_("Could not add the image."), waitCursor=True):
             self.logic.add_image(p.datasetFolder, p.imageName, p.inputVolume,
@@ -202,41 +140,20 @@ class WeakStatSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         return Path(self._parameterNode.datasetFolder) / "models" / self._parameterNode.modelName
 
     def onTrainOrCancel(self) -> None:
-        if self.training.busy:
-            self.training.cancel()
-            return
-        if not self.ready():
-            return
         p = self._parameterNode
         backbone = None if p.backbone == "auto" else p.backbone
-        with slicer.util.tryWithErrorDisplay(_("Could not start training.")):
-            self.training.start(lambda on_progress, on_log: self.logic.start_training(
-                p.datasetFolder, self.modelDir(), losses=p.losses, steps=p.steps,
-                backbone=backbone, device=p.device, on_progress=on_progress, on_log=on_log))
-        self.updateButtons()
-
-    def onTrainingFinished(self, job) -> None:
-        if job.cancelled:
-            self.setStatus(_("Training cancelled."))
-        elif job.returncode != 0:
-            slicer.util.errorDisplay(_("Training failed: {error}").format(error=job.error))
-        else:
-            self._parameterNode.model = self.modelDir()
-            self.setStatus(_("Model written to {path}.").format(path=self.modelDir()))
-        self.updateButtons()
+        self.toggleTraining(lambda on_progress, on_log: self.logic.start_training(
+            p.datasetFolder, self.modelDir(), losses=p.losses, steps=p.steps,
+            backbone=backbone, device=p.device, on_progress=on_progress, on_log=on_log))
 
     def onSegment(self) -> None:
-        if not self.ready():
+        if not self.dependenciesReady():
             return
         p = self._parameterNode
         with slicer.util.tryWithErrorDisplay(_("Segmentation failed."), waitCursor=True):
             node = self.logic.segment(p.inputVolume, p.model, device=p.device,
                                       on_log=self.training.log)
             self.setStatus(_("Segmentation: {name}").format(name=node.GetName()))
-
-    def setStatus(self, text: str) -> None:
-        self.ui.statusLabel.text = text
-        slicer.app.processEvents()
 
 
 class WeakStatSegLogic(ScriptedLoadableModuleLogic):

@@ -19,12 +19,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from monai.networks.nets import UNet
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 
 from scorekit import __version__
-from scorekit.data.atomic import atomic_path, write_text_atomic
+from scorekit.data.atomic import write_text_atomic
 from scorekit.errors import ScoreKitError
+from scorekit.weights import load_weights, save_weights
 
 MODEL_FORMAT = "scorekit-score-model"
 WEIGHTS, CONFIG = "model.safetensors", "model.json"
@@ -88,9 +87,7 @@ def normalise_ct(image: np.ndarray | torch.Tensor, window) -> np.ndarray | torch
 def save_model(folder: str | os.PathLike, network: torch.nn.Module, config: ModelConfig) -> Path:
     """Write weights and config atomically; the config last, so its presence means done."""
     folder = Path(folder)
-    state = {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
-    with atomic_path(folder / WEIGHTS) as tmp:
-        save_file(state, str(tmp))
+    save_weights(network, folder / WEIGHTS)
     write_text_atomic(folder / CONFIG, config.to_json())
     return folder
 
@@ -103,9 +100,5 @@ def load_model(folder: str | os.PathLike, device: str | torch.device = "cpu"
     config = ModelConfig.from_json((folder / CONFIG).read_text(encoding="utf-8"),
                                    str(folder / CONFIG))
     network = build_network(config)
-    try:
-        network.load_state_dict(load_file(str(folder / WEIGHTS)))
-    except (SafetensorError, RuntimeError, OSError) as exc:
-        raise ScoreKitError(f"{folder / WEIGHTS}: weights do not fit the config "
-                            f"({str(exc).splitlines()[0]})") from None
+    load_weights(network, folder / WEIGHTS)
     return network.to(device).eval(), config

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
-from scorekit.data.atomic import atomic_path, write_text_atomic
+from scorekit.data.atomic import write_text_atomic
 from scorekit.errors import ScoreKitError
+from scorekit.weights import load_weights, save_weights
 
 BACKBONES_2D = ("resnet50", "mobilenet_v3_large", "unet2d")
 BACKBONES_3D = ("unet3d",)
@@ -111,9 +112,7 @@ def load_backbone_weights(network: WeakStatNet, path: str | os.PathLike) -> str:
 
 def save_model(folder: str | os.PathLike, network: WeakStatNet, config: WeakStatConfig) -> Path:
     folder = Path(folder)
-    state = {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
-    with atomic_path(folder / WEIGHTS) as tmp:
-        save_file(state, str(tmp))
+    save_weights(network, folder / WEIGHTS)
     write_text_atomic(folder / CONFIG, json.dumps(asdict(config), indent=1) + "\n")
     return folder
 
@@ -128,9 +127,5 @@ def load_model(folder: str | os.PathLike, device: str | torch.device = "cpu"
     except (TypeError, json.JSONDecodeError) as exc:
         raise ScoreKitError(f"{folder / CONFIG}: not a valid config ({exc})") from None
     network = WeakStatNet(config.check())
-    try:
-        network.load_state_dict(load_file(str(folder / WEIGHTS)))
-    except (SafetensorError, RuntimeError, OSError) as exc:
-        raise ScoreKitError(f"{folder / WEIGHTS}: weights do not fit the config "
-                            f"({str(exc).splitlines()[0]})") from None
+    load_weights(network, folder / WEIGHTS)
     return network.to(device).eval(), config
