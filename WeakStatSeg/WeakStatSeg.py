@@ -89,8 +89,10 @@ class WeakStatSegWidget(ModuleWidget):
     def onMeasure(self) -> None:
         node = self.ui.measureSegmentSelector.currentNode()
         segmentId = self.ui.measureSegmentSelector.currentSegmentID()
-        if not (node and segmentId and self.dependenciesReady()):
+        if not (node and segmentId):
             self.setStatus(_("Pick the segmentation and segment to measure."))
+            return
+        if not self.dependenciesReady():
             return
         with slicer.util.tryWithErrorDisplay(_("Could not measure the segment.")):
             fraction = self.logic.measure_fraction(node, segmentId,

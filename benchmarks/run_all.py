@@ -19,6 +19,7 @@ import bench_prior
 import bench_refine
 import bench_threshold_engine
 import bench_training
+import bench_web_render
 
 
 def main() -> None:
@@ -34,7 +35,8 @@ def main() -> None:
                "training": bench_training.main(common),
                "refine": bench_refine.main(common),
                "fixes": bench_fixes.main(common),
-               "threshold_engine": bench_threshold_engine.main(common)}
+               "threshold_engine": bench_threshold_engine.main(common),
+               "web_render": bench_web_render.main(common)}
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
 
