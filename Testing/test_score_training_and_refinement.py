@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -166,6 +167,22 @@ def test_background_region_model_predicts_one_more_channel_and_refines(
     case = small_phantom_workspace.cases()[0]
     refined = refine_case(case.image(), case.initial(), network, config, torch.device("cpu"))
     assert refined.names == case.initial().names
+
+
+def test_post_dae_without_scan_sees_the_masks_only(small_phantom_workspace, tmp_path):
+    from scorekit.score.inputs import case_inputs
+    from scorekit.score.refine import predict_probabilities
+
+    out = tmp_path / "dae"
+    train(small_phantom_workspace.path, out,
+          TrainOptions(steps=3, lr=1e-3, method="post-dae", **TINY), device="cpu")
+    network, config = load_model(out)
+    assert config.mask_only
+    case = small_phantom_workspace.cases()[0]
+    inputs = case_inputs(case.image(), case.initial(), config, case.id)
+    other_image = replace(inputs, image=torch.rand_like(inputs.image))
+    assert torch.equal(predict_probabilities(network, inputs, config),
+                       predict_probabilities(network, other_image, config))
 
 
 def test_background_mirrors_the_regions_ratings():
