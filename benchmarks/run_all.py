@@ -19,6 +19,7 @@ import bench_prior
 import bench_refine
 import bench_threshold_engine
 import bench_training
+import bench_weakstat_step
 import bench_web_render
 
 
@@ -36,7 +37,8 @@ def main() -> None:
                "refine": bench_refine.main(common),
                "fixes": bench_fixes.main(common),
                "threshold_engine": bench_threshold_engine.main(common),
-               "web_render": bench_web_render.main(common)}
+               "web_render": bench_web_render.main(common),
+               "weakstat_step": bench_weakstat_step.main(common)}
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
 

@@ -91,10 +91,6 @@ class Job:
             self._lines.put(line.rstrip("\n"))
         self._lines.put(None)  # end of output
 
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self.returncode is None
-
     def poll(self) -> int | None:
         """Hand every line read so far to the callbacks; the exit code once all is read."""
         while True:

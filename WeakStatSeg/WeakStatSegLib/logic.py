@@ -10,7 +10,6 @@ child process (``scorekit.jobs``).
 from __future__ import annotations
 
 import csv
-import io
 import os
 import tempfile
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from scorekit import jobs
-from scorekit.data.atomic import write_text_atomic
+from scorekit.data.atomic import write_csv_atomic
 from scorekit.data.labels import LabelMap
 from scorekit.data.volume import Volume, read_volume, write_volume
 from scorekit.data.workspace import CASE_ID
@@ -95,11 +94,7 @@ class WeakStatLogic:
         write_volume(image, dataset / row["image"])
         write_volume(image.with_array(weak.astype(np.uint8)), dataset / row["weak_mask"])
         rows = [r for r in read_rows(dataset) if r["image"] != row["image"]] + [row]
-        text = io.StringIO()
-        writer = csv.DictWriter(text, fieldnames=COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-        write_text_atomic(dataset / DATASET_CSV, text.getvalue())
+        write_csv_atomic(dataset / DATASET_CSV, rows, COLUMNS)
         return row
 
     @staticmethod

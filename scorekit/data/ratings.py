@@ -21,7 +21,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from scorekit.data.atomic import atomic_path, write_text_atomic
+from scorekit.data.atomic import csv_text, write_text_atomic
 from scorekit.errors import ScoreKitError
 
 UNDER, NONE, OVER, BOTH = -1, 0, 1, 2
@@ -120,19 +120,23 @@ class RatingStore:
         except (ValueError, KeyError, TypeError) as exc:
             raise ScoreKitError(f"{self.path}: not a ratings file ({exc})") from None
 
+    def csv_text(self) -> str:
+        """Every rating as CSV (error labels by name)."""
+        return _as_csv(self.all())
+
     def export_csv(self, path: str | os.PathLike) -> int:
         records = self.all()
-        with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
-            writer.writeheader()
-            for r in records:
-                writer.writerow(asdict(r) | {"error": ERROR_NAMES[r.error]})
+        write_text_atomic(path, _as_csv(records))
         return len(records)
 
     def import_csv(self, path: str | os.PathLike) -> int:
         """Import a CSV with columns case, region, score, error (rater, seconds, time,
         comment optional); one bad row refuses the whole file."""
         return self.put(read_ratings_csv(path))
+
+
+def _as_csv(records: list[Rating]) -> str:
+    return csv_text([asdict(r) | {"error": ERROR_NAMES[r.error]} for r in records], CSV_COLUMNS)
 
 
 def read_ratings_csv(path: str | os.PathLike) -> list[Rating]:

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from scorekit.data.atomic import atomic_path, write_text_atomic
+from scorekit.data.atomic import write_csv_atomic, write_text_atomic
 from scorekit.data.labels import LabelMap, read_labelmap
 from scorekit.data.volume import Geometry, Volume, read_volume
 from scorekit.data.workspace import Workspace
@@ -207,7 +207,7 @@ def run_benchmark(suite: str, out: str | os.PathLike, data: str | os.PathLike | 
     for fold in folds:
         for method in methods:
             rows += _run_method(method, fold, plan, out, device, seed, progress, examples)
-    write_results(out / "results.csv", rows)
+    write_csv_atomic(out / "results.csv", rows, COLUMNS)
     write_text_atomic(out / "table1.md", table_markdown(rows, TABLE1, "Table 1", plan))
     write_text_atomic(out / "table2.md", table_markdown(rows, TABLE2, "Table 2", plan))
     from scorekit.eval.plots import boxplots, contour_overview
@@ -261,13 +261,6 @@ def _row(method, test_set, case_id, region, result: LabelMap, reference: LabelMa
 
 
 # -- outputs -----------------------------------------------------------------------------------
-def write_results(path: Path, rows: list[dict]) -> None:
-    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 def read_results(path: str | os.PathLike) -> list[dict]:
     with open(path, newline="", encoding="utf-8") as f:
         return [{**r, **{k: float(r[k]) for k in ("dice", "hd95", "train_s", "test_s")}}

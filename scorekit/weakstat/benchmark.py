@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scorekit.data.atomic import atomic_path, write_text_atomic
+from scorekit.data.atomic import atomic_path, write_csv_atomic, write_text_atomic
 from scorekit.errors import ScoreKitError
 from scorekit.progress import Progress, Silent
 from scorekit.weakstat.data import Sample, read_dataset, split_by_group
@@ -104,19 +104,12 @@ def run_benchmark(data: str | os.PathLike, out: str | os.PathLike, quick: bool =
                  for s, p in zip(test_set, predictions[name])]
         mean = np.mean([r["iou"] for r in rows if r["config"] == name])
         progress.log(f"{name}: mean IoU {100 * mean:.1f} ({seconds[name]:.0f} s)")
-    _write_results(out / "results.csv", rows)
+    write_csv_atomic(out / "results.csv", rows, ["config", "image", "iou"])
     write_text_atomic(out / "table.md", table_markdown(rows, names, Path(data).name, plan,
                                                       seconds))
     if dims == 2:
         _write_overlays(out / "overlays.png", test_set, predictions, names)
     return out
-
-
-def _write_results(path: Path, rows: list[dict]) -> None:
-    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=["config", "image", "iou"])
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 def read_results(path: str | os.PathLike) -> list[dict]:

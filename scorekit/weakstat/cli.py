@@ -100,13 +100,13 @@ def _segment(args) -> int:
     from scorekit.data.atomic import atomic_path
     from scorekit.data.volume import read_volume, write_volume
     from scorekit.devices import resolve_device
-    from scorekit.weakstat.data import PICTURE_SUFFIXES, read_array, scale_image
+    from scorekit.weakstat.data import PICTURE_SUFFIXES, read_with_grid, scale_image
     from scorekit.weakstat.model import load_model
     from scorekit.weakstat.train import predict
 
     device = resolve_device(args.device)
     network, config = load_model(args.model, device)
-    raw = read_array(args.image)
+    raw, volume = read_with_grid(args.image)
     if raw.ndim != config.dims:
         raise ScoreKitError(f"{args.image}: a {raw.ndim}D image, but the model is {config.dims}D")
     mask = predict(network, config, scale_image(raw), device) > args.threshold
@@ -117,7 +117,8 @@ def _segment(args) -> int:
         with atomic_path(out) as tmp:
             Image.fromarray(mask.astype(np.uint8) * 255).save(tmp, format="PNG")
     else:
-        volume = read_volume(args.image, allow_single_slice=True)  # keep its geometry
+        # The input's geometry (a picture gets ITK's default one, as a one-slice volume).
+        volume = volume or read_volume(args.image, allow_single_slice=True)
         write_volume(volume.with_array(mask.reshape(volume.array.shape).astype(np.uint8)), out)
     print(f"mask written to {out} ({100 * mask.mean():.1f} % of the image)")
     return 0

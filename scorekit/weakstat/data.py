@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from scorekit.data.volume import read_volume
+from scorekit.data.volume import Volume, read_volume
 from scorekit.errors import ScoreKitError
 
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -49,8 +49,9 @@ def _is_image_file(path: Path) -> bool:
     return path.name.lower().endswith(PICTURE_SUFFIXES + VOLUME_SUFFIXES)
 
 
-def read_array(path: str | os.PathLike) -> np.ndarray:
-    """A 2D (H, W) or 3D (D, H, W) array; single-slice volumes become 2D."""
+def read_with_grid(path: str | os.PathLike) -> tuple[np.ndarray, Volume | None]:
+    """A 2D (H, W) or 3D (D, H, W) array (single-slice volumes become 2D) and, for volume
+    files, the volume itself (its geometry places a predicted mask)."""
     path = Path(path)
     if not path.exists():
         raise ScoreKitError(f"{path}: file not found")
@@ -58,11 +59,15 @@ def read_array(path: str | os.PathLike) -> np.ndarray:
         try:
             with Image.open(path) as picture:
                 return np.asarray(picture.convert("L") if picture.mode not in ("L", "1", "I;16")
-                                  else picture)
+                                  else picture), None
         except (UnidentifiedImageError, OSError) as exc:
             raise ScoreKitError(f"{path}: not a readable image ({exc})") from None
-    array = read_volume(path, allow_single_slice=True).array
-    return array[0] if array.shape[0] == 1 else array
+    volume = read_volume(path, allow_single_slice=True)
+    return (volume.array[0] if volume.array.shape[0] == 1 else volume.array), volume
+
+
+def read_array(path: str | os.PathLike) -> np.ndarray:
+    return read_with_grid(path)[0]
 
 
 def scale_image(array: np.ndarray) -> np.ndarray:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
@@ -86,8 +85,9 @@ def create_app(workspace: str | os.PathLike, token: str | None = None) -> FastAP
         case = case_or_404(case_id)
         return ViewCase.of(case.image(), case.initial())
 
-    def rated_by(case_id: str, rater: str) -> dict[str, Rating]:
-        return {r.region: r for r in ws.ratings.all(case_id) if r.rater == rater}
+    def rated_by(rater: str, case_id: str | None = None) -> dict[tuple[str, str], Rating]:
+        """(case, region) → this rater's rating; one read of the store."""
+        return {(r.case, r.region): r for r in ws.ratings.all(case_id) if r.rater == rater}
 
     @app.get("/")
     def page() -> FileResponse:
@@ -95,11 +95,10 @@ def create_app(workspace: str | os.PathLike, token: str | None = None) -> FastAP
 
     @app.get("/api/cases")
     def cases(rater: str = "") -> dict:
-        listing = []
-        for case in ws.cases():
-            done = rated_by(case.id, rater)
-            listing.append({"id": case.id, "regions": len(case.regions),
-                            "rated": sum(r in done for r in case.regions)})
+        done = rated_by(rater)
+        listing = [{"id": case.id, "regions": len(case.regions),
+                    "rated": sum((case.id, r) in done for r in case.regions)}
+                   for case in ws.cases()]
         complete = sum(c["rated"] == c["regions"] for c in listing)
         return {"cases": listing, "complete": complete, "total": len(listing)}
 
@@ -107,14 +106,13 @@ def create_app(workspace: str | os.PathLike, token: str | None = None) -> FastAP
     def case_detail(case_id: str, rater: str = "") -> dict:
         case = case_or_404(case_id)
         shown = view(case_id)
-        initial = case.initial()
-        done = rated_by(case_id, rater)
+        done = rated_by(rater, case_id)
         regions = []
         for name in case.regions:
-            rating = done.get(name)
-            value = initial.value_of(name)
+            rating = done.get((case_id, name))
+            value = shown.values[name]
             regions.append({
-                "name": name, "color": _hex(initial.color(value)), "focus": shown.focus(value),
+                "name": name, "color": _hex(shown.colors[value]), "focus": shown.focus(value),
                 "rating": None if rating is None else {
                     "score": rating.score, "error": ERROR_NAMES[rating.error],
                     "comment": rating.comment}})
@@ -148,11 +146,7 @@ def create_app(workspace: str | os.PathLike, token: str | None = None) -> FastAP
 
     @app.get("/api/ratings.csv")
     def ratings_csv() -> Response:
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "ratings.csv"
-            ws.ratings.export_csv(path)
-            text = path.read_text(encoding="utf-8")
-        return Response(text, media_type="text/csv", headers={
+        return Response(ws.ratings.csv_text(), media_type="text/csv", headers={
             "Content-Disposition": 'attachment; filename="ratings.csv"'})
 
     return app

@@ -31,6 +31,7 @@ class ViewCase:
     image: np.ndarray
     labels: np.ndarray
     spacing_zyx: tuple[float, float, float]
+    values: dict[str, int]  # region name → label value
     colors: dict[int, tuple[float, float, float]]
 
     @classmethod
@@ -40,6 +41,7 @@ class ViewCase:
         spacing = tuple(float(s) for s in reversed(oriented_image.GetSpacing()))
         return cls(sitk.GetArrayFromImage(oriented_image),
                    sitk.GetArrayFromImage(oriented_labels), spacing,
+                   {name: v for v, name in labels.regions.items()},
                    {v: labels.color(v) for v in labels.regions})
 
     def slices(self, axis: str) -> int:
