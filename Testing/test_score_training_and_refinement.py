@@ -51,6 +51,28 @@ def test_a_pickled_or_foreign_model_is_refused(tmp_path):
         load_model(folder)
 
 
+def test_an_untrained_network_reproduces_the_initial_masks(small_phantom_workspace):
+    case = small_phantom_workspace.cases()[0]
+    initial = case.initial()
+    config = ModelConfig(regions=list(initial.names), features=[8, 16, 32],
+                         confine_to_band=False)
+    torch.manual_seed(0)
+    refined = refine_case(case.image(), initial, build_network(config).eval(), config,
+                          torch.device("cpu"))
+    assert np.mean(refined.array == initial.array) > 0.999
+    without_skip = replace(config, initial_logit=0.0)
+    torch.manual_seed(0)
+    unskipped = refine_case(case.image(), initial, build_network(without_skip).eval(),
+                            without_skip, torch.device("cpu"))
+    assert not np.array_equal(unskipped.array, initial.array)
+
+
+def test_a_config_written_before_the_initial_mask_skip_loads_without_it():
+    text = ModelConfig(regions=["a"]).to_json().replace('"initial_logit": 3.0,', "")
+    assert "initial_logit" not in text
+    assert ModelConfig.from_json(text).initial_logit == 0.0
+
+
 def test_overlapping_channels_go_to_the_most_probable_region():
     initial = torch.zeros((2, 8, 8, 8), dtype=torch.bool)
     probabilities = torch.zeros((2, 8, 8, 8))

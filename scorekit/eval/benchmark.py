@@ -73,7 +73,7 @@ class Plan:
 
 SMALL = (("size_xy", 96), ("slices", 120), ("spacing", (2.0, 2.0, 2.7)))
 PLANS = {
-    ("phantom", True): Plan(5, 2, 300, 48, SMALL),
+    ("phantom", True): Plan(6, 4, 500, 48, SMALL),
     ("phantom", False): Plan(8, 4, 1800),
     ("verse", True): Plan(0, 0, 300, 48),
     ("verse", False): Plan(0, 0, 1500),

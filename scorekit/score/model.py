@@ -1,7 +1,11 @@
 """The refinement network φ(I, S̃, P) and its files.
 
 Input channels: the normalised image, one initial mask per region, the boundary prior P;
-output: one logit channel per region (Ŝ = sigmoid). The network is MONAI's 3D UNet.
+output: one logit channel per region (Ŝ = sigmoid). The network is MONAI's 3D UNet plus a
+skip of the initial masks to the output: logits = UNet(x) + g·(2 S̃ − 1). An untrained
+network then reproduces S̃ (g = 3: Ŝ ≈ 0.95 / 0.05), so training learns the correction
+rather than the whole mask first — short runs start from the initial masks instead of
+from noise. The paper does not say how φ is parametrised; this is our choice.
 
 A model is a folder holding ``model.safetensors`` (weights) and ``model.json`` (the
 :class:`ModelConfig`: regions, channels, normalisation, patch size, training summary,
@@ -42,6 +46,7 @@ class ModelConfig:
     confine_to_band: bool = True  # keep S̃ outside Ω_corr at inference
     background_region: bool = False  # also predict background as region 0 (see loss.py)
     mask_only: bool = False  # image and prior channels zeroed (the Post-DAE baseline)
+    initial_logit: float = 3.0  # g of the initial-mask skip (see module doc); 0 = none
     training: dict = field(default_factory=dict)
     version: str = __version__
     format: str = MODEL_FORMAT
@@ -66,15 +71,35 @@ class ModelConfig:
                                 f"{data.get('format')!r})")
         data.pop("channels", None)
         data.pop("outputs", None)
+        data.setdefault("initial_logit", 0.0)  # models written before the skip existed
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
+class RefinementNet(torch.nn.Module):
+    """φ: the UNet's logits plus the initial masks' skip (see module doc)."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.unet = UNet(spatial_dims=3, in_channels=len(config.regions) + 2,
+                         out_channels=len(config.outputs), channels=tuple(config.features),
+                         strides=(2,) * (len(config.features) - 1),
+                         num_res_units=config.res_units, norm="instance")
+        self.regions, self.gain = len(config.regions), config.initial_logit
+        self.background = config.background_region
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.unet(x)
+        if not self.gain:
+            return logits
+        masks = x[:, 1:1 + self.regions]
+        if self.background:
+            masks = torch.cat([1 - masks.amax(1, keepdim=True), masks], dim=1)
+        return logits + self.gain * (2 * masks - 1)
+
+
 def build_network(config: ModelConfig) -> torch.nn.Module:
-    return UNet(spatial_dims=3, in_channels=len(config.regions) + 2,
-                out_channels=len(config.outputs),
-                channels=tuple(config.features), strides=(2,) * (len(config.features) - 1),
-                num_res_units=config.res_units, norm="instance")
+    return RefinementNet(config)
 
 
 def normalise_ct(image: np.ndarray | torch.Tensor, window) -> np.ndarray | torch.Tensor:

@@ -11,9 +11,10 @@ SCORE loss.
   rating set; a step draws one set at random, so the expected loss is the mean of the
   raters' losses (no vote, no averaging of labels that would mix directions).
 * **Validation and model selection**: when there are at least three rated cases, the last
-  20 % (at least one) by case id are held out. With reference masks the model with the
-  best mean Dice on them is kept; without, the one with the lowest SCORE loss on them
-  (the ratings are then the only signal). With fewer cases the last model is kept.
+  20 % (at least one) by case id are held out. SCORE keeps the model with the lowest
+  SCORE loss on them — the ratings are its only signal, even when the workspace holds
+  reference masks (their Dice is logged, never used). The Post-DAE baselines, trained on
+  the references anyway, keep the best mean Dice. With fewer cases the last model is kept.
 * **Checkpoints**: ``checkpoint_latest.safetensors`` + ``.json`` every
   ``checkpoint_every`` steps (weights, optimizer, random generator, step, history), so a
   killed run continues with ``resume=True`` exactly where the checkpoint was.
@@ -412,7 +413,8 @@ class _Run:
         return {"val_loss": float(np.mean(losses))}
 
     def _is_better(self, metrics: dict[str, float]) -> bool:
-        value = metrics.get("val_dice", -metrics["val_loss"])
+        scored_on_ratings = self.options.method == "score"
+        value = -metrics["val_loss"] if scored_on_ratings else metrics["val_dice"]
         if self.best is None or value > self.best:
             self.best = value
             return True
