@@ -18,6 +18,7 @@ from scorekit.eval.benchmark import (
     read_results,
     run_benchmark,
     significance,
+    threshold_initial,
 )
 
 TINY = Plan(train_cases=2, test_cases=1, steps=3, patch=32, phantom=SMALL)
@@ -61,6 +62,19 @@ def test_the_verse_suite_leaves_one_scan_out(shared_data, tmp_path):
     for scan in ("sub-verse005", "sub-verse006"):
         training = tmp_path / "verse" / "data" / scan / "training" / "cases"
         assert not any(p.name.startswith(scan) for p in training.iterdir())
+
+
+def test_verse_initial_masks_are_solid_bone_near_the_vertebra():
+    # A bright ring (cortex) around dark marrow, and a second bone 10 voxels away.
+    _, y, x = np.mgrid[:6, :40, :40]
+    radius = np.hypot(y - 15, x - 15)
+    image = np.where((radius > 6) & (radius <= 8), 900, 40).astype(np.int16)
+    image[:, 30:34, 30:34] = 900  # neighbouring bone, out of the 3 mm reach
+    vertebra = radius <= 8
+    initial = threshold_initial(image, vertebra, (1.0, 1.0, 1.0))
+    assert initial[:, 15, 15].all()  # the dark marrow inside the cortex is filled
+    assert not initial[:, 32, 32].any()
+    assert initial.sum() == vertebra.sum()
 
 
 def test_significance_marks_follow_the_wilcoxon_test():

@@ -47,14 +47,16 @@ def threshold_segment(image: Volume, structures: list[str], source: str = "image
 
 
 def _bone_components(image: Volume) -> tuple[np.ndarray, int]:
-    bone = image.array > BONE_HU
-    bone = ndimage.binary_closing(bone, iterations=1)
-    bone = _fill_holes_per_slice(bone)  # the marrow cavity is dark but inside the bone
-    return ndimage.label(bone)
+    return ndimage.label(bone_mask(image.array))
 
 
-def _fill_holes_per_slice(mask: np.ndarray) -> np.ndarray:
-    return np.stack([ndimage.binary_fill_holes(s) for s in mask])
+def bone_mask(hu: np.ndarray, threshold: float = BONE_HU) -> np.ndarray:
+    """Voxels above ``threshold``, closed, holes filled slice by slice (the marrow is dark
+    but inside the bone). Closing runs on an edge-padded copy: scipy's would erode the
+    volume's outer slices away."""
+    padded = np.pad(hu > threshold, 1, mode="edge")
+    bone = ndimage.binary_closing(padded, iterations=1)[1:-1, 1:-1, 1:-1]
+    return np.stack([ndimage.binary_fill_holes(s) for s in bone])
 
 
 def _body_midline_x(image: Volume) -> float:
