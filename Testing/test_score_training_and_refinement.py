@@ -67,12 +67,6 @@ def test_an_untrained_network_reproduces_the_initial_masks(small_phantom_workspa
     assert not np.array_equal(unskipped.array, initial.array)
 
 
-def test_a_config_written_before_the_initial_mask_skip_loads_without_it():
-    text = ModelConfig(regions=["a"]).to_json().replace('"initial_logit": 3.0,', "")
-    assert "initial_logit" not in text
-    assert ModelConfig.from_json(text).initial_logit == 0.0
-
-
 def test_overlapping_channels_go_to_the_most_probable_region():
     initial = torch.zeros((2, 8, 8, 8), dtype=torch.bool)
     probabilities = torch.zeros((2, 8, 8, 8))

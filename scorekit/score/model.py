@@ -71,7 +71,6 @@ class ModelConfig:
                                 f"{data.get('format')!r})")
         data.pop("channels", None)
         data.pop("outputs", None)
-        data.setdefault("initial_logit", 0.0)  # models written before the skip existed
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in data.items() if k in known})
 
