@@ -30,7 +30,8 @@ def contour_overview(image: Volume, segmentations: dict[str, LabelMap],
     names = first.names
     sz, _, sx = image.geometry.spacing_zyx
     colors = ["#ffb000", "#00c0ff", "#40ff40", "#ff4080"]
-    fig, axes = plt.subplots(1, len(names), figsize=(2.6 * len(names), 6), squeeze=False)
+    width = max(2.6 * len(names), 4.5)  # room for the legend under a single region
+    fig, axes = plt.subplots(1, len(names), figsize=(width, 6), squeeze=False)
     for ax, name in zip(axes[0], names):
         mask = first.mask(name)
         y = int(np.round(np.nonzero(mask)[1].mean())) if mask.any() else mask.shape[1] // 2
@@ -54,7 +55,7 @@ def contour_overview(image: Volume, segmentations: dict[str, LabelMap],
         fig.suptitle(title, fontsize=11)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
+        fig.savefig(tmp, dpi=110, format="png", bbox_inches="tight")  # no empty bands
     plt.close(fig)
 
 
