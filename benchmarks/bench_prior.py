@@ -30,7 +30,7 @@ GLOBAL_THRESHOLDS = (100, 150, 200, 250, 300)
 
 
 def phantom_cases(count: int):
-    """(image, initial, reference) label maps of ``count`` humerus phantoms."""
+    """(image array, initial label map, reference label map) of ``count`` humerus phantoms."""
     for seed in range(100, 100 + count):
         phantom = humerus_phantom(seed=seed)
         initial, _ = simulate_initial(phantom.reference, np.random.default_rng(seed + 10**6),
@@ -39,6 +39,7 @@ def phantom_cases(count: int):
 
 
 def verse_cases(data: Path):
+    """The same for every vertebra of the verse benchmark suite in ``data``."""
     for scan, ct, mask in verse_pairs(data):
         for _, image, initial, reference in vertebra_cases(scan, ct, mask):
             yield image.array, initial, reference
