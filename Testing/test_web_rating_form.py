@@ -196,7 +196,7 @@ def test_a_rater_rates_a_case_in_headless_chromium(served, workspace, tmp_path):
         page.goto(served)
         page.fill("#rater", "Dr Browser")
         page.dispatch_event("#rater", "change")  # reloads the case for this rater
-        page.wait_for_load_state("networkidle")
+        page.wait_for_selector('#case-title[data-rater="Dr Browser"]')  # form rebuilt
         page.wait_for_selector(f"text={case} (1 of 2)")
         left = page.locator('fieldset[data-region="humerus_left"]')
         right = page.locator('fieldset[data-region="humerus_right"]')

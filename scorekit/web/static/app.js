@@ -43,6 +43,7 @@ async function openCase(index) {
   }
   buildForm();
   showSlices();
+  $("#case-title").dataset.rater = rater();  // the form now shows this rater's ratings
   setStatus("");
 }
 
