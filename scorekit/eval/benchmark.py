@@ -8,7 +8,7 @@ we have.
   masks come from the threshold engine's bone mask near the vertebra — a process unlike
   the training augmentation — so the refiner cannot just learn to undo its own corruption:
   above 200 HU, closed, holes filled slice by slice, within 3 mm of the manual mask,
-  largest component (it misses low-density bone at the surface and takes in neighbouring
+  largest component (it misses low-density trabecular bone and takes in neighbouring
   bone). Ratings are simulated against the manual masks.
   Evaluation is leave-one-scan-out.
 
