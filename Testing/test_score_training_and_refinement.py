@@ -185,6 +185,16 @@ def test_background_region_model_predicts_one_more_channel_and_refines(
     assert refined.names == case.initial().names
 
 
+def test_the_skip_and_confinement_choices_reach_the_saved_model(small_phantom_workspace,
+                                                               tmp_path):
+    out = tmp_path / "plain"
+    train(small_phantom_workspace.path, out, TrainOptions(
+        steps=2, lr=1e-3, initial_logit=0.0, confine_to_band=False, **TINY), device="cpu")
+    network, config = load_model(out)
+    assert config.initial_logit == 0.0 and not config.confine_to_band
+    assert network.gain == 0.0
+
+
 def test_post_dae_without_scan_sees_the_masks_only(small_phantom_workspace, tmp_path):
     from scorekit.score.inputs import case_inputs
     from scorekit.score.refine import predict_probabilities

@@ -13,13 +13,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-from benchcli import bench_parser
+from benchcli import bench_parser, mean_dice_before_after
 
 from scorekit.devices import resolve_device
-from scorekit.eval.metrics import dice
 from scorekit.score.model import load_model
-from scorekit.score.refine import refine_case
 from scorekit.score.train import TrainOptions, train
 from scorekit.synth import write_phantom_workspace
 
@@ -47,14 +44,8 @@ def main(argv=None) -> dict:
             options = TrainOptions(steps=steps, lr=1e-3, validate_every=100, **choice)
             train(training.path, work / name, options, device=str(device))
             network, config = load_model(work / name, device)
-            before, after = [], []
-            for case in tests:
-                initial, reference = case.initial(), case.reference()
-                refined = refine_case(case.image(), initial, network, config, device)
-                before += [dice(initial.mask(n), reference.mask(n)) for n in case.regions]
-                after += [dice(refined.mask(n), reference.mask(n)) for n in case.regions]
-            results[name] = float(np.mean(after))
-            print(f"fix {name:<11} mean Dice {np.mean(before):.3f} → {np.mean(after):.3f} "
+            before, results[name] = mean_dice_before_after(tests, network, config, device)
+            print(f"fix {name:<11} mean Dice {before:.3f} → {results[name]:.3f} "
                   f"({steps} steps, {time.perf_counter() - start:.0f} s)")
     return results
 

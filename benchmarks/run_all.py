@@ -17,6 +17,7 @@ import bench_morphology
 import bench_phantoms
 import bench_prior
 import bench_refine
+import bench_stab
 import bench_threshold_engine
 import bench_training
 import bench_weakstat_step
@@ -36,6 +37,7 @@ def main() -> None:
                "training": bench_training.main(common),
                "refine": bench_refine.main(common),
                "fixes": bench_fixes.main(common),
+               "stab": bench_stab.main(common),
                "threshold_engine": bench_threshold_engine.main(common),
                "web_render": bench_web_render.main(common),
                "weakstat_step": bench_weakstat_step.main(common)}

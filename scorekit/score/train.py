@@ -90,6 +90,7 @@ class TrainOptions:
     augment: bool = True
     confine_to_band: bool = True
     background_region: bool = False
+    initial_logit: float = ModelConfig.initial_logit  # 0: no initial-mask skip (model.py)
     validate_every: int = 100
     checkpoint_every: int = 50
     band_patch_fraction: float = 0.8
@@ -129,6 +130,7 @@ def train(workspace: str | os.PathLike, out: str | os.PathLike, options: TrainOp
                          features=list(options.features), res_units=options.res_units,
                          confine_to_band=options.confine_to_band,
                          background_region=options.background_region,
+                         initial_logit=options.initial_logit,
                          mask_only=options.method == "post-dae")
     progress.log(f"loading rated cases from {ws.path} onto {torch_device}")
     cases = [c for c in (_load_case(ws, case, config, options, torch_device)
