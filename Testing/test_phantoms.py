@@ -109,3 +109,20 @@ def test_simulated_rater_follows_the_documented_mapping():
     both[8, 2:8, 2:8] = True
     assert simulated_rating("c", "r", ref, both).error == BOTH
     assert simulated_rating("c", "r", ref, both).problem() is None
+
+
+def test_error_scale_moves_the_initial_surfaces_further(tmp_path):
+    from scorekit.errors import ScoreKitError
+    from scorekit.synth import write_phantom_workspace
+
+    small = dict(cases=1, seed=2, size_xy=64, slices=80, spacing=(3.0, 3.0, 4.0))
+    dices = []
+    for scale in (1.0, 2.0):
+        case = write_phantom_workspace(tmp_path / f"s{scale}", error_scale=scale,
+                                       **small).cases()[0]
+        initial, reference = case.initial(), case.reference()
+        dices.append(np.mean([dice(initial.mask(n), reference.mask(n))
+                              for n in case.regions]))
+    assert dices[1] < dices[0] - 0.02
+    with pytest.raises(ScoreKitError, match="error-scale must be positive"):
+        write_phantom_workspace(tmp_path / "bad", error_scale=0, **small)

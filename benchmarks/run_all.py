@@ -13,6 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 import bench_fixes
+import bench_headroom
 import bench_morphology
 import bench_phantoms
 import bench_prior
@@ -38,6 +39,7 @@ def main() -> None:
                "refine": bench_refine.main(common),
                "fixes": bench_fixes.main(common),
                "stab": bench_stab.main(common),
+               "headroom": bench_headroom.main(common),
                "threshold_engine": bench_threshold_engine.main(common),
                "web_render": bench_web_render.main(common),
                "weakstat_step": bench_weakstat_step.main(common)}

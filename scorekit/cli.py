@@ -53,6 +53,7 @@ def cmd_phantom(args) -> int:
 
     workspace = write_phantom_workspace(args.out, cases=args.cases, seed=args.seed,
                                         kind=args.kind, fov=args.fov,
+                                        error_scale=args.error_scale,
                                         progress=Progress(args.json_progress))
     ratings = workspace.ratings.all()
     print(f"wrote {len(workspace.case_ids())} cases and {len(ratings)} simulated ratings "
@@ -193,6 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--kind", default="humerus", choices=["humerus"])
     p.add_argument("--fov", default="full", choices=["full", "proximal", "distal"])
+    p.add_argument("--error-scale", type=float, default=1.0,
+                   help="how far the initial masks' surfaces move, relative to the default")
     add_json_progress(p)
 
     p = verbs.add_parser("segment", help="initial segmentation (TotalSegmentator or thresholds)")

@@ -21,6 +21,7 @@ from scorekit.data.labels import LabelMap
 from scorekit.synth.humerus import smooth_noise
 
 ERROR_MODES = ("none", "under", "over", "both")
+ERROR_AMPLITUDE_MM = (3.5, 6.0)  # the largest displacement of a region is drawn in this range
 
 
 def signed_distance_mm(mask: np.ndarray, spacing_zyx) -> np.ndarray:
@@ -33,7 +34,7 @@ def signed_distance_mm(mask: np.ndarray, spacing_zyx) -> np.ndarray:
 def simulate_initial(reference: LabelMap, rng: np.random.Generator,
                      focus: np.ndarray | None = None,
                      mode_probabilities=(0.1, 0.3, 0.3, 0.3),
-                     amplitude_mm=(3.5, 6.0)) -> tuple[LabelMap, dict[str, str]]:
+                     amplitude_mm=ERROR_AMPLITUDE_MM) -> tuple[LabelMap, dict[str, str]]:
     """Return the corrupted label map and the error mode drawn for each region."""
     spacing = reference.geometry.spacing_zyx
     margin = [int(np.ceil(amplitude_mm[1] / s)) + 2 for s in spacing]
