@@ -194,6 +194,7 @@ def test_a_rater_rates_a_case_in_headless_chromium(served, workspace, tmp_path):
             "--disable-background-networking", "--disable-component-update", "--disable-sync"])
         page = browser.new_page(viewport={"width": 1600, "height": 900})
         page.goto(served)
+        page.wait_for_selector('#case-title[data-rater=""]')  # opened for no rater yet
         page.fill("#rater", "Dr Browser")
         page.dispatch_event("#rater", "change")  # reloads the case for this rater
         page.wait_for_selector('#case-title[data-rater="Dr Browser"]')  # form rebuilt

@@ -2,7 +2,7 @@
 "use strict";
 
 const token = new URLSearchParams(location.search).get("token") || "";
-const state = { cases: [], index: 0, case: null, preset: "bone", slice: {}, opened: 0 };
+const state = { cases: [], index: 0, case: null, preset: "bone", slice: {}, opened: 0, requests: 0 };
 const $ = (selector) => document.querySelector(selector);
 
 function withToken(url) {
@@ -31,9 +31,12 @@ async function loadCases() {
 }
 
 async function openCase(index) {
+  const who = rater(), request = ++state.requests;
   state.index = (index + state.cases.length) % state.cases.length;
   const id = state.cases[state.index].id;
-  state.case = await api(`api/cases/${encodeURIComponent(id)}?rater=${encodeURIComponent(rater())}`);
+  const opened = await api(`api/cases/${encodeURIComponent(id)}?rater=${encodeURIComponent(who)}`);
+  if (request !== state.requests) return;  // a later open (another rater or case) wins
+  state.case = opened;
   state.slice = { ...state.case.regions[0].focus };
   state.opened = performance.now();
   $("#case-title").textContent = `${id} (${state.index + 1} of ${state.cases.length})`;
@@ -43,7 +46,7 @@ async function openCase(index) {
   }
   buildForm();
   showSlices();
-  $("#case-title").dataset.rater = rater();  // the form now shows this rater's ratings
+  $("#case-title").dataset.rater = who;  // the form now shows this rater's ratings
   setStatus("");
 }
 
