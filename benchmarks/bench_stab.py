@@ -44,7 +44,7 @@ def main(argv=None) -> dict:
             options = TrainOptions(steps=steps, lr=plan.lr, patch_size=[plan.patch] * 3,
                                    validate_every=max(steps // 4, 1),
                                    ablation=None if stab else "no-stab",
-                                   initial_logit=3.0 if skip else 0.0,
+                                   initial_logit=TrainOptions.initial_logit if skip else 0.0,
                                    confine_to_band=confine)
             model = train(fold.training.path, Path(work) / "models" / name, options,
                           device=str(device))

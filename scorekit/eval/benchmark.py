@@ -285,7 +285,8 @@ def significance(score: list[float], other: list[float], higher_is_better: bool)
     return "+" if better else "−"
 
 
-def _values(rows, method, test_set, metric) -> list[float]:
+def paired_values(rows, method, test_set, metric) -> list[float]:
+    """``metric`` of ``method`` on ``test_set``, ordered by (case, region) for pairing."""
     ordered = sorted((r for r in rows if r["method"] == method and r["test_set"] == test_set),
                      key=lambda r: (r["case"], r["region"]))
     return [float(r[metric]) for r in ordered]
@@ -312,9 +313,9 @@ def table_markdown(rows: list[dict], methods: list[str], title: str, plan: Plan)
         cells = []
         for metric, higher in (("dice", True), ("hd95", False)):
             for test_set in test_sets:
-                values = _values(rows, method, test_set, metric)
+                values = paired_values(rows, method, test_set, metric)
                 mark = "" if method == "SCORE" or "SCORE" not in methods else significance(
-                    _values(rows, "SCORE", test_set, metric), values, higher)
+                    paired_values(rows, "SCORE", test_set, metric), values, higher)
                 cells.append(_cell(values, mark))
         mine = [r for r in rows if r["method"] == method]
         cases = {(r["case"], r["test_set"]): r["test_s"] for r in mine}
