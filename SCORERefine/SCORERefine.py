@@ -7,7 +7,6 @@ runs in a ``PythonSlicer -m scorekit`` child process so the application never fr
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 from typing import Annotated
@@ -24,11 +23,11 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModuleTest,
 )
 
-from SCORERefineLib import dependencies
-from SCORERefineLib.jobpanel import JobPanel
-from SCORERefineLib.widget import ModuleWidget, isSet
+from scorekit import registry  # pure data: importable before the dependencies are installed
+from SCORESlicerLib import dependencies
+from SCORESlicerLib.jobpanel import JobPanel
+from SCORESlicerLib.widget import ModuleWidget, isSet
 
-ERROR_CHOICES = ["", "none", "under", "over", "both"]  # "" = still to choose
 NOT_RATED = -1  # the quality spin box's "–" value
 
 
@@ -52,14 +51,14 @@ class SCORERefine(ScriptedLoadableModule):
 class SCORERefineParameterNode:
     inputVolume: vtkMRMLScalarVolumeNode
     initialSegmentation: vtkMRMLSegmentationNode
-    structures: str = "humerus_left,humerus_right"
+    structures: str = ",".join(registry.DEFAULT_STRUCTURES)
     fast: bool = True
     device: Annotated[str, Choice(["auto", "cpu", "cuda"])] = "auto"
     rater: str = "anonymous"
     workspace: Path
     caseId: str = ""
     modelName: str = "refiner"
-    steps: Annotated[int, WithinRange(1, 1000000)] = 2000
+    steps: Annotated[int, WithinRange(1, 1000000)] = registry.TRAINING_STEPS
     resume: bool = False
     model: Path
 
@@ -161,8 +160,11 @@ class SCORERefineWidget(ModuleWidget):
         node = self._parameterNode.initialSegmentation if self._parameterNode else None
         if node is None or not self.ready:
             return
+        from scorekit.data.ratings import QUALITY_MAX, ErrorLabel
         from SCORERefineLib.logic import rating_of
-        from SCORERefineLib.mrml import segments
+        from SCORESlicerLib.mrml import segments
+
+        choices = ["", *(label.label for label in ErrorLabel)]  # "" = still to choose
 
         for row, (segmentId, segment) in enumerate(segments(node).items()):
             table.insertRow(row)
@@ -172,23 +174,23 @@ class SCORERefineWidget(ModuleWidget):
             item.setFlags(qt.Qt.ItemIsEnabled | qt.Qt.ItemIsSelectable)
             table.setItem(row, 0, item)
             quality = qt.QSpinBox()
-            quality.setRange(NOT_RATED, 5)
+            quality.setRange(NOT_RATED, QUALITY_MAX)
             quality.setSpecialValueText("–")
             error = qt.QComboBox()
-            error.addItems(ERROR_CHOICES)
+            error.addItems(choices)
             rating = rating_of(segment)
-            quality.value = rating.score if rating else NOT_RATED
-            error.currentText = rating.error_name if rating else ""
+            quality.value = rating.quality if rating else NOT_RATED
+            error.currentText = rating.error_label.label if rating else ""
             table.setCellWidget(row, 1, quality)
             table.setCellWidget(row, 2, error)
             table.setItem(row, 3, qt.QTableWidgetItem(f"{rating.seconds:.0f}" if rating else ""))
             quality.connect("valueChanged(int)",
-                            lambda _v, r=row: self.onRatingEdited(r, "score"))
+                            lambda _v, r=row: self.onRatingEdited(r, "quality"))
             error.connect("currentIndexChanged(int)",
                           lambda _i, r=row: self.onRatingEdited(r, "error"))
         if not self._parameterNode.caseId and self._parameterNode.inputVolume:
-            self._parameterNode.caseId = re.sub(r"[^A-Za-z0-9_.-]", "_",
-                                                self._parameterNode.inputVolume.GetName())
+            self._parameterNode.caseId = registry.case_id_from_name(
+                self._parameterNode.inputVolume.GetName())
 
     def onRatingRowEntered(self, row, column, previousRow, previousColumn) -> None:
         item = self.ui.ratingTable.item(row, 0)
@@ -196,28 +198,28 @@ class SCORERefineWidget(ModuleWidget):
             self._ratingStarted.setdefault(item.data(qt.Qt.UserRole), time.monotonic())
 
     def onRatingEdited(self, row: int, changed: str) -> None:
-        """Enforce q = 5 ⇔ none in the row, then store the rating once it is complete."""
-        from scorekit.data.ratings import ERROR_NAMES, parse_error_label
-        from SCORERefineLib.logic import coerce_rating, set_rating
+        """Enforce quality 5 ⇔ none in the row, then store the rating once it is complete."""
+        from scorekit.data.ratings import ErrorLabel, coerce_rating
+        from SCORERefineLib.logic import set_rating
 
         table = self.ui.ratingTable
         segmentId = table.item(row, 0).data(qt.Qt.UserRole)
         started = self._ratingStarted.setdefault(segmentId, time.monotonic())
-        quality, error = table.cellWidget(row, 1), table.cellWidget(row, 2)
-        score = None if quality.value == NOT_RATED else quality.value
-        label = parse_error_label(error.currentText) if error.currentText else None
-        score, label = coerce_rating(score, label, changed)
-        for widget in (quality, error):
+        qualityBox, errorBox = table.cellWidget(row, 1), table.cellWidget(row, 2)
+        quality = None if qualityBox.value == NOT_RATED else qualityBox.value
+        error = ErrorLabel.parse(errorBox.currentText) if errorBox.currentText else None
+        quality, error = coerce_rating(quality, error, changed)
+        for widget in (qualityBox, errorBox):
             widget.blockSignals(True)
-        quality.value = NOT_RATED if score is None else score
-        error.currentText = "" if label is None else ERROR_NAMES[label]
-        for widget in (quality, error):
+        qualityBox.value = NOT_RATED if quality is None else quality
+        errorBox.currentText = "" if error is None else error.label
+        for widget in (qualityBox, errorBox):
             widget.blockSignals(False)
-        if score is None or label is None:
+        if quality is None or error is None:
             return
         seconds = time.monotonic() - started
         with slicer.util.tryWithErrorDisplay(_("Invalid rating.")):
-            set_rating(self._parameterNode.initialSegmentation, segmentId, score, label,
+            set_rating(self._parameterNode.initialSegmentation, segmentId, quality, error,
                        seconds=seconds, rater=self._parameterNode.rater or "anonymous")
             table.item(row, 3) or table.setItem(row, 3, qt.QTableWidgetItem())
             table.item(row, 3).setText(f"{seconds:.0f}")
@@ -308,7 +310,7 @@ class SCORERefineTest(ScriptedLoadableModuleTest):
 
         from scorekit.synth import write_phantom_workspace
         from SCORERefineLib.logic import rating_of, set_rating
-        from SCORERefineLib.mrml import (
+        from SCORESlicerLib.mrml import (
             add_segmentation_node,
             add_volume_node,
             labelmap_from_segmentation_node,
@@ -331,7 +333,7 @@ class SCORERefineTest(ScriptedLoadableModuleTest):
         stored = logic.save_ratings(root / "workspace", added.id, initial)
         self.assertEqual(stored, len(segments(initial)))
         for segment in segments(initial).values():
-            self.assertEqual(rating_of(segment).score, 3)
+            self.assertEqual(rating_of(segment).quality, 3)
 
         self.delayDisplay("Training a tiny model in a child process")
         job = logic.start_training(phantoms.path, root / "model", steps=4, device="cpu",

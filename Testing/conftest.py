@@ -27,7 +27,7 @@ def humerus_data(shared_data) -> Path:
 def mrml_scene():
     """A real vtkMRMLScene (slicer-core) set up as the Slicer application would."""
     slicer = pytest.importorskip("slicer", reason="slicer-core is a test dependency")
-    from SCORERefineLib.mrml import standalone_scene
+    from SCORESlicerLib.mrml import standalone_scene
 
     previous = (getattr(slicer, "mrmlScene", None), getattr(slicer, "modules", None))
     scene = standalone_scene()

@@ -5,34 +5,33 @@ from __future__ import annotations
 import numpy as np
 
 from scorekit.cli import main
-from scorekit.data.labels import LabelMap, resample_labelmap
+from scorekit.data.labelmap import LabelMap
+from scorekit.data.labels import resample_labelmap
 from scorekit.data.volume import Geometry
-from scorekit.eval.benchmark import (
+from scorekit.experiments.refinement import (
     COLUMNS,
     SMALL,
-    TABLE1,
-    TABLE2,
-    TRAINING,
-    Plan,
+    RefinementPlan,
     crop,
-    read_results,
-    run_benchmark,
-    significance,
+    read_refinement_results,
+    run_refinement_benchmark,
     threshold_initial,
 )
+from scorekit.experiments.results import significance
+from scorekit.registry import BENCHMARK_METHODS, TABLE1, TABLE2
 
-TINY = Plan(train_cases=2, test_cases=1, steps=3, patch=32, phantom=SMALL)
+TINY = RefinementPlan(train_cases=2, test_cases=1, steps=3, patch=32, phantom=SMALL)
 
 
 def test_the_phantom_suite_writes_results_tables_and_figures(tmp_path):
-    out = run_benchmark("phantom", tmp_path / "bench", plan=TINY, device="cpu")
-    rows = read_results(out / "results.csv")
+    out = run_refinement_benchmark("phantom", tmp_path / "bench", plan=TINY, device="cpu")
+    rows = read_refinement_results(out / "results.csv")
     assert list(rows[0]) == COLUMNS
-    assert {r["method"] for r in rows} == set(TRAINING)
+    assert {r["method"] for r in rows} == set(BENCHMARK_METHODS)
     assert {r["test_set"] for r in rows} == {"full humerus", "proximal FOV", "distal FOV"}
     # Every method is scored on the same cases and regions.
     keys = {m: sorted((r["test_set"], r["case"], r["region"]) for r in rows if r["method"] == m)
-            for m in TRAINING}
+            for m in BENCHMARK_METHODS}
     assert len({tuple(v) for v in keys.values()}) == 1 and len(keys["SCORE"]) == 3 * 2
     assert all(0 <= r["dice"] <= 1 for r in rows)
     assert all(r["train_s"] == 0 for r in rows if r["method"] == "initial")
@@ -49,9 +48,11 @@ def test_the_phantom_suite_writes_results_tables_and_figures(tmp_path):
 
 def test_the_verse_suite_leaves_one_scan_out(shared_data, tmp_path):
     # Patch 48 is thicker than sub-verse006 (37 slices): training pads such crops.
-    out = run_benchmark("verse", tmp_path / "verse", data=shared_data / "ct" / "verse19",
-                        plan=Plan(0, 0, 3, 48), methods=["initial", "SCORE"], device="cpu")
-    rows = read_results(out / "results.csv")
+    out = run_refinement_benchmark("verse", tmp_path / "verse",
+                                   data=shared_data / "ct" / "verse19",
+                                   plan=RefinementPlan(0, 0, 3, 48),
+                                   methods=["initial", "SCORE"], device="cpu")
+    rows = read_refinement_results(out / "results.csv")
     cases = {r["case"] for r in rows if r["method"] == "initial"}
     assert cases == {f"sub-verse005_L{i}" for i in range(1, 6)} | {"sub-verse006_L4",
                                                                     "sub-verse006_L5"}

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 
-from scorekit.demo import run_demo, summary_lines
+from scorekit.cli.experiments import summary_lines
+from scorekit.experiments.demo import DemoPlan, run_demo
 from scorekit.progress import Silent
 
 
 def test_demo_writes_metrics_picture_and_refined_segmentations(tmp_path):
-    metrics = run_demo(tmp_path, device="cpu", progress=Silent(), plan=(3, 1, 12))
+    metrics = run_demo(tmp_path, device="cpu", progress=Silent(), plan=DemoPlan(3, 1, 12))
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved == metrics
     assert len(saved) == 3  # one test case per field of view

@@ -10,9 +10,10 @@ from scorekit.cli import main
 from scorekit.data.labels import read_labelmap, resample_labelmap
 from scorekit.data.volume import Geometry, Volume, read_volume, write_volume
 from scorekit.errors import ScoreKitError
-from scorekit.eval.metrics import dice
 from scorekit.initial import totalseg
 from scorekit.initial.threshold import threshold_segment
+from scorekit.initial.totalseg import class_map_names
+from scorekit.metrics import dice
 from scorekit.synth.humerus import humerus_phantom
 
 pytest.importorskip("totalsegmentator", reason="TotalSegmentator is an optional extra")
@@ -91,7 +92,7 @@ def test_threshold_engine_finds_both_humeri_on_the_real_ct(humerus_data):
     ct = read_volume(humerus_data / "dicom")
     ours = threshold_segment(ct, HUMERI)
     theirs = resample_labelmap(read_labelmap(humerus_data / "example_seg_dicom.nii.gz",
-                                             class_map="total"), ct.geometry)
+                                             names=class_map_names("total")), ct.geometry)
     for name in HUMERI:
         assert dice(ours.mask(name), theirs.mask(name)) >= 0.6, name
 
@@ -105,7 +106,7 @@ def test_threshold_engine_on_a_phantom_tells_left_from_right():
 
 def test_totalsegmentator_multilabel_output_reads_with_names(shared_data):
     seg = read_labelmap(shared_data / "ct" / "totalseg_example_ct" /
-                        "example_seg_fast_force_split.nii.gz", class_map="total")
+                        "example_seg_fast_force_split.nii.gz", names=class_map_names("total"))
     assert {"femur_left", "femur_right", "sacrum"} <= set(seg.names)
     assert "humerus_left" not in seg.names
 

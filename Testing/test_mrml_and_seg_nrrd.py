@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scorekit.data.labels import LabelMap, read_labelmap, write_labelmap
+from scorekit.data.labelmap import LabelMap
+from scorekit.data.labels import read_labelmap, write_labelmap
 from scorekit.data.volume import Geometry
 
 # An oblique, anisotropic grid so that any axis or sign mix-up shows.
@@ -34,7 +35,7 @@ def test_label_map_round_trips_through_a_segmentation_node_and_slicer_seg_nrrd(
         mrml_scene, tmp_path):
     import slicer
 
-    from SCORERefineLib.mrml import (
+    from SCORESlicerLib.mrml import (
         add_segmentation_node,
         add_volume_node,
         labelmap_from_segmentation_node,
@@ -72,7 +73,7 @@ def test_label_map_round_trips_through_a_segmentation_node_and_slicer_seg_nrrd(
 
 
 def test_overlapping_segments_from_slicer_are_flattened_last_one_wins(mrml_scene, tmp_path):
-    from SCORERefineLib.mrml import add_segmentation_node, add_volume_node, segments
+    from SCORESlicerLib.mrml import add_segmentation_node, add_volume_node, segments
 
     labels = two_regions()
     reference = add_volume_node(labels.with_array(labels.array.astype(np.int16)), "ct")

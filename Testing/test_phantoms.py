@@ -96,12 +96,12 @@ def test_initial_segmentations_look_like_a_foundation_models():
 def test_simulated_rater_follows_the_documented_mapping():
     ref = np.zeros((10, 10, 10), bool)
     ref[2:8, 2:8, 2:8] = True
-    assert simulated_rating("c", "r", ref, ref).score == 5
+    assert simulated_rating("c", "r", ref, ref).quality == 5
     assert simulated_rating("c", "r", ref, ref).error == NONE
     under = ref.copy()
     under[2] = False  # 1/6 of the volume missed
     rating = simulated_rating("c", "r", ref, under)
-    assert rating.error == UNDER and rating.score == 2  # Dice 0.909
+    assert rating.error == UNDER and rating.quality == 2  # Dice 0.909
     over = ref.copy()
     over[8, 2:8, 2:8] = True
     assert simulated_rating("c", "r", ref, over).error == OVER

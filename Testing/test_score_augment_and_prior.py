@@ -8,7 +8,7 @@ import torch
 from scorekit.data.ratings import BOTH, NONE, OVER, UNDER
 from scorekit.score import augment
 from scorekit.score.morphology import band
-from scorekit.score.prior import boundary_prior, global_prior, surroundings_level
+from scorekit.score.priors.local import boundary_prior, global_prior, surroundings_level
 from scorekit.synth.humerus import humerus_phantom
 
 

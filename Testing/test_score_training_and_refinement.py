@@ -14,11 +14,12 @@ import pytest
 import torch
 
 from scorekit.cli import main
-from scorekit.data.labels import LabelMap, read_labelmap
+from scorekit.data.labelmap import LabelMap
+from scorekit.data.labels import read_labelmap
 from scorekit.errors import ScoreKitError
 from scorekit.score.model import ModelConfig, build_network, load_model, save_model
 from scorekit.score.refine import labels_from_probabilities, refine_case
-from scorekit.score.train import TrainOptions, train
+from scorekit.score.trainer import TrainOptions, train
 
 TINY = dict(patch_size=[32, 32, 32], features=[8, 16, 32], validate_every=5,
             checkpoint_every=5)
@@ -137,7 +138,7 @@ def test_refine_refuses_a_segmentation_without_the_models_regions(trained,
 
 
 def test_training_without_resume_over_a_checkpoint_is_refused(trained, small_phantom_workspace):
-    with pytest.raises(ScoreKitError, match="--resume"):
+    with pytest.raises(ScoreKitError, match="holds a checkpoint; resume it"):
         train(small_phantom_workspace.path, trained, TrainOptions(steps=20, **TINY), "cpu")
 
 
@@ -211,6 +212,29 @@ def test_post_dae_without_scan_sees_the_masks_only(small_phantom_workspace, tmp_
                        predict_probabilities(network, other_image, config))
 
 
+def test_validation_takes_every_raters_ratings(tmp_path):
+    from scorekit.data.ratings import BOTH, OVER, Rating
+    from scorekit.score.method import ScoreTrainer
+    from scorekit.score.trainer import _ProcessGroup
+    from scorekit.synth import write_phantom_workspace
+
+    ws = write_phantom_workspace(tmp_path / "ws", cases=1, seed=3, size_xy=96, slices=120,
+                                 spacing=(2.0, 2.0, 2.7))
+    case = ws.cases()[0]
+    ws.ratings.put([Rating(case.id, region, 1, OVER if k else BOTH, rater="second")
+                    for k, region in enumerate(case.regions)])
+    config = ModelConfig(regions=case.regions, patch_size=[32] * 3, features=[8, 16, 32])
+    torch.manual_seed(0)
+    run = ScoreTrainer(config, TrainOptions(**TINY), torch.device("cpu"), tmp_path / "m",
+                       _ProcessGroup())
+    loaded = run.load_case(ws, case)
+    assert len(loaded.rating_sets) == 2
+    each = [run.validate([replace(loaded, rating_sets=[s])])["val_loss"]
+            for s in loaded.rating_sets]
+    assert each[0] != pytest.approx(each[1])
+    assert run.validate([loaded])["val_loss"] == pytest.approx(np.mean(each))
+
+
 def test_background_mirrors_the_regions_ratings():
     from scorekit.data.ratings import BOTH, NONE, OVER, UNDER
     from scorekit.score.loss import add_background_region
@@ -243,7 +267,7 @@ def test_two_process_training_with_torchrun_on_cpu(small_phantom_workspace, tmp_
 @pytest.mark.slow
 def test_training_from_ratings_alone_raises_dice_over_the_initial_masks(tmp_path):
     """The method end to end on CPU: phantoms, simulated ratings, 1800 steps, unseen cases."""
-    from scorekit.eval.metrics import dice
+    from scorekit.metrics import dice
     from scorekit.synth import write_phantom_workspace
 
     training = write_phantom_workspace(tmp_path / "train", cases=6, seed=0)

@@ -11,22 +11,24 @@ from scorekit.data.labels import read_labelmap
 from scorekit.data.ratings import OVER, UNDER
 from scorekit.data.workspace import Workspace
 from scorekit.errors import ScoreKitError
+from scorekit.initial.totalseg import class_map_names
 
 
 @pytest.fixture()
 def humerus_nodes(mrml_scene, humerus_data):
     """The shared DICOM CT and its TotalSegmentator prediction as Slicer nodes."""
     from SCORERefineLib.logic import RefineLogic
-    from SCORERefineLib.mrml import add_segmentation_node
+    from SCORESlicerLib.mrml import add_segmentation_node
 
     volume = RefineLogic.load_ct(humerus_data / "dicom", "humerus CT")
-    prediction = read_labelmap(humerus_data / "example_seg_dicom.nii.gz", class_map="total")
+    prediction = read_labelmap(humerus_data / "example_seg_dicom.nii.gz",
+                               class_map_names("total"))
     segmentation = add_segmentation_node(prediction, "TotalSegmentator", volume)
     return volume, segmentation
 
 
 def _ids_by_name(node) -> dict[str, str]:
-    from SCORERefineLib.mrml import segments
+    from SCORESlicerLib.mrml import segments
 
     return {s.GetName(): sid for sid, s in segments(node).items()}
 
@@ -40,15 +42,15 @@ def test_ratings_live_on_segment_tags_and_reach_the_workspace(humerus_nodes, tmp
     set_rating(segmentation, ids["humerus_left"], 3, "under", seconds=12.5, rater="dr a")
     set_rating(segmentation, ids["humerus_right"], 5, "none", seconds=4.0, rater="dr a")
     stored = rating_of(segmentation.GetSegmentation().GetSegment(ids["humerus_left"]))
-    assert (stored.score, stored.error, stored.seconds) == (3, UNDER, 12.5)
+    assert (stored.quality, stored.error, stored.seconds) == (3, UNDER, 12.5)
     assert "humerus_left" not in unrated_segments(segmentation)
 
     case = RefineLogic.add_case(tmp_path / "ws", "patient_01", volume, segmentation)
     ws = Workspace(tmp_path / "ws")
     written = {r.region: r for r in ws.ratings.all("patient_01")}
-    assert (written["humerus_left"].score, written["humerus_left"].error) == (3, UNDER)
+    assert (written["humerus_left"].quality, written["humerus_left"].error) == (3, UNDER)
     assert written["humerus_left"].seconds == 12.5 and written["humerus_left"].rater == "dr a"
-    assert written["humerus_right"].score == 5
+    assert written["humerus_right"].quality == 5
     # The image and the segmentation went in on the CT grid, humeri on bone.
     image, initial = case.image(), case.initial()
     assert initial.geometry.matches(image.geometry)
@@ -59,7 +61,7 @@ def test_ratings_live_on_segment_tags_and_reach_the_workspace(humerus_nodes, tmp
     set_rating(segmentation, ids["humerus_left"], 2, "over", seconds=3, rater="dr a")
     RefineLogic.save_ratings(tmp_path / "ws", "patient_01", segmentation)
     again = {r.region: r for r in ws.ratings.all("patient_01")}
-    assert (again["humerus_left"].score, again["humerus_left"].error) == (2, OVER)
+    assert (again["humerus_left"].quality, again["humerus_left"].error) == (2, OVER)
 
 
 def test_quality_five_if_and_only_if_no_error_is_enforced(humerus_nodes):
@@ -103,7 +105,7 @@ def tiny_model(tmp_path_factory, small_phantom_workspace):
 def test_refine_makes_a_new_node_and_leaves_the_initial_untouched(
         mrml_scene, small_phantom_workspace, tiny_model):
     from SCORERefineLib.logic import RefineLogic
-    from SCORERefineLib.mrml import (
+    from SCORESlicerLib.mrml import (
         add_segmentation_node,
         add_volume_node,
         labelmap_from_segmentation_node,
@@ -165,15 +167,15 @@ def test_a_failing_job_reports_the_childs_error_line(tmp_path):
 
 
 @pytest.mark.parametrize(("before", "changed", "after"), [
-    ((5, UNDER), "score", (5, 0)),        # quality 5 → no error
-    ((3, 0), "score", (3, None)),          # < 5 with "none" → choose an error
-    ((3, UNDER), "score", (3, UNDER)),
+    ((5, UNDER), "quality", (5, 0)),        # quality 5 → no error
+    ((3, 0), "quality", (3, None)),          # < 5 with "none" → choose an error
+    ((3, UNDER), "quality", (3, UNDER)),
     ((3, 0), "error", (5, 0)),             # "none" chosen → quality 5
     ((5, OVER), "error", (None, OVER)),    # an error on a perfect score → choose a quality
     ((None, UNDER), "error", (None, UNDER)),
 ])
 def test_the_rating_panel_keeps_quality_five_iff_no_error(before, changed, after):
-    from SCORERefineLib.logic import coerce_rating
+    from scorekit.data.ratings import coerce_rating
 
     assert coerce_rating(*before, changed) == after
 

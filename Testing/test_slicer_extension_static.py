@@ -52,7 +52,7 @@ def test_ui_is_designer_xml_with_known_widget_classes(module):
 @pytest.mark.parametrize("module", MODULES)
 def test_every_widget_the_python_uses_exists_in_the_ui(module):
     names = {w.get("name") for w in _ui(module).iter("widget")}
-    base = (ROOT / "SCORERefine" / "SCORERefineLib" / "widget.py").read_text(encoding="utf-8")
+    base = (ROOT / "SCORESlicerLib" / "widget.py").read_text(encoding="utf-8")
     used = set(re.findall(r"self\.ui\.([A-Za-z_]\w*)", _source(module) + base))
     assert used, "the widget uses no ui element?"
     assert used <= names, f"missing in the .ui: {sorted(used - names)}"
@@ -88,14 +88,15 @@ def test_module_follows_the_scripted_module_template(module):
     assert "ScriptedLoadableModuleLogic" in classes[f"{module}Logic"]
     assert "ScriptedLoadableModuleTest" in classes[f"{module}Test"]
     # The shared widget base is Slicer's template widget with its parameter-node plumbing.
-    base = (ROOT / "SCORERefine" / "SCORERefineLib" / "widget.py").read_text(encoding="utf-8")
+    base = (ROOT / "SCORESlicerLib" / "widget.py").read_text(encoding="utf-8")
     assert "class ModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)" in base
     assert "connectGui(self.ui)" in base
 
 
 def _cmake_list(text: str, variable: str) -> list[str]:
     block = re.search(rf"set\({variable}\s+(.*?)\)", text, re.S).group(1)
-    return [line.strip().replace("${MODULE_NAME}", _cmake_value(text, "MODULE_NAME"))
+    module = _cmake_value(text, "MODULE_NAME") if "set(MODULE_NAME" in text else ""
+    return [line.strip().replace("${MODULE_NAME}", module)
             for line in block.splitlines() if line.strip()]
 
 
@@ -117,10 +118,15 @@ def test_module_cmake_lists_exactly_the_module_files(module):
     assert f"add_subdirectory({module})" in (ROOT / "CMakeLists.txt").read_text()
 
 
-def test_scorekit_is_installed_with_the_modules():
-    cmake = (ROOT / "SCORERefine" / "CMakeLists.txt").read_text()
+def test_scorekit_and_the_shared_package_are_installed_with_the_modules():
+    cmake = (ROOT / "SCORESlicerLib" / "CMakeLists.txt").read_text()
     assert re.search(r"GLOB_RECURSE SCOREKIT_SCRIPTS .*scorekit/\*\.py", cmake)
-    assert "ctkMacroCompilePythonScript" in cmake and "SCRIPTS \"${SCOREKIT_SCRIPTS}\"" in cmake
+    assert "ctkMacroCompilePythonScript" in cmake
+    assert 'SCRIPTS "${SHARED_PYTHON_SCRIPTS};${SCOREKIT_SCRIPTS}"' in cmake
+    shared = {line.strip() for line in _cmake_list(cmake, "SHARED_PYTHON_SCRIPTS")}
+    assert shared == {p.relative_to(ROOT).as_posix()
+                      for p in (ROOT / "SCORESlicerLib").glob("*.py")}
+    assert "add_subdirectory(SCORESlicerLib)" in (ROOT / "CMakeLists.txt").read_text()
     assert (ROOT / "scorekit" / "__main__.py").exists()  # PythonSlicer -m scorekit
 
 

@@ -10,9 +10,11 @@ import SimpleITK as sitk
 
 from scorekit.cli import main
 from scorekit.data.convert import convert, describe
-from scorekit.data.labels import LabelMap, read_labelmap, write_labelmap
+from scorekit.data.labelmap import LabelMap
+from scorekit.data.labels import read_labelmap, write_labelmap
 from scorekit.data.volume import Geometry, Volume, read_volume, resample, write_volume
 from scorekit.errors import ScoreKitError
+from scorekit.initial.totalseg import class_map_names
 
 
 def test_dicom_series_reads_with_its_grid(humerus_data):
@@ -23,14 +25,14 @@ def test_dicom_series_reads_with_its_grid(humerus_data):
 
 def test_totalsegmentator_prediction_has_another_direction_than_the_ct(humerus_data):
     ct = read_volume(humerus_data / "dicom")
-    seg = read_labelmap(humerus_data / "example_seg_dicom.nii.gz", class_map="total")
+    seg = read_labelmap(humerus_data / "example_seg_dicom.nii.gz", names=class_map_names("total"))
     assert not np.allclose(ct.geometry.direction, seg.geometry.direction)
     assert {"humerus_left", "humerus_right"} <= set(seg.names)
 
 
 def test_convert_onto_the_ct_grid_puts_the_humeri_on_bone(humerus_data, tmp_path):
     out = convert(humerus_data / "example_seg_dicom.nii.gz", tmp_path / "seg.seg.nrrd",
-                  reference=humerus_data / "dicom", class_map="total")
+                  reference=humerus_data / "dicom", names=class_map_names("total"))
     seg = read_labelmap(out)
     ct = read_volume(humerus_data / "dicom")
     assert seg.geometry.matches(ct.geometry)
@@ -43,7 +45,7 @@ def test_convert_onto_the_ct_grid_puts_the_humeri_on_bone(humerus_data, tmp_path
 
 def test_converted_humeri_agree_with_the_independently_derived_mask(humerus_data, tmp_path):
     out = convert(humerus_data / "example_seg_dicom.nii.gz", tmp_path / "seg.nii.gz",
-                  reference=humerus_data / "dicom", class_map="total")
+                  reference=humerus_data / "dicom", names=class_map_names("total"))
     ours = read_labelmap(out)
     theirs = sitk.GetArrayFromImage(sitk.ReadImage(str(humerus_data /
                                                        "derived_humerus_mask.nii.gz")))

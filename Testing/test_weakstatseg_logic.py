@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scorekit.data.labels import LabelMap
+from scorekit.data.labelmap import LabelMap
 from scorekit.data.volume import Geometry, Volume
 from scorekit.errors import ScoreKitError
 from scorekit.synth.ultrasound import lesion_phantom
@@ -19,7 +19,7 @@ GEOMETRY = Geometry((112, 96, 1), (0.2, 0.2, 1.0), (0.0, 0.0, 0.0),
 
 
 def _picture_nodes(seed: int, weak_fraction: float | None = 0.08):
-    from SCORERefineLib.mrml import add_segmentation_node, add_volume_node
+    from SCORESlicerLib.mrml import add_segmentation_node, add_volume_node
 
     image, lesion = lesion_phantom(seed, (96, 112))
     volume = add_volume_node(Volume(image[None].astype(np.float32), GEOMETRY), f"us{seed}")
@@ -39,7 +39,7 @@ def _picture_nodes(seed: int, weak_fraction: float | None = 0.08):
 
 
 def _first(node) -> str:
-    from SCORERefineLib.mrml import segments
+    from SCORESlicerLib.mrml import segments
 
     return next(iter(segments(node)))
 
@@ -81,7 +81,7 @@ def test_bad_statistics_and_weak_masks_are_refused_before_writing(mrml_scene, tm
 
 
 def test_training_in_a_child_process_then_segmenting_into_a_node(mrml_scene, tmp_path):
-    from SCORERefineLib.mrml import segments
+    from SCORESlicerLib.mrml import segments
     from WeakStatSegLib.logic import WeakStatLogic
 
     for seed in range(4):

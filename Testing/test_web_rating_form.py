@@ -44,7 +44,7 @@ def _png_array(content: bytes) -> np.ndarray:
 
 def _form(case, scores: dict[str, tuple[int, str]], rater="dr web", seconds=30.0) -> dict:
     return {"rater": rater, "seconds": seconds,
-            "ratings": [{"region": r, "score": q, "error": e, "comment": ""}
+            "ratings": [{"region": r, "quality": q, "error": e, "comment": ""}
                         for r, (q, e) in scores.items()]}
 
 
@@ -59,7 +59,7 @@ def test_cases_and_progress_follow_the_store(client, workspace):
     assert listing["complete"] == 1 and listing["cases"][0]["rated"] == 2
     detail = client.get(f"/api/cases/{case}", params={"rater": "dr web"}).json()
     assert [r["name"] for r in detail["regions"]] == ["humerus_left", "humerus_right"]
-    assert detail["regions"][0]["rating"] == {"score": 3, "error": "under", "comment": ""}
+    assert detail["regions"][0]["rating"] == {"quality": 3, "error": "under", "comment": ""}
     assert all(r["color"].startswith("#") for r in detail["regions"])
 
 
@@ -154,7 +154,7 @@ def test_csv_export_holds_the_saved_ratings(client, workspace):
     client.post(f"/api/cases/{case}/ratings", json=_form(case, {
         "humerus_left": (4, "over"), "humerus_right": (1, "both")}))
     text = client.get("/api/ratings.csv").text
-    assert text.splitlines()[0].startswith("case,region,score,error")
+    assert text.splitlines()[0].startswith("case,region,quality,error")
     assert f"{case},humerus_right,1,both,dr web" in text
 
 
@@ -218,8 +218,8 @@ def test_a_rater_rates_a_case_in_headless_chromium(served, workspace, tmp_path):
         assert "1 / 2 cases rated" in page.inner_text("#progress")
         browser.close()
     stored = {r.region: r for r in workspace.ratings.all(case)}
-    assert (stored["humerus_left"].score, stored["humerus_left"].error) == (3, UNDER)
-    assert (stored["humerus_right"].score, stored["humerus_right"].error) == (5, NONE)
+    assert (stored["humerus_left"].quality, stored["humerus_left"].error) == (3, UNDER)
+    assert (stored["humerus_right"].quality, stored["humerus_right"].error) == (5, NONE)
     assert stored["humerus_left"].rater == "Dr Browser"
     assert stored["humerus_left"].seconds > 0
     assert (tmp_path / "rating-form.png").stat().st_size > 10_000

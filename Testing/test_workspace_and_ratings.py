@@ -29,16 +29,16 @@ def test_cases_keep_regions_and_reference(workspace):
     assert case.initial().geometry.matches(case.image().geometry)
 
 
-@pytest.mark.parametrize(("score", "error", "reason"), [
+@pytest.mark.parametrize(("quality", "error", "reason"), [
     (5, UNDER, "quality 5 means no error"),
     (3, NONE, "needs an error label"),
     (6, OVER, "not an integer in 0..5"),
     (2, 7, "not one of"),
 ])
-def test_invalid_ratings_are_refused_naming_case_and_region(workspace, score, error, reason):
+def test_invalid_ratings_are_refused_naming_case_and_region(workspace, quality, error, reason):
     case = workspace.case_ids()[0]
     with pytest.raises(ScoreKitError, match=reason) as info:
-        workspace.ratings.put([Rating(case, "humerus_left", score, error)])
+        workspace.ratings.put([Rating(case, "humerus_left", quality, error)])
     assert case in str(info.value) and "humerus_left" in str(info.value)
     assert workspace.ratings.all() == []
 
@@ -67,7 +67,7 @@ def test_a_rater_re_rating_a_region_replaces_their_record(workspace):
     workspace.ratings.put([Rating(case, "humerus_left", 2, UNDER, rater="ana")])
     workspace.ratings.put([Rating(case, "humerus_left", 5, NONE, rater="ana"),
                            Rating(case, "humerus_left", 3, BOTH, rater="ben")])
-    stored = {r.rater: (r.score, r.error) for r in workspace.ratings.all()}
+    stored = {r.rater: (r.quality, r.error) for r in workspace.ratings.all()}
     assert stored == {"ana": (5, NONE), "ben": (3, BOTH)}
 
 
@@ -107,7 +107,7 @@ def test_ratings_csv_round_trip(workspace, tmp_path):
 
 def test_csv_import_with_a_bad_row_imports_nothing(workspace, tmp_path):
     case = workspace.case_ids()[0]
-    (tmp_path / "r.csv").write_text(f"case,region,score,error\n{case},humerus_left,3,under\n"
+    (tmp_path / "r.csv").write_text(f"case,region,quality,error\n{case},humerus_left,3,under\n"
                                     f"{case},humerus_right,4,sideways\n")
     with pytest.raises(ScoreKitError, match="line 3"):
         workspace.ratings.import_csv(tmp_path / "r.csv")

@@ -7,7 +7,6 @@ segmentation run ``PythonSlicer -m scorekit weakstat ...`` in a child process.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated
 
@@ -22,8 +21,9 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModuleTest,
 )
 
-from SCORERefineLib.jobpanel import JobPanel
-from SCORERefineLib.widget import ModuleWidget, isSet
+from scorekit import registry  # pure data: importable before the dependencies are installed
+from SCORESlicerLib.jobpanel import JobPanel
+from SCORESlicerLib.widget import ModuleWidget, isSet
 
 
 class WeakStatSeg(ScriptedLoadableModule):
@@ -51,7 +51,7 @@ class WeakStatSegParameterNode:
     losses: Annotated[str, Choice(["stat+weak", "stat", "weak", "full"])] = "stat+weak"
     backbone: Annotated[str, Choice(["auto", "resnet50", "mobilenet_v3_large", "unet2d",
                                      "unet3d"])] = "auto"
-    steps: Annotated[int, WithinRange(1, 1000000)] = 1500
+    steps: Annotated[int, WithinRange(1, 1000000)] = registry.WEAKSTAT_STEPS
     device: Annotated[str, Choice(["auto", "cpu", "cuda"])] = "auto"
     modelName: str = "weakstat"
     model: Path
@@ -83,7 +83,7 @@ class WeakStatSegWidget(ModuleWidget):
         self.ui.segmentButton.enabled = (bool(p.inputVolume) and isSet(p.model)
                                          and not self.training.busy)
         if p.inputVolume and not p.imageName:
-            p.imageName = re.sub(r"[^A-Za-z0-9_.-]", "_", p.inputVolume.GetName())
+            p.imageName = registry.case_id_from_name(p.inputVolume.GetName())
 
     # -- statistic and weak mask -----------------------------------------------------------------
     def onMeasure(self) -> None:
@@ -186,11 +186,11 @@ class WeakStatSegTest(ScriptedLoadableModuleTest):
 
         import numpy as np
 
-        from scorekit.data.labels import LabelMap
+        from scorekit.data.labelmap import LabelMap
         from scorekit.data.volume import Geometry, Volume
         from scorekit.synth.ultrasound import lesion_phantom
         from scorekit.weakstat.weakmask import weak_mask_from_reference
-        from SCORERefineLib.mrml import add_segmentation_node, add_volume_node, segments
+        from SCORESlicerLib.mrml import add_segmentation_node, add_volume_node, segments
 
         root = Path(tempfile.mkdtemp(prefix="WeakStatSegTest-"))
         logic = WeakStatSegLogic()
@@ -204,7 +204,8 @@ class WeakStatSegTest(ScriptedLoadableModuleTest):
                                                  {1: "lesion"}), f"us{i} roi", volume)
             fraction = logic.measure_fraction(roi, next(iter(segments(roi))), volume)
             self.assertAlmostEqual(fraction, lesion.mean(), places=4)
-            weak = weak_mask_from_reference(lesion, 0.08)[None].astype(np.uint8)
+            weak = weak_mask_from_reference(lesion, registry.WEAKSTAT_WEAK_SIZE)[None]
+            weak = weak.astype(np.uint8)
             painted = add_segmentation_node(LabelMap(weak, geometry, {1: "weak"}),
                                             f"us{i} weak", volume)
             logic.add_image(root / "dataset", f"us{i}", volume, fraction, painted,

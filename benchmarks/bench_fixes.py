@@ -17,7 +17,7 @@ from benchcli import bench_parser, mean_dice_before_after
 
 from scorekit.devices import resolve_device
 from scorekit.score.model import load_model
-from scorekit.score.train import TrainOptions, train
+from scorekit.score.trainer import TrainOptions, train
 from scorekit.synth import write_phantom_workspace
 
 CONFIGURATIONS = {

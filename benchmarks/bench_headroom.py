@@ -6,7 +6,7 @@ with the initial masks' surface displacements scaled (``scorekit phantom --error
 for the initial masks, SCORE and Post-DAE+Scan, and prints the mean Dice per test set with
 SCORE's gain over the initial masks and its Wilcoxon p. It also counts the cases whose
 correction band reaches air, where the boundary prior's lower bound falls to air's level
-(``score/prior.py``), and SCORE's change per region on those test cases and the others.
+(``score/priors/local.py``), and SCORE's change per region on those test cases and the others.
 About 4 min per scale on 2 CPU cores. ``--full-plan-air`` only counts those cases in the
 full phantom plan's data (no training, about 1 min).
 
@@ -25,7 +25,13 @@ from benchcli import bench_parser
 from scipy.stats import wilcoxon
 
 from scorekit.data.workspace import Workspace
-from scorekit.eval.benchmark import PLANS, paired_values, phantom_folds, read_results, run_benchmark
+from scorekit.experiments.refinement import (
+    REFINEMENT_PLANS,
+    paired_values,
+    phantom_folds,
+    read_refinement_results,
+    run_refinement_benchmark,
+)
 from scorekit.progress import Silent
 from scorekit.score.inputs import case_inputs
 from scorekit.score.model import ModelConfig
@@ -42,17 +48,18 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="scorekit-bench-headroom-") as work:
         if args.full_plan_air:
-            phantom_folds(Path(work), PLANS[("phantom", False)], seed=0, progress=Silent())
+            phantom_folds(Path(work), REFINEMENT_PLANS["phantom"]["full"], seed=0,
+                          progress=Silent())
             return {"full plan": _print_air(Path(work) / "data", "full plan")}
-        plan = PLANS[("phantom", True)]
+        plan = REFINEMENT_PLANS["phantom"]["quick"]
         if args.quick:
             plan = replace(plan, steps=100)
         results = {}
         for scale in [2.0] if args.quick else args.scales:
             run = replace(plan, phantom=(*plan.phantom, ("error_scale", scale)))
-            out = run_benchmark("phantom", Path(work) / f"scale-{scale}", plan=run,
-                                methods=METHODS, device=args.device)
-            rows = read_results(out / "results.csv")
+            out = run_refinement_benchmark("phantom", Path(work) / f"scale-{scale}", plan=run,
+                                           methods=METHODS, device=args.device)
+            rows = read_refinement_results(out / "results.csv")
             results[scale] = _summary(rows)
             for test_set, means in results[scale].items():
                 print(f"error scale {scale:<4} {test_set:<13} " + "  ".join(

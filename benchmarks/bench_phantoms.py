@@ -10,7 +10,7 @@ import time
 import numpy as np
 from benchcli import bench_parser
 
-from scorekit.eval.metrics import dice
+from scorekit.metrics import dice
 from scorekit.synth.errors import simulate_initial
 from scorekit.synth.humerus import FIELDS_OF_VIEW, humerus_phantom
 

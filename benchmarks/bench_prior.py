@@ -19,10 +19,10 @@ import numpy as np
 import torch
 from benchcli import bench_parser
 
-from scorekit.eval.benchmark import verse_pairs, vertebra_cases
-from scorekit.eval.metrics import dice
+from scorekit.experiments.refinement import verse_pairs, vertebra_cases
+from scorekit.metrics import dice
 from scorekit.score.morphology import band
-from scorekit.score.prior import boundary_prior, global_prior, surroundings_level
+from scorekit.score.priors.local import boundary_prior, global_prior, surroundings_level
 from scorekit.synth.errors import simulate_initial
 from scorekit.synth.humerus import humerus_phantom
 

@@ -21,15 +21,15 @@ from pathlib import Path
 from benchcli import bench_parser, mean_dice_before_after
 
 from scorekit.devices import resolve_device
-from scorekit.eval.benchmark import PLANS, phantom_folds
+from scorekit.experiments.refinement import REFINEMENT_PLANS, phantom_folds
 from scorekit.progress import Silent
 from scorekit.score.model import load_model
-from scorekit.score.train import TrainOptions, train
+from scorekit.score.trainer import TrainOptions, train
 
 
 def main(argv=None) -> dict:
     parser = bench_parser(__doc__, quick="100 steps")
-    plan = PLANS[("phantom", True)]
+    plan = REFINEMENT_PLANS["phantom"]["quick"]
     parser.add_argument("--steps", type=int, default=plan.steps)
     args = parser.parse_args(argv)
     steps = 100 if args.quick else args.steps

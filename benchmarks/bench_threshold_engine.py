@@ -12,8 +12,9 @@ from benchcli import bench_parser
 
 from scorekit.data.labels import read_labelmap, resample_labelmap
 from scorekit.data.volume import read_volume
-from scorekit.eval.metrics import dice
 from scorekit.initial.threshold import threshold_segment
+from scorekit.initial.totalseg import class_map_names
+from scorekit.metrics import dice
 
 DEFAULT = Path(__file__).resolve().parents[2] / "shared/data/ct/totalseg_dicom_humerus"
 HUMERI = ["humerus_left", "humerus_right"]
@@ -31,7 +32,7 @@ def main(argv=None) -> dict:
     ours = threshold_segment(ct, HUMERI)
     seconds = time.perf_counter() - start
     theirs = resample_labelmap(read_labelmap(args.data / "example_seg_dicom.nii.gz",
-                                             class_map="total"), ct.geometry)
+                                             names=class_map_names("total")), ct.geometry)
     result = {n: dice(ours.mask(n), theirs.mask(n)) for n in HUMERI}
     print(f"threshold engine vs TotalSegmentator ({seconds:.1f} s): "
           + ", ".join(f"{n} Dice {d:.3f}" for n, d in result.items()))

@@ -12,6 +12,7 @@ from benchcli import bench_parser
 
 from scorekit.data.labels import read_labelmap, resample_labelmap
 from scorekit.data.volume import read_volume
+from scorekit.initial.totalseg import class_map_names
 from scorekit.web.render import AXES, ViewCase, render_slice
 
 DEFAULT = Path(__file__).resolve().parents[2] / "shared/data/ct/totalseg_dicom_humerus"
@@ -27,7 +28,7 @@ def main(argv=None) -> dict:
     start = time.perf_counter()
     ct = read_volume(args.data / "dicom")
     seg = resample_labelmap(read_labelmap(args.data / "example_seg_dicom.nii.gz",
-                                          class_map="total"), ct.geometry)
+                                          names=class_map_names("total")), ct.geometry)
     case = ViewCase.of(ct, seg)
     opened = time.perf_counter() - start
     start, count = time.perf_counter(), 0

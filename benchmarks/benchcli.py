@@ -6,7 +6,7 @@ import argparse
 
 import numpy as np
 
-from scorekit.eval.metrics import dice
+from scorekit.metrics import dice
 from scorekit.score.refine import refine_case
 
 

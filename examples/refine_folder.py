@@ -51,7 +51,7 @@ def case_name(path: Path) -> str:
 
 def refine_folder(args: argparse.Namespace) -> int:
     from SCORERefineLib.logic import RefineLogic
-    from SCORERefineLib.mrml import save_segmentation, standalone_scene
+    from SCORESlicerLib.mrml import save_segmentation, standalone_scene
 
     scene = standalone_scene()
     structures = args.structures.split(",")

@@ -1,1 +1,1 @@
-"""Helpers of the SCORERefine module that need MRML but no Qt (usable from PythonSlicer)."""
+"""The SCORERefine module's logic without Qt (usable from PythonSlicer)."""

@@ -21,16 +21,15 @@ import numpy as np
 import vtk
 
 from scorekit import jobs
-from scorekit.data.labels import LabelMap, read_labelmap, write_labelmap
-from scorekit.data.ratings import ERROR_NAMES, NONE, Rating, parse_error_label
+from scorekit.data.labelmap import LabelMap
+from scorekit.data.labels import read_labelmap, write_labelmap
+from scorekit.data.ratings import ErrorLabel, Rating
 from scorekit.data.volume import read_volume, write_volume
 from scorekit.data.workspace import Case, Workspace
 from scorekit.errors import ScoreKitError
-from scorekit.eval.metrics import dice
-from scorekit.initial.segment import DEFAULT_STRUCTURES
-from scorekit.score.train import CHECKPOINT
-
-from .mrml import (
+from scorekit.metrics import dice
+from scorekit.registry import CHECKPOINT, DEFAULT_STRUCTURES, PATCH_SIZE, TRAINING_STEPS
+from SCORESlicerLib.mrml import (
     add_segmentation_node,
     add_volume_node,
     labelmap_from_segmentation_node,
@@ -39,18 +38,7 @@ from .mrml import (
 )
 
 TAG = "SCORE."
-
-
-@dataclass(frozen=True)
-class SegmentRating:
-    score: int
-    error: int
-    seconds: float = 0.0
-    rater: str = "anonymous"
-
-    @property
-    def error_name(self) -> str:
-        return ERROR_NAMES[self.error]
+TAG_KEYS = ("quality", "error", "seconds", "rater")
 
 
 @dataclass(frozen=True)
@@ -70,54 +58,40 @@ class SegmentChange:
 
 
 # -- ratings as segment tags -------------------------------------------------------------------
-def set_rating(segmentation_node, segment_id: str, score: int, error: int | str,
-               seconds: float = 0.0, rater: str = "anonymous") -> SegmentRating:
-    """Validate (q = 5 ⇔ no error) and store a rating on a segment."""
+def set_rating(segmentation_node, segment_id: str, quality: int, error: int | str,
+               seconds: float = 0.0, rater: str = "anonymous") -> Rating:
+    """Validate (quality 5 ⇔ no error) and store a rating on a segment."""
     segment = segmentation_node.GetSegmentation().GetSegment(segment_id)
     if segment is None:
         raise ScoreKitError(f"segment '{segment_id}': not in {segmentation_node.GetName()}")
-    rating = SegmentRating(int(score), parse_error_label(error), float(seconds), rater)
-    problem = Rating("case", segment.GetName(), rating.score, rating.error, rating.rater,
-                     rating.seconds).problem()
-    if problem:
+    rating = Rating("", segment.GetName(), int(quality), ErrorLabel.parse(error), rater,
+                    float(seconds))
+    if (problem := rating.problem()) is not None:
         raise ScoreKitError(f"segment '{segment.GetName()}': {problem}")
-    for key, value in (("quality", rating.score), ("error", rating.error_name),
-                       ("seconds", f"{rating.seconds:.1f}"), ("rater", rating.rater)):
+    values = (rating.quality, rating.error_label.label, f"{rating.seconds:.1f}", rating.rater)
+    for key, value in zip(TAG_KEYS, values):
         segment.SetTag(TAG + key, str(value))
     return rating
 
 
-def coerce_rating(score: int | None, error: int | None,
-                  changed: str) -> tuple[int | None, int | None]:
-    """Keep q = 5 ⇔ no error while a rater edits ``changed`` ('score' or 'error'); None means
-    "still to choose"."""
-    if changed == "score":
-        return (5, NONE) if score == 5 else (score, None if error == NONE else error)
-    return (5, NONE) if error == NONE else (None if score == 5 else score, error)
-
-
-def rating_of(segment) -> SegmentRating | None:
-    """The rating stored on a segment, or None when it has not been rated."""
+def rating_of(segment, case_id: str = "") -> Rating | None:
+    """The rating stored on a segment (for ``case_id``), or None when it is not rated."""
     tags = {}
-    for key in ("quality", "error", "seconds", "rater"):
+    for key in TAG_KEYS:
         value = vtk.reference("")
         if segment.GetTag(TAG + key, value):
             tags[key] = str(value)
     if "quality" not in tags or "error" not in tags:
         return None
-    return SegmentRating(int(tags["quality"]), parse_error_label(tags["error"]),
-                         float(tags.get("seconds", 0)), tags.get("rater", "anonymous"))
+    return Rating(case_id, segment.GetName(), int(tags["quality"]),
+                  ErrorLabel.parse(tags["error"]), tags.get("rater", "anonymous"),
+                  float(tags.get("seconds", 0)))
 
 
 def ratings_of(segmentation_node, case_id: str) -> list[Rating]:
     """Every rated segment of a node, as workspace ratings of ``case_id``."""
-    result = []
-    for segment in segments(segmentation_node).values():
-        rating = rating_of(segment)
-        if rating is not None:
-            result.append(Rating(case_id, segment.GetName(), rating.score, rating.error,
-                                 rating.rater, rating.seconds))
-    return result
+    return [r for r in (rating_of(s, case_id) for s in segments(segmentation_node).values())
+            if r is not None]
 
 
 def unrated_segments(segmentation_node) -> list[str]:
@@ -183,8 +157,8 @@ class RefineLogic:
 
     @staticmethod
     def start_training(workspace: str | os.PathLike, model_dir: str | os.PathLike,
-                       steps: int = 2000, device: str = "auto", resume: bool = False,
-                       patch_size: int = 64, on_progress=None, on_log=None) -> jobs.Job:
+                       steps: int = TRAINING_STEPS, device: str = "auto", resume: bool = False,
+                       patch_size: int = PATCH_SIZE, on_progress=None, on_log=None) -> jobs.Job:
         """Start ``scorekit train`` in a child process; poll, wait or cancel the job."""
         argv = ["train", "--workspace", workspace, "--out", model_dir, "--steps", steps,
                 "--patch-size", patch_size, "--device", device, "--json-progress"]

@@ -18,11 +18,11 @@ import numpy as np
 
 from scorekit import jobs
 from scorekit.data.atomic import write_csv_atomic
-from scorekit.data.labels import LabelMap
+from scorekit.data.labelmap import LabelMap
 from scorekit.data.volume import Volume, read_volume, write_volume
-from scorekit.data.workspace import CASE_ID
 from scorekit.errors import ScoreKitError
-from SCORERefineLib.mrml import (
+from scorekit.registry import CASE_ID, WEAKSTAT_STEPS
+from SCORESlicerLib.mrml import (
     add_segmentation_node,
     labelmap_from_segmentation_node,
     segments,
@@ -99,9 +99,9 @@ class WeakStatLogic:
 
     @staticmethod
     def start_training(dataset: str | os.PathLike, model_dir: str | os.PathLike,
-                       losses: str = "stat+weak", steps: int = 1500, backbone: str | None = None,
-                       size: list[int] | None = None, device: str = "auto", on_progress=None,
-                       on_log=None) -> jobs.Job:
+                       losses: str = "stat+weak", steps: int = WEAKSTAT_STEPS,
+                       backbone: str | None = None, size: list[int] | None = None,
+                       device: str = "auto", on_progress=None, on_log=None) -> jobs.Job:
         """Start ``scorekit weakstat train`` on the dataset's CSV in a child process."""
         csv_path = Path(dataset) / DATASET_CSV
         if not csv_path.exists():

@@ -1,4 +1,4 @@
-"""``scorekit info`` and ``scorekit convert``: describe and convert image files."""
+"""Describing and converting image files (the library side of `scorekit info` and `convert`)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,16 @@ from pathlib import Path
 
 import numpy as np
 
-from scorekit.data.labels import SEG_NRRD, LabelMap, read_any, resample_labelmap, write_labelmap
+from scorekit.data.labelmap import LabelMap
+from scorekit.data.labels import SEG_NRRD, read_any, resample_labelmap, write_labelmap
 from scorekit.data.volume import Volume, read_volume, resample, write_volume
 from scorekit.errors import ScoreKitError
 
 
-def describe(path: str | os.PathLike, class_map: str | None = None) -> dict:
-    """Geometry, type and intensity range of a file; regions too for a label map."""
-    data = read_any(path, class_map)
+def describe(path: str | os.PathLike, names: dict[int, str] | None = None) -> dict:
+    """Geometry, type and intensity range of a file; regions too for a label map (named
+    after ``names`` when the file does not name them)."""
+    data = read_any(path, names)
     g = data.geometry
     info = {
         "path": str(path),
@@ -31,25 +33,9 @@ def describe(path: str | os.PathLike, class_map: str | None = None) -> dict:
     return info
 
 
-def format_description(info: dict) -> str:
-    lines = [
-        f"{info['path']}  ({info['kind']})",
-        f"  size       {' × '.join(map(str, info['size']))} voxels",
-        f"  spacing    {' × '.join(f'{s:.4f}' for s in info['spacing'])} mm",
-        f"  origin     ({', '.join(f'{o:.3f}' for o in info['origin'])}) mm, LPS",
-        f"  direction  {' '.join(f'{d:g}' for d in info['direction'])}",
-        f"  dtype      {info['dtype']}",
-        f"  range      {info['range'][0]:g} .. {info['range'][1]:g}",
-    ]
-    if "regions" in info:
-        lines.append(f"  regions    {len(info['regions'])}")
-        lines += [f"    {r['value']:>5}  {r['name']:<28} {r['voxels']:>10} vox  "
-                  f"{r['volume_ml']:>10.3f} ml" for r in info["regions"]]
-    return "\n".join(lines)
-
-
 def convert(source: str | os.PathLike, target: str | os.PathLike,
-            reference: str | os.PathLike | None = None, class_map: str | None = None) -> Path:
+            reference: str | os.PathLike | None = None,
+            names: dict[int, str] | None = None) -> Path:
     """Convert between NIfTI, NRRD, MHA, DICOM series (read only) and ``.seg.nrrd``.
 
     With ``reference`` (an image or DICOM folder) the data is resampled onto its grid in
@@ -58,7 +44,7 @@ def convert(source: str | os.PathLike, target: str | os.PathLike,
     target = Path(target)
     if target.exists() and target.is_dir():
         raise ScoreKitError(f"{target}: is a folder; DICOM output is not supported")
-    data = read_any(source, class_map)
+    data = read_any(source, names)
     if reference is not None:
         grid = read_volume(reference).geometry
         if isinstance(data, LabelMap):

@@ -1,17 +1,22 @@
-"""Light feedback: one quality score and one error label per (case, region, rater).
+"""Light feedback: one quality and one error label per (case, region, rater).
 
-The SCORE rating of a region is a quality ``score`` q in 0..5 (5 = excellent) and an
-``error`` label l: -1 under-segmented, 1 over-segmented, 2 both, 0 none. A rating is valid
-only when q = 5 ⇔ l = 0 (a perfect region has no error; an imperfect one has one).
+The SCORE rating of a region is a ``quality`` q in 0..5 (5 = excellent) and an ``error``
+label l (:class:`ErrorLabel`): under-segmented, over-segmented, both, or none. A rating is
+valid only when q = 5 ⇔ l = none (a perfect region has no error; an imperfect one has
+one). This module is the one home of that rule: :func:`rating_problem` checks it and
+:func:`coerce_rating` keeps it while a rater edits; the Slicer table, the segment tags, the
+web form (which the server sends the scale and names) and the stores all use them.
 
-:class:`RatingStore` keeps them in one JSON file. Every change is made under a file lock
-and written atomically, so two raters saving at once lose nothing and a killed process
-never leaves a half-written file. A rater re-rating a region replaces their own record.
+:class:`RatingStore` keeps the ratings in one JSON file. Every change is made under a file
+lock and written atomically, so two raters saving at once lose nothing and a killed
+process never leaves a half-written file. A rater re-rating a region replaces their own
+record.
 """
 
 from __future__ import annotations
 
 import csv
+import enum
 import json
 import os
 from collections.abc import Callable, Iterable
@@ -24,29 +29,81 @@ from filelock import FileLock
 from scorekit.data.atomic import csv_text, write_text_atomic
 from scorekit.errors import ScoreKitError
 
-UNDER, NONE, OVER, BOTH = -1, 0, 1, 2
-ERROR_NAMES = {UNDER: "under", NONE: "none", OVER: "over", BOTH: "both"}
-CSV_COLUMNS = ["case", "region", "score", "error", "rater", "seconds", "time", "comment"]
+QUALITY_MAX = 5  # excellent: the only quality without an error
+QUALITIES = tuple(range(QUALITY_MAX + 1))
+
+
+class ErrorLabel(enum.IntEnum):
+    """What is wrong with a region; the values are the SCORE paper's l."""
+
+    UNDER = -1  # under-segmented: the mask misses tissue
+    NONE = 0  # nothing (only with quality 5)
+    OVER = 1  # over-segmented: the mask takes in too much
+    BOTH = 2
+
+    @property
+    def label(self) -> str:
+        """The lower-case name raters see and files store: under, none, over, both."""
+        return self.name.lower()
+
+    @property
+    def title(self) -> str:
+        """What a rater reads in a choice list."""
+        return {"UNDER": "under-segmented", "OVER": "over-segmented"}.get(self.name, self.label)
+
+    @classmethod
+    def parse(cls, value: str | int) -> ErrorLabel:
+        """``'under'`` / ``'-1'`` / ``-1`` → UNDER, and so on; ValueError otherwise."""
+        text = str(value).strip().lower()
+        for member in cls:
+            if text in (member.label, str(member.value)):
+                return member
+        raise ValueError(f"error label '{value}' is not one of "
+                         + ", ".join(m.label for m in cls))
+
+
+UNDER, NONE, OVER, BOTH = ErrorLabel.UNDER, ErrorLabel.NONE, ErrorLabel.OVER, ErrorLabel.BOTH
+CSV_COLUMNS = ["case", "region", "quality", "error", "rater", "seconds", "time", "comment"]
 
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def parse_error_label(value: str | int) -> int:
-    """``'under'`` / ``'-1'`` / ``-1`` → -1, and so on for over, both, none."""
-    text = str(value).strip().lower()
-    for label, name in ERROR_NAMES.items():
-        if text in (name, str(label)):
-            return label
-    raise ValueError(f"error label '{value}' is not one of under, over, both, none")
+def rating_problem(quality, error) -> str | None:
+    """Why (quality, error) is not a valid rating, or None."""
+    if isinstance(quality, bool) or not isinstance(quality, int) or quality not in QUALITIES:
+        return f"quality {quality!r} is not an integer in 0..{QUALITY_MAX}"
+    if error not in set(ErrorLabel):
+        return "error label {!r} is not one of {}".format(
+            error, ", ".join(str(m.value) for m in ErrorLabel))
+    if quality == QUALITY_MAX and error != NONE:
+        return (f"quality {QUALITY_MAX} means no error, but the error label is "
+                f"{ErrorLabel(error).label}")
+    if quality < QUALITY_MAX and error == NONE:
+        return f"quality {quality} < {QUALITY_MAX} needs an error label (under, over or both)"
+    return None
+
+
+def coerce_rating(quality: int | None, error: int | None, changed: str
+                  ) -> tuple[int | None, ErrorLabel | None]:
+    """Keep q = 5 ⇔ no error while a rater edits ``changed`` ('quality' or 'error'); None
+    means "still to choose"."""
+    error = None if error is None else ErrorLabel(error)
+    if changed == "quality":
+        if quality == QUALITY_MAX:
+            return QUALITY_MAX, NONE
+        return quality, None if error == NONE else error
+    if error == NONE:
+        return QUALITY_MAX, NONE
+    return (None if quality == QUALITY_MAX else quality), error
 
 
 @dataclass(frozen=True)
 class Rating:
     case: str
     region: str
-    score: int
+    quality: int
     error: int
     rater: str = "anonymous"
     seconds: float = 0.0
@@ -57,16 +114,14 @@ class Rating:
     def key(self) -> tuple[str, str, str]:
         return (self.case, self.region, self.rater)
 
+    @property
+    def error_label(self) -> ErrorLabel:
+        return ErrorLabel(self.error)
+
     def problem(self) -> str | None:
         """Why this rating is invalid, or None."""
-        if not isinstance(self.score, int) or not 0 <= self.score <= 5:
-            return f"quality score {self.score!r} is not an integer in 0..5"
-        if self.error not in ERROR_NAMES:
-            return f"error label {self.error!r} is not one of -1, 0, 1, 2"
-        if self.score == 5 and self.error != NONE:
-            return f"quality 5 means no error, but the error label is {ERROR_NAMES[self.error]}"
-        if self.score < 5 and self.error == NONE:
-            return f"quality {self.score} < 5 needs an error label (under, over or both)"
+        if (problem := rating_problem(self.quality, self.error)) is not None:
+            return problem
         if self.seconds < 0:
             return f"seconds spent {self.seconds} is negative"
         if not self.rater.strip():
@@ -76,6 +131,9 @@ class Rating:
 
 # Given a case id, the region names it has (raises ScoreKitError for an unknown case).
 RegionLookup = Callable[[str], list[str]]
+
+
+FORMAT_VERSION = 2
 
 
 class RatingStore:
@@ -107,7 +165,7 @@ class RatingStore:
             merged = {r.key: r for r in self._read()}
             merged.update({r.key: r for r in ratings})
             records = sorted(merged.values(), key=lambda r: r.key)
-            payload = {"version": 1, "ratings": [asdict(r) for r in records]}
+            payload = {"version": FORMAT_VERSION, "ratings": [asdict(r) for r in records]}
             write_text_atomic(self.path, json.dumps(payload, indent=1) + "\n")
         return len(ratings)
 
@@ -116,7 +174,10 @@ class RatingStore:
             return []
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
-            return [Rating(**record) for record in data["ratings"]]
+            records = data["ratings"]
+            if data.get("version", 1) == 1:  # version 1 called the quality "score"
+                records = [{**r, "quality": r.pop("score")} for r in records]
+            return [Rating(**record) for record in records]
         except (ValueError, KeyError, TypeError) as exc:
             raise ScoreKitError(f"{self.path}: not a ratings file ({exc})") from None
 
@@ -130,13 +191,13 @@ class RatingStore:
         return len(records)
 
     def import_csv(self, path: str | os.PathLike) -> int:
-        """Import a CSV with columns case, region, score, error (rater, seconds, time,
+        """Import a CSV with columns case, region, quality, error (rater, seconds, time,
         comment optional); one bad row refuses the whole file."""
         return self.put(read_ratings_csv(path))
 
 
 def _as_csv(records: list[Rating]) -> str:
-    return csv_text([asdict(r) | {"error": ERROR_NAMES[r.error]} for r in records], CSV_COLUMNS)
+    return csv_text([asdict(r) | {"error": r.error_label.label} for r in records], CSV_COLUMNS)
 
 
 def read_ratings_csv(path: str | os.PathLike) -> list[Rating]:
@@ -146,14 +207,14 @@ def read_ratings_csv(path: str | os.PathLike) -> list[Rating]:
     ratings = []
     with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
-        missing = {"case", "region", "score", "error"} - set(reader.fieldnames or [])
+        missing = {"case", "region", "quality", "error"} - set(reader.fieldnames or [])
         if missing:
             raise ScoreKitError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
         for line, row in enumerate(reader, start=2):
             try:
                 ratings.append(Rating(
                     case=row["case"].strip(), region=row["region"].strip(),
-                    score=int(row["score"]), error=parse_error_label(row["error"]),
+                    quality=int(row["quality"]), error=ErrorLabel.parse(row["error"]),
                     rater=(row.get("rater") or "anonymous").strip(),
                     seconds=float(row.get("seconds") or 0),
                     time=(row.get("time") or _now()).strip(),

@@ -16,9 +16,11 @@ import numpy as np
 import SimpleITK as sitk
 
 from scorekit.data.atomic import atomic_path
-from scorekit.data.labels import LabelMap
+from scorekit.data.labelmap import LabelMap
 from scorekit.data.volume import Geometry, read_image
 from scorekit.errors import ScoreKitError
+
+SEG_NRRD = ".seg.nrrd"
 
 
 def read_seg_nrrd(path: str | os.PathLike) -> LabelMap:

@@ -21,8 +21,7 @@ import SimpleITK as sitk
 
 from scorekit.data.atomic import atomic_path
 from scorekit.errors import ScoreKitError
-
-VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd")
+from scorekit.registry import VOLUME_SUFFIXES
 
 
 @dataclass(frozen=True)

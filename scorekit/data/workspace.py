@@ -19,18 +19,20 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from scorekit.data.atomic import write_text_atomic
-from scorekit.data.labels import LabelMap, read_labelmap, resample_labelmap, write_labelmap
+from scorekit.data.labelmap import LabelMap
+from scorekit.data.labels import read_labelmap, resample_labelmap, write_labelmap
 from scorekit.data.ratings import RatingStore
 from scorekit.data.volume import Volume, read_volume, write_volume
 from scorekit.errors import ScoreKitError
+from scorekit.registry import CASE_ID
 
 MARKER = "workspace.json"
-CASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+IMAGE, INITIAL, REFERENCE, CASE_INFO = ("image.nii.gz", "initial.seg.nrrd", "reference.seg.nrrd",
+                                        "case.json")
 
 
 @dataclass(frozen=True)
@@ -44,15 +46,15 @@ class Case:
 
     @property
     def image_path(self) -> Path:
-        return self.folder / "image.nii.gz"
+        return self.folder / IMAGE
 
     @property
     def initial_path(self) -> Path:
-        return self.folder / "initial.seg.nrrd"
+        return self.folder / INITIAL
 
     @property
     def reference_path(self) -> Path:
-        return self.folder / "reference.seg.nrrd"
+        return self.folder / REFERENCE
 
     @property
     def has_reference(self) -> bool:
@@ -90,25 +92,17 @@ class Workspace:
                                                          "version": 1}) + "\n")
         return cls(path)
 
-    @property
-    def models_dir(self) -> Path:
-        return self.path / "models"
-
-    @property
-    def outputs_dir(self) -> Path:
-        return self.path / "outputs"
-
     def case_ids(self) -> list[str]:
         cases = self.path / "cases"
         if not cases.exists():
             return []
-        return sorted(p.name for p in cases.iterdir() if (p / "case.json").exists())
+        return sorted(p.name for p in cases.iterdir() if (p / CASE_INFO).exists())
 
     def case(self, case_id: str) -> Case:
         folder = self.path / "cases" / case_id
-        if not CASE_ID.match(case_id) or not (folder / "case.json").exists():
+        if not CASE_ID.match(case_id) or not (folder / CASE_INFO).exists():
             raise ScoreKitError(f"case '{case_id}': not in workspace {self.path}")
-        info = json.loads((folder / "case.json").read_text(encoding="utf-8"))
+        info = json.loads((folder / CASE_INFO).read_text(encoding="utf-8"))
         return Case(case_id, folder, list(info["regions"]), info)
 
     def cases(self) -> list[Case]:
@@ -123,18 +117,18 @@ class Workspace:
         if not CASE_ID.match(case_id):
             raise ScoreKitError(f"case '{case_id}': id must be letters, digits, '_', '-', '.'")
         folder = self.path / "cases" / case_id
-        if (folder / "case.json").exists():
+        if (folder / CASE_INFO).exists():
             raise ScoreKitError(f"case '{case_id}': already in workspace {self.path}")
         initial = _on_grid(initial, image, f"case '{case_id}' initial segmentation")
         if not initial.regions:
             raise ScoreKitError(f"case '{case_id}': initial segmentation has no region")
-        write_volume(image, folder / "image.nii.gz")
-        write_labelmap(initial, folder / "initial.seg.nrrd")
+        write_volume(image, folder / IMAGE)
+        write_labelmap(initial, folder / INITIAL)
         if reference is not None:
             reference = _on_grid(reference, image, f"case '{case_id}' reference segmentation")
-            write_labelmap(reference, folder / "reference.seg.nrrd")
+            write_labelmap(reference, folder / REFERENCE)
         record = {"regions": initial.names, **info}
-        write_text_atomic(folder / "case.json", json.dumps(record, indent=1) + "\n")
+        write_text_atomic(folder / CASE_INFO, json.dumps(record, indent=1) + "\n")
         return self.case(case_id)
 
 

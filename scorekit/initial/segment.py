@@ -1,17 +1,20 @@
-"""``scorekit segment``: an initial segmentation from TotalSegmentator or thresholds."""
+"""An initial segmentation from a registered engine (``scorekit.registry.ENGINES``).
+
+An engine is a function ``(image, structures, source=..., fast=..., device=...) ->
+LabelMap`` on the image's grid, named after the structures; ``source`` names the input in
+error messages.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from scorekit.data.labels import LabelMap, write_labelmap
+from scorekit import registry
+from scorekit.data.labelmap import LabelMap
+from scorekit.data.labels import write_labelmap
 from scorekit.data.volume import read_volume
 from scorekit.errors import ScoreKitError
-from scorekit.initial.threshold import check_ct, threshold_segment
-
-ENGINES = ("totalsegmentator", "threshold")
-DEFAULT_STRUCTURES = ["humerus_left", "humerus_right"]
 
 
 def default_engine() -> str:
@@ -28,18 +31,10 @@ def segment(image_path: str | os.PathLike, structures: list[str] | None = None,
             ) -> tuple[LabelMap, list[str]]:
     """Segment a CT; returns the label map and the requested structures that came back
     empty (reported by name rather than silently dropped)."""
-    engine = engine or default_engine()
-    if engine not in ENGINES:
-        raise ScoreKitError(f"unknown engine '{engine}'; one of {', '.join(ENGINES)}")
-    structures = list(structures or DEFAULT_STRUCTURES)
-    image = read_volume(image_path)
-    if engine == "threshold":
-        labels = threshold_segment(image, structures, str(image_path))
-    else:
-        from scorekit.initial.totalseg import run_totalsegmentator
-
-        check_ct(image, str(image_path))
-        labels = run_totalsegmentator(image, structures, fast=fast, device=device)
+    run = registry.load(registry.ENGINES, engine or default_engine(), "engine")
+    structures = list(structures or registry.DEFAULT_STRUCTURES)
+    labels = run(read_volume(image_path), structures, source=str(image_path), fast=fast,
+                 device=device)
     empty = [s for s in structures if s not in labels.names or not labels.mask(s).any()]
     return labels, empty
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from scorekit.data.labels import LabelMap
+from scorekit.data.labelmap import LabelMap
 from scorekit.data.volume import Volume
 from scorekit.errors import ScoreKitError
 
@@ -30,7 +30,9 @@ def check_ct(image: Volume, source: str) -> None:
                             "Hounsfield units (expected air near -1000 and bone above 300)")
 
 
-def threshold_segment(image: Volume, structures: list[str], source: str = "image") -> LabelMap:
+def threshold_segment(image: Volume, structures: list[str], source: str = "image",
+                      fast: bool = False, device: str = "auto") -> LabelMap:
+    """The registered engine (``fast`` and ``device`` do not apply: it is fast, on CPU)."""
     unknown = [s for s in structures if s not in STRUCTURES]
     if unknown:
         raise ScoreKitError(f"the threshold engine cannot find {', '.join(unknown)}; it knows "

@@ -17,9 +17,11 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from scorekit.data.labels import LabelMap, as_labelmap, class_map_names, resample_labelmap
+from scorekit.data.labelmap import LabelMap
+from scorekit.data.labels import as_labelmap, resample_labelmap
 from scorekit.data.volume import Volume
 from scorekit.errors import ScoreKitError
+from scorekit.initial.threshold import check_ct
 
 TASK = "total"
 CROP_TASK_ID = 298  # 6 mm model that finds the region of interest for roi_subset
@@ -31,6 +33,18 @@ def _package():
     except ImportError:
         raise ScoreKitError("TotalSegmentator is not installed: pip install "
                             "'scorekit[totalseg]', or use --engine threshold") from None
+
+
+def class_map_names(name: str) -> dict[int, str]:
+    """Region names of a TotalSegmentator task (e.g. ``total``), from its installed package."""
+    try:
+        from totalsegmentator.map_to_binary import class_map
+    except ImportError:
+        raise ScoreKitError(f"class map '{name}' needs TotalSegmentator: "
+                            "pip install 'scorekit[totalseg]'") from None
+    if name not in class_map:
+        raise ScoreKitError(f"unknown class map '{name}'; e.g. total, total_mr, body")
+    return {int(k): v for k, v in class_map[name].items()}
 
 
 def class_names() -> list[str]:
@@ -110,9 +124,12 @@ def totalseg_device(device: str) -> str:
     return device.replace("cuda", "gpu")
 
 
-def run_totalsegmentator(image: Volume, structures: list[str] | None, fast: bool = False,
-                         device: str = "auto", quiet: bool = True) -> LabelMap:
-    """Segment ``image``; the result is on the image's grid, named after the classes."""
+def run_totalsegmentator(image: Volume, structures: list[str] | None, source: str = "image",
+                         fast: bool = False, device: str = "auto", quiet: bool = True
+                         ) -> LabelMap:
+    """The registered engine: segment ``image`` (read from ``source``); the result is on the
+    image's grid, named after the classes."""
+    check_ct(image, source)
     if structures:
         validate_structures(structures)
     check_weights(structures, fast)

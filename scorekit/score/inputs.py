@@ -11,12 +11,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from scorekit.data.labels import LabelMap
+from scorekit.data.labelmap import LabelMap
 from scorekit.data.volume import Volume
 from scorekit.errors import ScoreKitError
 from scorekit.score.model import ModelConfig, normalise_ct
 from scorekit.score.morphology import band
-from scorekit.score.prior import boundary_prior, surroundings_level
+from scorekit.score.priors import prior_function
 
 
 @dataclass(frozen=True)
@@ -61,10 +61,10 @@ def case_inputs(image: Volume, initial: LabelMap, config: ModelConfig, source: s
     crop = image.array[box]
     masks = torch.from_numpy(np.ascontiguousarray(masks[(slice(None), *box)])).to(device)
     band_voxels = band(masks.any(0), config.eta).cpu().numpy()
+    pixels = torch.from_numpy(np.ascontiguousarray(crop)).to(device)
     try:
-        lo = surroundings_level(crop[band_voxels])
+        prior, lo = prior_function(config.prior)(pixels, band_voxels)
     except ValueError as exc:
         raise ScoreKitError(f"{source}: cannot compute the boundary prior ({exc})") from None
-    pixels = torch.from_numpy(np.ascontiguousarray(crop)).to(device)
-    prior = boundary_prior(pixels, lo)[None]
+    prior = prior[None]
     return CaseInputs(box, normalise_ct(pixels, config.intensity_window)[None], masks, prior, lo)

@@ -24,9 +24,8 @@ import torch
 import torch.nn.functional as F
 
 from scorekit.data.ratings import BOTH, NONE, OVER, UNDER
+from scorekit.registry import ETA
 from scorekit.score.morphology import dilate, erode
-
-ETA = 2
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from monai.networks.nets import UNet
 
-from scorekit import __version__
+from scorekit import __version__, registry
 from scorekit.data.atomic import write_text_atomic
 from scorekit.errors import ScoreKitError
 from scorekit.weights import load_weights, save_weights
@@ -41,7 +41,8 @@ class ModelConfig:
     res_units: int = 0  # residual units per level; 0 is ~3× faster on CPU (see README)
     # CT normalisation: clip to [low, high] HU, then (I − low) / (high − low) − 0.5.
     intensity_window: list[float] = field(default_factory=lambda: [-1000.0, 2000.0])
-    eta: int = 2
+    eta: int = registry.ETA
+    prior: str = registry.DEFAULT_PRIOR  # boundary prior P by name (registry.PRIORS)
     crop_margin: int = 12  # voxels kept around the regions
     confine_to_band: bool = True  # keep S̃ outside Ω_corr at inference
     background_region: bool = False  # also predict background as region 0 (see loss.py)

@@ -27,7 +27,8 @@ import numpy as np
 import torch
 from monai.inferers import sliding_window_inference
 
-from scorekit.data.labels import LabelMap, read_labelmap, resample_labelmap, write_labelmap
+from scorekit.data.labelmap import LabelMap
+from scorekit.data.labels import read_labelmap, resample_labelmap, write_labelmap
 from scorekit.data.volume import Volume, read_volume
 from scorekit.devices import autocast, resolve_device
 from scorekit.score.inputs import CaseInputs, case_inputs

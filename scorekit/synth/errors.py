@@ -17,7 +17,7 @@ from dataclasses import replace
 import numpy as np
 from scipy import ndimage
 
-from scorekit.data.labels import LabelMap
+from scorekit.data.labelmap import LabelMap
 from scorekit.synth.humerus import smooth_noise
 
 ERROR_MODES = ("none", "under", "over", "both")

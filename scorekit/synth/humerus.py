@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from scorekit.data.labels import LabelMap
+from scorekit.data.labelmap import LabelMap
 from scorekit.data.volume import Geometry, Volume
 
 FIELDS_OF_VIEW = ("full", "proximal", "distal")

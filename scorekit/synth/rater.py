@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from scorekit.data.ratings import BOTH, NONE, OVER, UNDER, Rating
+from scorekit.data.ratings import BOTH, NONE, OVER, QUALITY_MAX, UNDER, Rating
+from scorekit.metrics import dice
 
 DICE_TO_QUALITY = ((0.97, 4), (0.93, 3), (0.88, 2), (0.80, 1))
 
@@ -31,8 +32,7 @@ def simulated_rating(case: str, region: str, reference: np.ndarray, initial: np.
     elif extra > tolerance:
         error = OVER
     else:
-        return Rating(case, region, 5, NONE, rater=rater)
-    overlap = np.count_nonzero(reference & initial)
-    dice = 2 * overlap / (reference.sum() + initial.sum() + 1e-9)
-    score = next((q for threshold, q in DICE_TO_QUALITY if dice >= threshold), 0)
-    return Rating(case, region, score, error, rater=rater)
+        return Rating(case, region, QUALITY_MAX, NONE, rater=rater)
+    overlap = dice(initial, reference)
+    quality = next((q for threshold, q in DICE_TO_QUALITY if overlap >= threshold), 0)
+    return Rating(case, region, quality, error, rater=rater)

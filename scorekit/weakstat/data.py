@@ -26,9 +26,7 @@ from PIL import Image, UnidentifiedImageError
 
 from scorekit.data.volume import Volume, read_volume
 from scorekit.errors import ScoreKitError
-
-PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
-VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd")
+from scorekit.registry import PICTURE_SUFFIXES, VOLUME_SUFFIXES
 
 
 @dataclass(frozen=True)
@@ -195,3 +193,15 @@ def split_by_group(samples: list[Sample], test_fraction: float, seed: int
         count += sum(s.group == group for s in samples)
     return ([s for s in samples if s.group not in test_groups],
             [s for s in samples if s.group in test_groups])
+
+
+def largest_roi_slices(samples: list[Sample]) -> list[Sample]:
+    """The paper's 2D protocol for volumes: each volume's axial slice with the largest ROI."""
+    out = []
+    for s in samples:
+        if s.mask is None:
+            raise ScoreKitError(f"{s.name}: taking the largest-ROI slice needs a mask")
+        z = int(np.argmax(s.mask.reshape(len(s.mask), -1).sum(axis=1)))
+        out.append(replace(s, image=s.image[z], mask=s.mask[z], fraction=float(s.mask[z].mean()),
+                           weak=None if s.weak is None else s.weak[z], name=f"{s.name}[z={z}]"))
+    return out

@@ -14,7 +14,6 @@ import torch
 import torch.nn.functional as F
 
 EPS = 1e-6
-LOSS_NAMES = ("stat", "weak", "full")  # confidence and reconstruction are always on
 
 
 @dataclass(frozen=True)

@@ -19,37 +19,38 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
+from scorekit import registry
 from scorekit.data.atomic import write_text_atomic
 from scorekit.errors import ScoreKitError
 from scorekit.weights import load_weights, save_weights
 
-BACKBONES_2D = ("resnet50", "mobilenet_v3_large", "unet2d")
-BACKBONES_3D = ("unet3d",)
 CONFIG, WEIGHTS = "weakstat.json", "weakstat.safetensors"
 
 
 @dataclass
 class WeakStatConfig:
     dims: int = 2
-    backbone: str = "resnet50"
-    size: list[int] = field(default_factory=lambda: [256, 256])  # training grid (H, W) / (D, H, W)
-    losses: list[str] = field(default_factory=lambda: ["stat", "weak"])
-    weak_size: float | None = 0.08  # weak masks made from references, × ROI; None: given ones
-    steps: int = 1500
+    backbone: str = registry.WEAKSTAT_BACKBONES[2][0]
+    size: list[int] = field(default_factory=lambda: list(registry.WEAKSTAT_GRID[2]))  # (D,) H, W
+    losses: list[str] = field(default_factory=lambda: list(registry.WEAKSTAT_DEFAULT_LOSSES))
+    # weak masks made from references, × ROI; None: the dataset's own
+    weak_size: float | None = registry.WEAKSTAT_WEAK_SIZE
+    steps: int = registry.WEAKSTAT_STEPS
     batch: int = 8
     lr: float = 1e-3
     seed: int = 0
 
     def check(self) -> WeakStatConfig:
-        backbones = BACKBONES_2D if self.dims == 2 else BACKBONES_3D
+        backbones = registry.WEAKSTAT_BACKBONES.get(self.dims, ())
         if self.backbone not in backbones:
             raise ScoreKitError(f"backbone '{self.backbone}' is not one of {', '.join(backbones)} "
                                 f"for {self.dims}D data")
         if len(self.size) != self.dims:
             raise ScoreKitError(f"size {self.size} does not have {self.dims} dimensions")
-        unknown = set(self.losses) - {"stat", "weak", "full"}
+        unknown = set(self.losses) - set(registry.WEAKSTAT_LOSSES)
         if unknown or not self.losses:
-            raise ScoreKitError(f"losses {self.losses}: choose from stat, weak, full")
+            raise ScoreKitError(f"losses {self.losses}: choose from "
+                                + ", ".join(registry.WEAKSTAT_LOSSES))
         return self
 
 

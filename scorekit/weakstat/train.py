@@ -1,4 +1,5 @@
-"""Train and apply WeakStatSeg models.
+"""Train and apply WeakStatSeg models: the same shape as the refinement methods (a config,
+``train_model`` → a model folder, ``segment_file`` with a model folder).
 
 Images are resampled to the config's grid (bilinear / trilinear; masks nearest). After
 training, BatchNorm running statistics are recomputed over the training images with the
@@ -9,17 +10,35 @@ predict empty masks in eval mode; recalibrated statistics fix that (tested).
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from scorekit import registry
+from scorekit.data.atomic import atomic_path
+from scorekit.data.volume import read_volume, write_volume
 from scorekit.devices import autocast, resolve_device
 from scorekit.errors import ScoreKitError
 from scorekit.progress import Progress, Silent
-from scorekit.weakstat.data import Sample, with_weak_masks
+from scorekit.registry import PICTURE_SUFFIXES
+from scorekit.weakstat.data import (
+    Sample,
+    largest_roi_slices,
+    read_dataset,
+    read_with_grid,
+    scale_image,
+    with_weak_masks,
+)
 from scorekit.weakstat.losses import LossWeights, total_loss
-from scorekit.weakstat.model import WeakStatConfig, WeakStatNet, load_backbone_weights
+from scorekit.weakstat.model import (
+    WeakStatConfig,
+    WeakStatNet,
+    load_backbone_weights,
+    load_model,
+    save_model,
+)
 
 
 def _resize(array: np.ndarray, size, nearest: bool) -> torch.Tensor:
@@ -41,6 +60,58 @@ def to_grid(samples: list[Sample], config: WeakStatConfig) -> dict[str, torch.Te
             "fraction": torch.tensor([s.fraction for s in samples], dtype=torch.float32)}
 
 
+def train_model(data: str | os.PathLike, out: str | os.PathLike,
+                losses: list[str] | None = None, weak_size: float | None = None,
+                backbone: str | None = None, size: list[int] | None = None,
+                steps: int = registry.WEAKSTAT_STEPS, batch: int = 8, lr: float = 1e-3,
+                seed: int = 0, largest_slice: bool = False,
+                backbone_weights: str | os.PathLike | None = None, device: str = "auto",
+                progress: Progress | None = None) -> Path:
+    """Train on a dataset (see ``data.py``) and write the model folder ``out``.
+
+    Defaults follow the data: the backbone and grid of its dimension, and weak masks of
+    ``WEAKSTAT_WEAK_SIZE`` × ROI made from the references where the dataset has none.
+    """
+    samples = read_dataset(data)
+    if largest_slice:
+        samples = largest_roi_slices(samples)
+    dims = samples[0].dims
+    if weak_size is None and any(s.weak is None for s in samples):
+        weak_size = registry.WEAKSTAT_WEAK_SIZE
+    config = WeakStatConfig(
+        dims=dims, backbone=backbone or registry.WEAKSTAT_BACKBONES[dims][0],
+        size=list(size or registry.WEAKSTAT_GRID[dims]),
+        losses=list(losses or registry.WEAKSTAT_DEFAULT_LOSSES), weak_size=weak_size,
+        steps=steps, batch=batch, lr=lr, seed=seed)
+    network = train(samples, config, device, progress, backbone_weights)
+    return save_model(out, network, config)
+
+
+def segment_file(model: str | os.PathLike, image: str | os.PathLike, out: str | os.PathLike,
+                 threshold: float = 0.5, device: str = "auto") -> tuple[Path, float]:
+    """Segment one image file with a model folder; writes a PNG for pictures (0 / 255),
+    else a volume on the input's grid. Returns the path and the ROI's share of the image."""
+    torch_device = resolve_device(device)
+    network, config = load_model(model, torch_device)
+    raw, volume = read_with_grid(image)
+    if raw.ndim != config.dims:
+        raise ScoreKitError(f"{image}: a {raw.ndim}D image, but the model is {config.dims}D")
+    mask = predict(network, config, scale_image(raw), torch_device) > threshold
+    out = Path(out)
+    if out.name.lower().endswith(PICTURE_SUFFIXES):
+        if mask.ndim != 2:
+            raise ScoreKitError(f"{out}: a 3D mask cannot be written as a picture")
+        from PIL import Image
+
+        with atomic_path(out) as tmp:
+            Image.fromarray(mask.astype(np.uint8) * 255).save(tmp, format="PNG")
+    else:
+        # The input's geometry (a picture gets ITK's default one, as a one-slice volume).
+        volume = volume or read_volume(image, allow_single_slice=True)
+        write_volume(volume.with_array(mask.reshape(volume.array.shape).astype(np.uint8)), out)
+    return out, float(mask.mean())
+
+
 def _check(samples: list[Sample], config: WeakStatConfig) -> None:
     if not samples:
         raise ScoreKitError("no training image")
@@ -51,7 +122,7 @@ def _check(samples: list[Sample], config: WeakStatConfig) -> None:
         missing = [s.name for s in samples if s.weak is None]
         if missing:
             raise ScoreKitError(f"{missing[0]}: the weak-mask loss needs a weak mask "
-                                "(give a weak_mask column or --weak-size)")
+                                "(give a weak_mask column or a weak-mask size)")
 
 
 def train(samples: list[Sample], config: WeakStatConfig, device: str = "auto",
@@ -128,9 +199,3 @@ def predict(network: WeakStatNet, config: WeakStatConfig, image: np.ndarray,
     probabilities = torch.sigmoid(F.interpolate(logits.float(), size=image.shape, mode=mode,
                                                 align_corners=False))
     return probabilities[0, 0].cpu().numpy()
-
-
-def iou(prediction: np.ndarray, reference: np.ndarray) -> float:
-    """Intersection over union; 1.0 when both are empty."""
-    union = np.logical_or(prediction, reference).sum()
-    return 1.0 if union == 0 else float(np.logical_and(prediction, reference).sum() / union)

@@ -11,8 +11,6 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-PAPER_SIZES = (0.04, 0.08, 0.12)
-
 
 def weak_mask_from_reference(mask: np.ndarray, fraction: float,
                              spacing: tuple[float, ...] | None = None) -> np.ndarray:

@@ -2,15 +2,17 @@
 
 The page (``static/``) shows axial, coronal and sagittal slices rendered here (``render.py``)
 and a form per region; ratings go to the workspace's store, the same one the Slicer module
-and ``scorekit train`` use, which validates them (q = 5 ⇔ no error) and serialises
-concurrent writers with a file lock.
+and ``scorekit train`` use, which validates them (quality 5 ⇔ no error) and serialises
+concurrent writers with a file lock. The page builds its quality scale and error choices
+from ``/api/scale``: the rating model lives in ``scorekit.data.ratings`` alone.
 
 Routes (JSON unless said otherwise):
     GET  /                                       the page
+    GET  /api/scale                              qualities and error labels (the rating model)
     GET  /api/cases?rater=R                      cases, regions, what R has rated
     GET  /api/cases/{case}?rater=R               one case: slices, focus, regions, R's ratings
     GET  /api/cases/{case}/slice/{axis}/{index}.png?preset=bone|soft&contours=1
-    POST /api/cases/{case}/ratings               {rater, seconds, ratings: [{region, score,
+    POST /api/cases/{case}/ratings               {rater, seconds, ratings: [{region, quality,
                                                   error, comment}]}
     GET  /api/ratings.csv                        every rating, as CSV
 With a token every route needs it, as ``?token=`` or the ``X-Token`` header.
@@ -30,7 +32,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
-from scorekit.data.ratings import ERROR_NAMES, Rating, parse_error_label
+from scorekit.data.ratings import QUALITIES, QUALITY_MAX, ErrorLabel, Rating
 from scorekit.data.workspace import Workspace
 from scorekit.errors import ScoreKitError
 from scorekit.web.render import AXES, PRESETS, ViewCase, render_slice
@@ -40,7 +42,7 @@ STATIC = Path(__file__).parent / "static"
 
 class RegionRating(BaseModel):
     region: str
-    score: int = Field(ge=0, le=5)
+    quality: int = Field(ge=min(QUALITIES), le=max(QUALITIES))
     error: str
     comment: str = Field(default="", max_length=2000)
 
@@ -93,6 +95,12 @@ def create_app(workspace: str | os.PathLike, token: str | None = None) -> FastAP
     def page() -> FileResponse:
         return FileResponse(STATIC / "index.html")
 
+    @app.get("/api/scale")
+    def scale() -> dict:
+        return {"qualities": list(QUALITIES), "perfect": QUALITY_MAX,
+                "no_error": ErrorLabel.NONE.label,
+                "errors": [{"name": e.label, "title": e.title} for e in ErrorLabel]}
+
     @app.get("/api/cases")
     def cases(rater: str = "") -> dict:
         done = rated_by(rater)
@@ -114,7 +122,7 @@ def create_app(workspace: str | os.PathLike, token: str | None = None) -> FastAP
             regions.append({
                 "name": name, "color": _hex(shown.colors[value]), "focus": shown.focus(value),
                 "rating": None if rating is None else {
-                    "score": rating.score, "error": ERROR_NAMES[rating.error],
+                    "quality": rating.quality, "error": rating.error_label.label,
                     "comment": rating.comment}})
         return {"id": case.id, "regions": regions,
                 "slices": {axis: shown.slices(axis) for axis in AXES},
@@ -136,7 +144,7 @@ def create_app(workspace: str | os.PathLike, token: str | None = None) -> FastAP
         case = case_or_404(case_id)
         per_region = body.seconds / len(body.ratings)
         try:
-            ratings = [Rating(case.id, r.region, r.score, parse_error_label(r.error),
+            ratings = [Rating(case.id, r.region, r.quality, ErrorLabel.parse(r.error),
                               body.rater.strip(), per_region, comment=r.comment.strip())
                        for r in body.ratings]
             stored = ws.ratings.put(ratings)

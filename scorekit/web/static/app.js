@@ -2,7 +2,8 @@
 "use strict";
 
 const token = new URLSearchParams(location.search).get("token") || "";
-const state = { cases: [], index: 0, case: null, preset: "bone", slice: {}, opened: 0, requests: 0 };
+const state = { cases: [], index: 0, case: null, preset: "bone", slice: {}, opened: 0, requests: 0,
+                scale: null };  // the rating model, from the server (api/scale)
 const $ = (selector) => document.querySelector(selector);
 
 function withToken(url) {
@@ -82,35 +83,40 @@ function buildForm() {
       state.slice = { ...region.focus };
       showSlices();
     });
+    const { qualities, perfect, errors } = state.scale;
+    const noError = state.scale.no_error;
     const scores = node.querySelector(".scores");
-    for (let q = 0; q <= 5; q++) {
+    for (const q of qualities) {
       const label = document.createElement("label");
-      label.innerHTML = `<input type="radio" name="q-${region.name}" value="${q}">${q}`;
+      const radio = document.createElement("input");
+      Object.assign(radio, { type: "radio", name: `q-${region.name}`, value: String(q) });
+      label.append(radio, String(q));
       scores.append(label);
     }
     const error = node.querySelector(".error");
+    for (const { name, title } of errors) error.add(new Option(title, name));
     if (region.rating) {
-      scores.querySelector(`input[value="${region.rating.score}"]`).checked = true;
+      scores.querySelector(`input[value="${region.rating.quality}"]`).checked = true;
       error.value = region.rating.error;
       node.querySelector(".comment").value = region.rating.comment;
     }
-    // Quality 5 if and only if there is no error.
+    // The best quality if and only if there is no error.
     scores.addEventListener("change", () => {
       const q = Number(scores.querySelector("input:checked").value);
-      if (q === 5) error.value = "none";
-      else if (error.value === "none") error.value = "";
-      error.disabled = q === 5;
+      if (q === perfect) error.value = noError;
+      else if (error.value === noError) error.value = "";
+      error.disabled = q === perfect;
     });
     error.addEventListener("change", () => {
       const checked = scores.querySelector("input:checked");
-      if (error.value === "none") {
-        scores.querySelector('input[value="5"]').checked = true;
+      if (error.value === noError) {
+        scores.querySelector(`input[value="${perfect}"]`).checked = true;
         error.disabled = true;
-      } else if (checked && checked.value === "5") {
+      } else if (checked && Number(checked.value) === perfect) {
         checked.checked = false;
       }
     });
-    error.disabled = region.rating !== null && region.rating.score === 5;
+    error.disabled = region.rating !== null && region.rating.quality === perfect;
     container.append(node);
   }
 }
@@ -121,7 +127,7 @@ function collectRatings() {
     const checked = node.querySelector(".scores input:checked");
     const error = node.querySelector(".error").value;
     if (!checked || !error) throw new Error(`rate ${node.dataset.region}: quality and error`);
-    ratings.push({ region: node.dataset.region, score: Number(checked.value), error,
+    ratings.push({ region: node.dataset.region, quality: Number(checked.value), error,
                    comment: node.querySelector(".comment").value });
   }
   return ratings;
@@ -182,6 +188,7 @@ function wire() {
 async function start() {
   wire();
   try {
+    state.scale = await api("api/scale");
     await loadCases();
     if (!state.cases.length) throw new Error("this workspace has no case yet");
     await openCase(0);

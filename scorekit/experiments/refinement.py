@@ -1,5 +1,5 @@
-"""``scorekit benchmark --suite phantom|verse``: the SCORE paper's Tables 1 and 2 on data
-we have.
+"""The refinement benchmark (``scorekit benchmark --suite phantom|verse``): the SCORE
+paper's Tables 1 and 2 on data we have.
 
 * ``phantom``: a training workspace of rated humerus phantoms (full field of view) and three
   test sets as in the paper (full humerus, proximal and distal fields of view).
@@ -20,9 +20,7 @@ dice, hd95, train_s, test_s), ``table1.md``, ``table2.md``, ``boxplots.png``,
 
 from __future__ import annotations
 
-import csv
 import os
-import re
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -31,40 +29,35 @@ import numpy as np
 from scipy import ndimage
 
 from scorekit.data.atomic import write_csv_atomic, write_text_atomic
-from scorekit.data.labels import LabelMap, read_labelmap
+from scorekit.data.labelmap import LabelMap
+from scorekit.data.labels import read_labelmap
 from scorekit.data.volume import Geometry, Volume, read_volume
 from scorekit.data.workspace import Workspace
 from scorekit.devices import resolve_device
 from scorekit.errors import ScoreKitError
-from scorekit.eval.metrics import dice, hd95
+from scorekit.experiments.results import (
+    empty_output_folder,
+    mean_std,
+    read_results,
+    significance,
+)
 from scorekit.initial.threshold import bone_mask
+from scorekit.metrics import dice, hd95
 from scorekit.progress import Progress, Silent
+from scorekit.registry import BENCHMARK_METHODS, SUITES, TABLE1, TABLE2, case_id_from_name
 from scorekit.score.model import load_model
 from scorekit.score.refine import refine_case
-from scorekit.score.train import TrainOptions, train
+from scorekit.score.trainer import TrainOptions, train
 from scorekit.synth import write_phantom_workspace
 from scorekit.synth.rater import simulated_rating
 
-# Method → how it is trained (None: not trained).
-TRAINING = {
-    "initial": None,
-    "Post-DAE": {"method": "post-dae"},
-    "Post-DAE+Scan": {"method": "post-dae+scan"},
-    "SCORE": {},
-    "SCORE-ternary": {"ablation": "ternary-labels"},
-    "SCORE-no-stab": {"ablation": "no-stab"},
-    "SCORE-no-prior": {"ablation": "no-prior"},
-    "SCORE-no-morph-aug": {"ablation": "no-morph-aug"},
-}
-TABLE1 = ["initial", "Post-DAE", "Post-DAE+Scan", "SCORE"]
-TABLE2 = ["SCORE", "SCORE-ternary", "SCORE-no-stab", "SCORE-no-prior", "SCORE-no-morph-aug"]
 COLUMNS = ["method", "test_set", "case", "region", "dice", "hd95", "train_s", "test_s"]
 VERSE_NAMES = {**{v: f"C{v}" for v in range(1, 8)}, **{v: f"T{v - 7}" for v in range(8, 20)},
                **{v: f"L{v - 19}" for v in range(20, 26)}, 28: "T13"}
 
 
 @dataclass(frozen=True)
-class Plan:
+class RefinementPlan:
     train_cases: int  # phantom suite
     test_cases: int  # per test set (phantom suite)
     steps: int
@@ -74,11 +67,10 @@ class Plan:
 
 
 SMALL = (("size_xy", 96), ("slices", 120), ("spacing", (2.0, 2.0, 2.7)))
-PLANS = {
-    ("phantom", True): Plan(6, 4, 500, 48, SMALL),
-    ("phantom", False): Plan(8, 4, 1800),
-    ("verse", True): Plan(0, 0, 300, 48),
-    ("verse", False): Plan(0, 0, 1500),
+REFINEMENT_PLANS = {
+    "phantom": {"quick": RefinementPlan(6, 4, 500, 48, SMALL),
+                "full": RefinementPlan(8, 4, 1800)},
+    "verse": {"quick": RefinementPlan(0, 0, 300, 48), "full": RefinementPlan(0, 0, 1500)},
 }
 
 
@@ -92,7 +84,7 @@ class Fold:
 
 
 # -- suites ------------------------------------------------------------------------------------
-def phantom_folds(out: Path, plan: Plan, seed: int, progress: Progress) -> list[Fold]:
+def phantom_folds(out: Path, plan: RefinementPlan, seed: int, progress: Progress) -> list[Fold]:
     options = dict(plan.phantom)
     training = write_phantom_workspace(out / "data" / "training", cases=plan.train_cases,
                                        seed=seed, progress=progress, **options)
@@ -159,7 +151,7 @@ def vertebra_cases(scan: str, ct: Path, mask: Path, margin_mm: float = 10.0):
         initial = threshold_initial(part.array, reference, spacing)
         as_labels = [LabelMap(m.astype(np.uint8), part.geometry, regions={1: "vertebra"})
                      for m in (initial, reference)]
-        yield re.sub(r"[^A-Za-z0-9_.-]", "_", f"{scan}_{name}"), part, *as_labels
+        yield case_id_from_name(f"{scan}_{name}"), part, *as_labels
 
 
 def verse_folds(data: Path, out: Path, progress: Progress) -> list[Fold]:
@@ -182,29 +174,28 @@ def verse_folds(data: Path, out: Path, progress: Progress) -> list[Fold]:
 
 
 # -- running -----------------------------------------------------------------------------------
-def run_benchmark(suite: str, out: str | os.PathLike, data: str | os.PathLike | None = None,
-                  quick: bool = False, device: str = "auto", progress: Progress | None = None,
-                  methods: list[str] | None = None, plan: Plan | None = None,
-                  seed: int = 0) -> Path:
+def run_refinement_benchmark(suite: str, out: str | os.PathLike,
+                             data: str | os.PathLike | None = None, quick: bool = False,
+                             device: str = "auto", progress: Progress | None = None,
+                             methods: list[str] | None = None,
+                             plan: RefinementPlan | None = None, seed: int = 0) -> Path:
     progress = progress or Silent()
-    out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        raise ScoreKitError(f"{out}: already holds files; choose an empty or new --out")
-    methods = methods or list(TRAINING)
-    unknown = [m for m in methods if m not in TRAINING]
+    out = empty_output_folder(out)
+    methods = methods or list(BENCHMARK_METHODS)
+    unknown = [m for m in methods if m not in BENCHMARK_METHODS]
     if unknown:
         raise ScoreKitError(f"unknown method(s) {', '.join(unknown)}; one of "
-                            + ", ".join(TRAINING))
-    plan = plan or PLANS.get((suite, quick))
+                            + ", ".join(BENCHMARK_METHODS))
+    if suite not in SUITES:
+        raise ScoreKitError(f"unknown suite '{suite}'; one of {', '.join(SUITES)}")
+    plan = plan or REFINEMENT_PLANS[suite]["quick" if quick else "full"]
     if suite == "phantom":
         folds = phantom_folds(out, plan, seed, progress)
-    elif suite == "verse":
+    else:
         if data is None:
-            raise ScoreKitError("the verse suite needs --data DIR with *_ct.nii.gz + "
+            raise ScoreKitError("the verse suite needs a data folder with *_ct.nii.gz + "
                                 "*_seg-vert_msk.nii.gz pairs")
         folds = verse_folds(Path(data), out, progress)
-    else:
-        raise ScoreKitError(f"unknown suite '{suite}'; phantom or verse")
     rows, examples = [], {}
     for fold in folds:
         for method in methods:
@@ -212,7 +203,7 @@ def run_benchmark(suite: str, out: str | os.PathLike, data: str | os.PathLike | 
     write_csv_atomic(out / "results.csv", rows, COLUMNS)
     write_text_atomic(out / "table1.md", table_markdown(rows, TABLE1, "Table 1", plan))
     write_text_atomic(out / "table2.md", table_markdown(rows, TABLE2, "Table 2", plan))
-    from scorekit.eval.plots import boxplots, contour_overview
+    from scorekit.experiments.plots import boxplots, contour_overview
 
     boxplots(rows, out / "boxplots.png")
     image, segmentations, case_id = examples.get("figure", (None, None, None))
@@ -221,9 +212,9 @@ def run_benchmark(suite: str, out: str | os.PathLike, data: str | os.PathLike | 
     return out
 
 
-def _run_method(method: str, fold: Fold, plan: Plan, out: Path, device: str, seed: int,
-                progress: Progress, examples: dict) -> list[dict]:
-    overrides = TRAINING[method]
+def _run_method(method: str, fold: Fold, plan: RefinementPlan, out: Path, device: str,
+                seed: int, progress: Progress, examples: dict) -> list[dict]:
+    overrides = BENCHMARK_METHODS[method]
     network = config = torch_device = None
     train_s = 0.0
     if overrides is not None:
@@ -263,26 +254,8 @@ def _row(method, test_set, case_id, region, result: LabelMap, reference: LabelMa
 
 
 # -- outputs -----------------------------------------------------------------------------------
-def read_results(path: str | os.PathLike) -> list[dict]:
-    with open(path, newline="", encoding="utf-8") as f:
-        return [{**r, **{k: float(r[k]) for k in ("dice", "hd95", "train_s", "test_s")}}
-                for r in csv.DictReader(f)]
-
-
-def significance(score: list[float], other: list[float], higher_is_better: bool) -> str:
-    """'+' when SCORE is significantly better than the other method (Wilcoxon signed-rank,
-    paired, two-sided, 5 %), '−' when significantly worse, '' otherwise."""
-    from scipy.stats import wilcoxon
-
-    a, b = np.asarray(score, float), np.asarray(other, float)
-    keep = np.isfinite(a) & np.isfinite(b)
-    a, b = a[keep], b[keep]
-    if len(a) < 2 or np.allclose(a, b):
-        return ""
-    if wilcoxon(a, b).pvalue >= 0.05:
-        return ""
-    better = np.median(a - b) > 0 if higher_is_better else np.median(a - b) < 0
-    return "+" if better else "−"
+def read_refinement_results(path: str | os.PathLike) -> list[dict]:
+    return read_results(path, numeric=("dice", "hd95", "train_s", "test_s"))
 
 
 def paired_values(rows, method, test_set, metric) -> list[float]:
@@ -292,14 +265,7 @@ def paired_values(rows, method, test_set, metric) -> list[float]:
     return [float(r[metric]) for r in ordered]
 
 
-def _cell(values: list[float], mark: str) -> str:
-    finite = np.asarray([v for v in values if np.isfinite(v)])
-    if not len(finite):
-        return "–"
-    return f"{finite.mean():.3f} ({finite.std():.3f}){mark}"
-
-
-def table_markdown(rows: list[dict], methods: list[str], title: str, plan: Plan) -> str:
+def table_markdown(rows: list[dict], methods, title: str, plan: RefinementPlan) -> str:
     """Mean (std) Dice and HD95 (mm) per method and test set; +/− against SCORE."""
     methods = [m for m in methods if any(r["method"] == m for r in rows)]
     test_sets = list(dict.fromkeys(r["test_set"] for r in rows))
@@ -316,7 +282,7 @@ def table_markdown(rows: list[dict], methods: list[str], title: str, plan: Plan)
                 values = paired_values(rows, method, test_set, metric)
                 mark = "" if method == "SCORE" or "SCORE" not in methods else significance(
                     paired_values(rows, "SCORE", test_set, metric), values, higher)
-                cells.append(_cell(values, mark))
+                cells.append(mean_std(values, mark))
         mine = [r for r in rows if r["method"] == method]
         cases = {(r["case"], r["test_set"]): r["test_s"] for r in mine}
         train_s = np.mean(list({r["train_s"] for r in mine}))

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from scorekit.data.atomic import atomic_path
-from scorekit.data.labels import LabelMap
+from scorekit.data.labelmap import LabelMap
 from scorekit.data.volume import Volume
 
 BONE_WINDOW = (-250.0, 1250.0)  # HU shown from black to white

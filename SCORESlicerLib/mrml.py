@@ -14,7 +14,7 @@ import slicer
 import vtk
 
 from scorekit.data.atomic import atomic_path
-from scorekit.data.labels import LabelMap
+from scorekit.data.labelmap import LabelMap
 from scorekit.data.volume import Geometry, Volume
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])

@@ -1,7 +1,7 @@
-"""Overlap metrics on boolean masks.
+"""Overlap and distance metrics on boolean masks, below every method and front end.
 
-Empty masks: Dice of two empty masks is 1 (nothing to find, nothing found); Dice of an
-empty against a non-empty mask is 0.
+Empty masks: Dice and IoU of two empty masks are 1 (nothing to find, nothing found); of an
+empty against a non-empty mask, 0.
 """
 
 from __future__ import annotations
@@ -17,6 +17,14 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
     if total == 0:
         return 1.0
     return 2.0 * np.count_nonzero(a & b) / total
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union |A∩B| / |A∪B| of two boolean masks."""
+    union = int(np.count_nonzero(np.logical_or(a, b)))
+    if union == 0:
+        return 1.0
+    return np.count_nonzero(np.logical_and(a, b)) / union
 
 
 def hd95(a: np.ndarray, b: np.ndarray, spacing_zyx) -> float:

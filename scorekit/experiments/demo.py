@@ -14,38 +14,41 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 
 from scorekit.data.atomic import write_text_atomic
 from scorekit.data.labels import write_labelmap
 from scorekit.devices import resolve_device
-from scorekit.errors import ScoreKitError
-from scorekit.eval.metrics import dice, hd95
-from scorekit.eval.plots import contour_overview
+from scorekit.experiments.plots import contour_overview
+from scorekit.experiments.results import empty_output_folder
+from scorekit.metrics import dice, hd95
 from scorekit.progress import Progress
 from scorekit.score.model import load_model
 from scorekit.score.refine import refine_case
-from scorekit.score.train import TrainOptions, train
+from scorekit.score.trainer import TrainOptions, train
 from scorekit.synth import write_phantom_workspace
 
-# (training cases, test cases per field of view, steps) — sized for 2 CPU cores.
-PLANS = {"quick": (6, 1, 1000), "default": (8, 2, 1800)}
+
+@dataclass(frozen=True)
+class DemoPlan:
+    train_cases: int
+    test_cases: int  # per field of view
+    steps: int
+
+
+DEMO_PLANS = {"quick": DemoPlan(6, 1, 1000), "full": DemoPlan(8, 2, 1800)}  # 2 CPU cores
 
 
 def run_demo(out: str | os.PathLike, quick: bool = False, seed: int = 0,
              device: str = "auto", progress: Progress | None = None,
-             plan: tuple[int, int, int] | None = None) -> dict:
-    """Run the demo into ``out`` (see module doc) and return its metrics.
-
-    ``plan`` overrides (training cases, test cases per field of view, steps).
-    """
-    out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        raise ScoreKitError(f"{out}: already holds files; choose an empty or new --out")
+             plan: DemoPlan | None = None) -> dict:
+    """Run the demo into ``out`` (see module doc) and return its metrics."""
+    out = empty_output_folder(out)
     progress = progress or Progress()
-    n_train, n_test, steps = plan or PLANS["quick" if quick else "default"]
+    plan = plan or DEMO_PLANS["quick" if quick else "full"]
+    n_train, n_test, steps = plan.train_cases, plan.test_cases, plan.steps
     training = write_phantom_workspace(out / "training", cases=n_train, seed=seed,
                                        progress=progress)
     tests = [write_phantom_workspace(out / "test" / fov, cases=n_test, seed=seed + 1000,
@@ -90,22 +93,3 @@ def _compare(initial, refined, reference) -> dict:
 
 def _finite(value: float) -> float | None:
     return round(value, 3) if np.isfinite(value) else None
-
-
-def summary_lines(metrics: dict) -> list[str]:
-    """A table of the metrics for the terminal, with the mean over all regions."""
-    lines = [f"{'case':<18} {'region':<14} {'Dice before':>11} {'after':>7} "
-             f"{'HD95 before':>11} {'after':>7}"]
-    rows = [(c, r, m) for c, regions in metrics.items() for r, m in regions.items()]
-    for case, region, m in rows:
-        lines.append(f"{case:<18} {region:<14} {m['dice_before']:>11.3f} {m['dice_after']:>7.3f}"
-                     f" {_mm(m['hd95_before']):>11} {_mm(m['hd95_after']):>7}")
-    mean = {k: np.mean([m[k] for *_, m in rows if m[k] is not None])
-            for k in ("dice_before", "dice_after", "hd95_before", "hd95_after")}
-    lines.append(f"{'mean':<33} {mean['dice_before']:>11.3f} {mean['dice_after']:>7.3f} "
-                 f"{mean['hd95_before']:>11.2f} {mean['hd95_after']:>7.2f}")
-    return lines
-
-
-def _mm(value) -> str:
-    return "-" if value is None else f"{value:.2f}"

@@ -1,4 +1,5 @@
-"""``scorekit weakstat benchmark``: the paper's loss ablation on a dataset with masks.
+"""The WeakStatSeg benchmark (``scorekit weakstat benchmark``): the paper's loss ablation on
+a dataset with masks.
 
 Every configuration trains from the same seed on the same training images (weak masks made
 from the references, statistics measured from them) and is scored by IoU on held-out images
@@ -8,21 +9,22 @@ whose groups (patients) it never saw. Writes ``results.csv`` (config, image, iou
 
 from __future__ import annotations
 
-import csv
 import io
 import os
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from scorekit.data.atomic import atomic_path, write_csv_atomic, write_text_atomic
 from scorekit.errors import ScoreKitError
+from scorekit.experiments.results import empty_output_folder, mean_std, read_results
+from scorekit.metrics import iou
 from scorekit.progress import Progress, Silent
-from scorekit.weakstat.data import Sample, read_dataset, split_by_group
+from scorekit.weakstat.data import Sample, largest_roi_slices, read_dataset, split_by_group
 from scorekit.weakstat.model import WeakStatConfig
-from scorekit.weakstat.train import iou, predict, train
+from scorekit.weakstat.train import predict, train
 
 # name → (losses, weak-mask size); column titles in the paper's order.
 CONFIGS = {
@@ -39,38 +41,29 @@ TITLES = {"stat-only": "L_s only", "stat+weak-4%": "L_s + L_ws (4 %)",
 
 
 @dataclass(frozen=True)
-class Plan:
+class WeakStatPlan:
     backbone: str
     size: list[int]
     steps: int
     batch: int = 8
 
 
-PLANS = {  # 2D; 3D uses the UNet on a 64³ grid
-    "quick": Plan("unet2d", [128, 128], 400),
-    "full": Plan("resnet50", [256, 256], 1500),
+WEAKSTAT_PLANS = {
+    2: {"quick": WeakStatPlan("unet2d", [128, 128], 400),
+        "full": WeakStatPlan("resnet50", [256, 256], 1500)},
+    3: {"quick": WeakStatPlan("unet3d", [64, 64, 64], 400, 2),
+        "full": WeakStatPlan("unet3d", [64, 64, 64], 1500, 2)},
 }
 
 
-def largest_roi_slices(samples: list[Sample]) -> list[Sample]:
-    """The paper's 2D protocol for volumes: each volume's axial slice with the largest ROI."""
-    out = []
-    for s in samples:
-        if s.mask is None:
-            raise ScoreKitError(f"{s.name}: taking the largest-ROI slice needs a mask")
-        z = int(np.argmax(s.mask.reshape(len(s.mask), -1).sum(axis=1)))
-        out.append(replace(s, image=s.image[z], mask=s.mask[z], fraction=float(s.mask[z].mean()),
-                           weak=None if s.weak is None else s.weak[z], name=f"{s.name}[z={z}]"))
-    return out
-
-
-def run_benchmark(data: str | os.PathLike, out: str | os.PathLike, quick: bool = False,
-                  device: str = "auto", progress: Progress | None = None,
-                  configs: list[str] | None = None, plan: Plan | None = None,
-                  test_fraction: float = 0.27, seed: int = 0, largest_slice: bool = False,
-                  backbone_weights: str | None = None) -> Path:
+def run_weakstat_benchmark(data: str | os.PathLike, out: str | os.PathLike,
+                           quick: bool = False, device: str = "auto",
+                           progress: Progress | None = None, configs: list[str] | None = None,
+                           plan: WeakStatPlan | None = None, test_fraction: float = 0.27,
+                           seed: int = 0, largest_slice: bool = False,
+                           backbone_weights: str | None = None) -> Path:
     progress = progress or Silent()
-    out = Path(out)
+    out = empty_output_folder(out)
     samples = read_dataset(data)
     if largest_slice:
         samples = largest_roi_slices(samples)
@@ -83,8 +76,7 @@ def run_benchmark(data: str | os.PathLike, out: str | os.PathLike, quick: bool =
         raise ScoreKitError(f"unknown config(s) {', '.join(sorted(unknown))}; one of "
                             + ", ".join(CONFIGS))
     dims = samples[0].dims
-    plan = plan or (Plan("unet3d", [64, 64, 64], 400 if quick else 1500, 2) if dims == 3
-                    else PLANS["quick" if quick else "full"])
+    plan = plan or WEAKSTAT_PLANS[dims]["quick" if quick else "full"]
     train_set, test_set = split_by_group(samples, test_fraction, seed)
     progress.log(f"{len(train_set)} training and {len(test_set)} test images; backbone "
                  f"{plan.backbone} at {'x'.join(map(str, plan.size))}, {plan.steps} steps")
@@ -112,19 +104,18 @@ def run_benchmark(data: str | os.PathLike, out: str | os.PathLike, quick: bool =
     return out
 
 
-def read_results(path: str | os.PathLike) -> list[dict]:
-    with open(path, newline="", encoding="utf-8") as f:
-        return [{**r, "iou": float(r["iou"])} for r in csv.DictReader(f)]
+def read_weakstat_results(path: str | os.PathLike) -> list[dict]:
+    return read_results(path, numeric=("iou",))
 
 
-def table_markdown(rows: list[dict], names: list[str], dataset: str, plan: Plan,
+def table_markdown(rows: list[dict], names: list[str], dataset: str, plan: WeakStatPlan,
                    seconds: dict[str, float] | None = None) -> str:
     """Mean IoU % (std) per configuration, one row per dataset, as in the paper's Table 1."""
     scores = {n: 100 * np.array([r["iou"] for r in rows if r["config"] == n]) for n in names}
     header = "| Dataset | " + " | ".join(TITLES[n] for n in names) + " |"
     lines = [header, "|" + "---|" * (len(names) + 1),
-             f"| {dataset} | " + " | ".join(f"{scores[n].mean():.1f} ({scores[n].std():.1f})"
-                                           for n in names) + " |", ""]
+             f"| {dataset} | " + " | ".join(mean_std(scores[n], digits=1) for n in names)
+             + " |", ""]
     lines.append(f"IoU in %, mean (std) over {len(scores[names[0]])} held-out images; "
                  f"{plan.backbone} at {'x'.join(map(str, plan.size))}, {plan.steps} steps.")
     weak_configs = [n for n in names if n.startswith("stat+weak")]

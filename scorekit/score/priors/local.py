@@ -1,4 +1,5 @@
-"""The boundary prior P: how much each voxel's intensity says "inside the structure".
+"""The default boundary prior P (``local``): how much each voxel's intensity says "inside
+the structure".
 
 P = clip((I − lo) / (hi − lo), 0, 1) with
 
@@ -50,6 +51,13 @@ def surroundings_level(band_intensities: np.ndarray) -> float:
     low, _ = otsu_classes(values)
     darkest = values[values <= low]
     return float(darkest.mean()) if darkest.size else low
+
+
+def local_prior(image: torch.Tensor, band: np.ndarray) -> tuple[torch.Tensor, float]:
+    """The registered prior: P for ``image`` (Z, Y, X, intensity units) and its lo, from the
+    intensities in the correction band ``band`` (Z, Y, X bool)."""
+    lo = surroundings_level(image.cpu().numpy()[band])
+    return boundary_prior(image, lo), lo
 
 
 def boundary_prior(image: torch.Tensor, lo: float) -> torch.Tensor:

@@ -12,7 +12,7 @@ from slicer.i18n import tr as _
 from slicer.ScriptedLoadableModule import ScriptedLoadableModuleWidget
 from slicer.util import VTKObservationMixin
 
-from SCORERefineLib import dependencies
+from SCORESlicerLib import dependencies
 
 
 def isSet(path) -> bool:

@@ -1,36 +1,33 @@
-"""Training the refinement network from a workspace's ratings alone.
+"""The training loop every refinement method shares, with hooks for what differs.
 
-Each step takes one rated case (and one of its raters, see below), picks a patch centred
-on a band voxel (80 %) or anywhere (20 %), cuts it with a margin, augments it (flip,
-affine, score-guided morphology, with the volume change measured against the whole
-region), computes Ω_stab and Ω_corr on it (the margin makes them exact up to the patch's
-edges), trims the margin, applies intensity augmentation and takes one Adam step on the
-SCORE loss.
+:func:`train` looks the method up in the registry (``scorekit.registry.METHODS``), loads the
+workspace's rated cases, and runs a :class:`Trainer` subclass. The loop here owns what is
+the same for every method: case loading, patch sampling and spatial augmentation, several
+processes, validation, model selection, checkpoints and progress. A method is a small
+subclass that fills in the hooks (nnU-Net's trainer variants are the model):
+
+* :meth:`Trainer.train_step` — one optimisation step on one case (required);
+* :meth:`Trainer.selection_value` — how good a validation result is (higher is better);
+* :meth:`Trainer.loss_weights` — the SCORE loss weights used in validation;
+* :meth:`Trainer.rating_errors` — the error labels a case's ratings give the loss;
+* class attributes ``needs_reference`` (train on reference masks) and ``mask_only``
+  (image and prior channels zeroed).
+
+Shared behaviour:
 
 * **Several raters**: every rater who rated all of a case's regions gives that case one
   rating set; a step draws one set at random, so the expected loss is the mean of the
-  raters' losses (no vote, no averaging of labels that would mix directions).
+  raters' losses (no vote, no averaging of labels that would mix directions). Validation
+  takes the mean SCORE loss over every rating set.
 * **Validation and model selection**: when there are at least three rated cases, the last
-  20 % (at least one) by case id are held out. SCORE keeps the model with the lowest
-  SCORE loss on them — the ratings are its only signal, even when the workspace holds
-  reference masks (their Dice is logged, never used). The Post-DAE baselines, trained on
-  the references anyway, keep the best mean Dice. With fewer cases the last model is kept.
-* **Checkpoints**: ``checkpoint_latest.safetensors`` + ``.json`` every
-  ``checkpoint_every`` steps (weights, optimizer, random generator, step, history), so a
-  killed run continues with ``resume=True`` exactly where the checkpoint was.
+  20 % (at least one) by case id are held out and the model with the best
+  :meth:`~Trainer.selection_value` on them is kept. With fewer cases the last model is kept.
+* **Checkpoints**: ``<CHECKPOINT>.safetensors`` + ``.json`` every ``checkpoint_every``
+  steps (weights, optimizer, random generator, step, history), so a killed run continues
+  with ``resume=True`` exactly where the checkpoint was.
 * **Several GPUs**: launched with ``torchrun --nproc_per_node N -m scorekit train ...``
   every process trains on its own random patches and DistributedDataParallel averages the
   gradients (NCCL on GPUs, gloo on CPUs); process 0 alone validates and writes files.
-* **Ablations** (the SCORE paper's Table 2): ``no-stab`` (λ_stab = 0), ``no-prior``
-  (P ≡ 1 in L+ and L−), ``no-morph-aug`` (no score-guided morphology) and
-  ``ternary-labels`` (raters cannot say *both*: such a label becomes the dominant
-  direction measured against the reference, so it needs reference masks).
-* **Post-DAE baselines** (``method``; fully supervised comparators, not SCORE): the same
-  network, patches and spatial augmentation, but the input masks are the *reference*
-  masks randomly eroded / dilated (the score-guided morphology with no rating to follow,
-  up to ``DENOISING_MAX_RADIUS`` voxels) and the target is the reference itself (binary
-  cross-entropy + soft Dice). ``post-dae`` sees the masks only (image and prior channels
-  zeroed), ``post-dae+scan`` the image too.
 """
 
 from __future__ import annotations
@@ -44,57 +41,44 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from scorekit import registry
 from scorekit.data.atomic import atomic_path, write_text_atomic
-from scorekit.data.ratings import BOTH, NONE, OVER, UNDER
 from scorekit.data.workspace import Case, Workspace
 from scorekit.devices import autocast, resolve_device
 from scorekit.errors import ScoreKitError
-from scorekit.eval.metrics import dice
+from scorekit.metrics import dice
 from scorekit.progress import Progress, Silent
 from scorekit.score import augment
 from scorekit.score.inputs import CaseInputs, case_inputs, region_masks
 from scorekit.score.loss import (
     LossWeights,
     add_background_region,
-    regions_of_interest,
     score_loss,
     with_background_prior,
 )
 from scorekit.score.model import ModelConfig, build_network, save_model
 from scorekit.score.morphology import band
-from scorekit.score.refine import (
-    labels_from_probabilities,
-    network_input,
-    predict_probabilities,
-)
-
-ABLATIONS = ("ternary-labels", "no-stab", "no-prior", "no-morph-aug")
-METHODS = ("score", "post-dae", "post-dae+scan")
-# Post-DAE corruption: the radius field peaks at this many voxels (SCORE's augmentation: 3).
-# Chosen on the held-out training case of the quick phantom plan (post-dae+scan, 1500
-# steps; validation Dice, initial masks 0.940): 3 voxels 0.948, 8 voxels 0.981. With 3 the
-# baseline only learns to undo changes far milder than a model's errors.
-DENOISING_MAX_RADIUS = 8.0
-CHECKPOINT = "checkpoint_latest"
+from scorekit.score.refine import labels_from_probabilities, predict_probabilities
 
 
 @dataclass
 class TrainOptions:
-    steps: int = 2000
-    lr: float = 1e-4  # the paper's; short CPU runs want ~1e-3 (see README)
-    patch_size: list[int] = field(default_factory=lambda: [64, 64, 64])
+    steps: int = registry.TRAINING_STEPS
+    lr: float = registry.LEARNING_RATE
+    patch_size: list[int] = field(default_factory=lambda: [registry.PATCH_SIZE] * 3)
     features: list[int] = field(default_factory=lambda: [16, 32, 64, 128])
     res_units: int = 0
     seed: int = 0
-    ablation: str | None = None
+    ablation: str | None = None  # one of registry.ABLATIONS (SCORE only)
     augment: bool = True
     confine_to_band: bool = True
     background_region: bool = False
     initial_logit: float = ModelConfig.initial_logit  # 0: no initial-mask skip (model.py)
+    prior: str = registry.DEFAULT_PRIOR
     validate_every: int = 100
     checkpoint_every: int = 50
     band_patch_fraction: float = 0.8
-    method: str = "score"  # or a Post-DAE baseline, see module doc
+    method: str = registry.DEFAULT_METHOD
 
 
 @dataclass
@@ -109,17 +93,17 @@ class TrainingCase:
 
 def train(workspace: str | os.PathLike, out: str | os.PathLike, options: TrainOptions,
           device: str = "auto", resume: bool = False, progress: Progress | None = None) -> Path:
-    """Train on ``workspace``; the selected model is written to ``out``."""
+    """Train ``options.method`` on ``workspace``; the selected model is written to ``out``."""
     progress = progress or Silent()
     out = Path(out)
-    if options.method not in METHODS:
-        raise ScoreKitError(f"unknown method '{options.method}'; one of {', '.join(METHODS)}")
-    if options.ablation not in (None, *ABLATIONS):
+    method = registry.load(registry.METHODS, options.method, "method")
+    if options.ablation not in (None, *registry.ABLATIONS):
         raise ScoreKitError(f"unknown ablation '{options.ablation}'; one of "
-                            + ", ".join(ABLATIONS))
-    if (out / f"{CHECKPOINT}.json").exists() and not resume:
-        raise ScoreKitError(f"{out}: holds a checkpoint; pass --resume to continue it or "
-                            "choose another --out")
+                            + ", ".join(registry.ABLATIONS))
+    registry.load(registry.PRIORS, options.prior, "prior")
+    if (out / f"{registry.CHECKPOINT}.json").exists() and not resume:
+        raise ScoreKitError(f"{out}: holds a checkpoint; resume it or choose another model "
+                            "folder")
     group, torch_device = _join_process_group(device)
     if not group.is_main:
         progress = Silent()
@@ -130,18 +114,17 @@ def train(workspace: str | os.PathLike, out: str | os.PathLike, options: TrainOp
                          features=list(options.features), res_units=options.res_units,
                          confine_to_band=options.confine_to_band,
                          background_region=options.background_region,
-                         initial_logit=options.initial_logit,
-                         mask_only=options.method == "post-dae")
+                         initial_logit=options.initial_logit, prior=options.prior,
+                         mask_only=method.mask_only)
+    run = method(config, options, torch_device, out, group)
     progress.log(f"loading rated cases from {ws.path} onto {torch_device}")
-    cases = [c for c in (_load_case(ws, case, config, options, torch_device)
-                         for case in ws.cases()) if c is not None]
+    cases = [c for c in (run.load_case(ws, case) for case in ws.cases()) if c is not None]
     if not cases:
         raise ScoreKitError(f"{ws.path}: no case has ratings for all of its regions "
                             f"({', '.join(regions)})")
     train_cases, val_cases = _split(cases)
     progress.log(f"{len(train_cases)} training and {len(val_cases)} validation cases; "
                  f"regions {', '.join(regions)}")
-    run = _Run(config, options, torch_device, out, group)
     try:
         if resume:
             run.load_checkpoint(progress)
@@ -194,36 +177,6 @@ def _common_regions(ws: Workspace) -> list[str]:
     return regions
 
 
-def _load_case(ws: Workspace, case: Case, config: ModelConfig, options: TrainOptions,
-               device) -> TrainingCase | None:
-    by_rater: dict[str, dict[str, tuple[int, int]]] = {}
-    for r in ws.ratings.all(case.id):
-        by_rater.setdefault(r.rater, {})[r.region] = (r.score, r.error)
-    complete = [v for v in by_rater.values() if set(config.regions) <= set(v)]
-    if not complete:
-        return None
-    if options.method != "score" and not case.has_reference:
-        raise ScoreKitError(f"case '{case.id}': {options.method} trains on reference masks, "
-                            "and this case has none")
-    initial = case.initial()
-    inputs = case_inputs(case.image(), initial, config, f"case '{case.id}'", device)
-    reference = None
-    if case.has_reference:
-        ref = region_masks(case.reference(), config.regions, f"case '{case.id}' reference")
-        reference = torch.from_numpy(ref[(slice(None), *inputs.box)].copy()).to(device)
-    sets = []
-    for ratings in complete:
-        q = torch.tensor([ratings[r][0] for r in config.regions], device=device)
-        l_ = torch.tensor([ratings[r][1] for r in config.regions], device=device)
-        if options.ablation == "ternary-labels":
-            l_ = _ternary(l_, inputs.initial, reference, case.id)
-        sets.append((q, l_))
-    inputs, reference = _padded_to_patch(inputs, reference, config.patch_size)
-    band_voxels = torch.nonzero(band(inputs.initial.any(0), config.eta)).cpu()
-    volumes = inputs.initial.flatten(1).sum(1)
-    return TrainingCase(case.id, inputs, sets, reference, band_voxels, volumes)
-
-
 def _padded_to_patch(inputs: CaseInputs, reference: torch.Tensor | None, patch_size
                      ) -> tuple[CaseInputs, torch.Tensor | None]:
     """A crop smaller than a patch (a thin scan) is padded at its far ends: air-like image,
@@ -243,20 +196,6 @@ def _padded_to_patch(inputs: CaseInputs, reference: torch.Tensor | None, patch_s
     return padded, masks(reference)
 
 
-def _ternary(error: torch.Tensor, initial: torch.Tensor, reference: torch.Tensor | None,
-             case_id: str) -> torch.Tensor:
-    """'both' → the dominant direction (more voxels missed → under, else over)."""
-    error = error.clone()
-    for k in torch.nonzero(error == BOTH).flatten().tolist():
-        if reference is None:
-            raise ScoreKitError(f"case '{case_id}': ternary-labels needs a reference mask to "
-                                "resolve a 'both' rating")
-        missed = (reference[k] & ~initial[k]).sum()
-        extra = (initial[k] & ~reference[k]).sum()
-        error[k] = UNDER if missed >= extra else OVER
-    return error
-
-
 def _split(cases: list[TrainingCase]) -> tuple[list[TrainingCase], list[TrainingCase]]:
     if len(cases) < 3:
         return cases, []
@@ -265,8 +204,11 @@ def _split(cases: list[TrainingCase]) -> tuple[list[TrainingCase], list[Training
     return cases[:-held_out], cases[-held_out:]
 
 
-class _Run:
-    """The state of one training run: network, optimizer, generator, history."""
+class Trainer:
+    """One training run: network, optimizer, generator, history; hooks for the method."""
+
+    needs_reference = False  # the method trains on reference masks
+    mask_only = False  # the network sees the masks only (image and prior zeroed)
 
     def __init__(self, config: ModelConfig, options: TrainOptions, device, out: Path,
                  group: _ProcessGroup = _ProcessGroup()):
@@ -281,17 +223,58 @@ class _Run:
             self.model = DistributedDataParallel(self.network, device_ids=ids)
         self.optimizer = torch.optim.Adam(self.network.parameters(), lr=options.lr)
         self.generator = torch.Generator().manual_seed(options.seed + 1000 * group.rank)
-        weights = LossWeights()
-        if options.ablation == "no-stab":
-            weights = replace(weights, stab=0.0)
-        elif options.ablation == "no-prior":
-            weights = replace(weights, use_prior=False)
-        self.weights = weights
+        self.weights = self.loss_weights()
         self.step = 0
         self.best: float | None = None
         self.history: list[dict] = []
 
-    # -- one step ---------------------------------------------------------------------------
+    # -- hooks -------------------------------------------------------------------------------
+    def train_step(self, case: TrainingCase) -> dict[str, float]:
+        """One optimisation step on ``case``; returns ``loss`` and its terms."""
+        raise NotImplementedError
+
+    def selection_value(self, metrics: dict[str, float]) -> float:
+        """How good a validation result is (higher is better)."""
+        raise NotImplementedError
+
+    def loss_weights(self) -> LossWeights:
+        return LossWeights()
+
+    def rating_errors(self, error: torch.Tensor, initial: torch.Tensor,
+                      reference: torch.Tensor | None, case_id: str) -> torch.Tensor:
+        """The error labels (K,) the loss sees for one rating set."""
+        return error
+
+    # -- cases -------------------------------------------------------------------------------
+    def load_case(self, ws: Workspace, case: Case) -> TrainingCase | None:
+        """A case's tensors and rating sets; None when no rater rated all its regions."""
+        regions = self.config.regions
+        by_rater: dict[str, dict[str, tuple[int, int]]] = {}
+        for r in ws.ratings.all(case.id):
+            by_rater.setdefault(r.rater, {})[r.region] = (r.quality, r.error)
+        complete = [v for v in by_rater.values() if set(regions) <= set(v)]
+        if not complete:
+            return None
+        if self.needs_reference and not case.has_reference:
+            raise ScoreKitError(f"case '{case.id}': {self.options.method} trains on reference "
+                                "masks, and this case has none")
+        source = f"case '{case.id}'"
+        inputs = case_inputs(case.image(), case.initial(), self.config, source, self.device)
+        reference = None
+        if case.has_reference:
+            ref = region_masks(case.reference(), regions, f"{source} reference")
+            reference = torch.from_numpy(ref[(slice(None), *inputs.box)].copy()).to(self.device)
+        sets = []
+        for ratings in complete:
+            q = torch.tensor([ratings[r][0] for r in regions], device=self.device)
+            l_ = torch.tensor([ratings[r][1] for r in regions], device=self.device)
+            sets.append((q, self.rating_errors(l_, inputs.initial, reference, case.id)))
+        inputs, reference = _padded_to_patch(inputs, reference, self.config.patch_size)
+        band_voxels = torch.nonzero(band(inputs.initial.any(0), self.config.eta)).cpu()
+        volumes = inputs.initial.flatten(1).sum(1)
+        return TrainingCase(case.id, inputs, sets, reference, band_voxels, volumes)
+
+    # -- patches -----------------------------------------------------------------------------
     def _pick(self, n: int) -> int:
         return int(torch.randint(n, (1,), generator=self.generator))
 
@@ -314,8 +297,8 @@ class _Run:
                       for i, m, n in zip(inner, margin, shape))
         return inner, outer
 
-    def _spatial_patch(self, sample: augment.Sample, case: TrainingCase
-                       ) -> tuple[augment.Sample, tuple]:
+    def spatial_patch(self, sample: augment.Sample, case: TrainingCase
+                      ) -> tuple[augment.Sample, tuple]:
         """A patch (with margin) of ``sample``, mirrored and warped at random, and where the
         patch lies in it."""
         centre = self._patch_centre(case)
@@ -332,19 +315,9 @@ class _Run:
         trim = tuple(slice(i.start - o.start, i.stop - o.start) for i, o in zip(inner, outer))
         return sample, (slice(None), *trim)
 
-    def _augmented_patch(self, case: TrainingCase) -> tuple[augment.Sample, tuple]:
-        """A patch (with margin) of the case, augmented, and where the patch lies in it."""
-        q, l_ = case.rating_sets[self._pick(len(case.rating_sets))]
-        crop = case.inputs
-        sample, trim = self._spatial_patch(
-            augment.Sample(crop.image, crop.initial, crop.prior, q, l_), case)
-        if self.options.augment and self.options.ablation != "no-morph-aug":
-            sample = augment.morphological_augment(sample, self.generator,
-                                                   volumes=case.volumes)
-        return sample, trim
-
-    def _targets(self, sample: augment.Sample):
-        """S̃, P, q, l as the loss sees them (batch of one; background prepended if used)."""
+    def loss_targets(self, sample: augment.Sample):
+        """S̃, P, q, l as the SCORE loss sees them (batch of one; background prepended if
+        used)."""
         initial, prior = sample.initial[None], sample.prior[None]
         quality, error = sample.quality[None], sample.error[None]
         if self.config.background_region:
@@ -352,56 +325,22 @@ class _Run:
             prior = with_background_prior(prior, len(self.config.regions))
         return initial, prior, quality, error
 
-    def train_step(self, case: TrainingCase) -> dict[str, float]:
-        if self.options.method != "score":
-            return self._denoising_step(case)
-        sample, trim = self._augmented_patch(case)
-        initial, prior, quality, error = self._targets(sample)
-        # Ω are computed on the patch with its margin, so they are right up to its edges.
-        stab, corr = regions_of_interest(initial, error, self.config.eta)
-        patch = augment.Sample(sample.image[trim], sample.initial[trim], sample.prior[trim],
-                               sample.quality, sample.error)
-        if self.options.augment:
-            patch = augment.intensity_augment(patch, self.generator)
-        self.model.train()
-        with autocast(self.device):
-            logits = self.model(network_input(patch.image, patch.initial, patch.prior,
-                                              self.config))
-        batch_trim = (slice(None), *trim)
-        loss, terms = score_loss(logits, initial[batch_trim], prior[batch_trim], quality, error,
-                                 self.weights, rois=(stab[batch_trim], corr[batch_trim]))
-        return self._step(loss, terms)
-
-    def _denoising_step(self, case: TrainingCase) -> dict[str, float]:
-        """Post-DAE: corrupted reference masks in, the reference out."""
-        crop, regions = case.inputs, len(self.config.regions)
-        clean = augment.Sample(crop.image, case.reference, crop.prior,
-                               torch.zeros(regions, dtype=torch.long),
-                               torch.full((regions,), NONE, dtype=torch.long))
-        sample, trim = self._spatial_patch(clean, case)
-        corrupted = augment.morphological_augment(sample, self.generator, probability=0.8,
-                                                  max_radius=DENOISING_MAX_RADIUS,
-                                                  volumes=case.reference.flatten(1).sum(1))
-        target = sample.initial[trim].float()[None]
-        self.model.train()
-        with autocast(self.device):
-            logits = self.model(network_input(sample.image[trim], corrupted.initial[trim],
-                                              sample.prior[trim], self.config)).float()
-        probabilities = torch.sigmoid(logits)
-        overlap = (probabilities * target).sum()
-        soft_dice = 1 - 2 * overlap / (probabilities.sum() + target.sum() + 1e-6)
-        bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, target)
-        return self._step(bce + soft_dice, {"bce": bce, "soft_dice": soft_dice})
-
-    def _step(self, loss: torch.Tensor, terms: dict[str, torch.Tensor]) -> dict[str, float]:
+    def optimise(self, loss: torch.Tensor, terms: dict[str, torch.Tensor]) -> dict[str, float]:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
         return {"loss": loss.item(), **{k: v.item() for k, v in terms.items()}}
 
-    # -- validation -------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The network's logits for a training input, in training mode, mixed precision."""
+        self.model.train()
+        with autocast(self.device):
+            return self.model(x)
+
+    # -- validation --------------------------------------------------------------------------
     def validate(self, cases: list[TrainingCase]) -> dict[str, float]:
-        """Mean Dice vs reference when every case has one, else mean SCORE loss."""
+        """Mean SCORE loss over every rating set; mean Dice too when every case has a
+        reference."""
         self.network.eval()
         dices, losses = [], []
         for case in cases:
@@ -410,26 +349,25 @@ class _Run:
                 labels = labels_from_probabilities(probs, case.inputs.initial, self.config)
                 dices += [dice((labels == k + 1).cpu().numpy(), case.reference[k].cpu().numpy())
                           for k in range(len(self.config.regions))]
-            q, l_ = case.rating_sets[0]
-            crop = case.inputs
-            initial, prior, quality, error = self._targets(
-                augment.Sample(crop.image, crop.initial, crop.prior, q, l_))
             logits = torch.logit(probs.clamp(1e-6, 1 - 1e-6))[None]
-            loss, _ = score_loss(logits, initial, prior, quality, error, self.weights)
-            losses.append(float(loss))
+            crop = case.inputs
+            for q, l_ in case.rating_sets:
+                initial, prior, quality, error = self.loss_targets(
+                    augment.Sample(crop.image, crop.initial, crop.prior, q, l_))
+                loss, _ = score_loss(logits, initial, prior, quality, error, self.weights)
+                losses.append(float(loss))
         if len(dices) == len(cases) * len(self.config.regions):
             return {"val_dice": float(np.mean(dices)), "val_loss": float(np.mean(losses))}
         return {"val_loss": float(np.mean(losses))}
 
     def _is_better(self, metrics: dict[str, float]) -> bool:
-        scored_on_ratings = self.options.method == "score"
-        value = -metrics["val_loss"] if scored_on_ratings else metrics["val_dice"]
+        value = self.selection_value(metrics)
         if self.best is None or value > self.best:
             self.best = value
             return True
         return False
 
-    # -- the loop ---------------------------------------------------------------------------
+    # -- the loop ----------------------------------------------------------------------------
     def fit(self, train_cases, val_cases, progress: Progress) -> None:
         options = self.options
         progress.start("train", options.steps)
@@ -468,7 +406,11 @@ class _Run:
                                               "best_validation": self.best,
                                               "device": str(self.device), **options})
 
-    # -- checkpoints ------------------------------------------------------------------------
+    # -- checkpoints -------------------------------------------------------------------------
+    @property
+    def _checkpoint(self) -> Path:
+        return self.out / registry.CHECKPOINT
+
     def save_checkpoint(self) -> None:
         from safetensors.torch import save_file
 
@@ -479,21 +421,21 @@ class _Run:
             for key, value in state.items():
                 tensors[f"optim.{index}.{key}"] = torch.as_tensor(value).cpu().contiguous()
         tensors["rng"] = self.generator.get_state()
-        with atomic_path(self.out / f"{CHECKPOINT}.safetensors") as tmp:
+        with atomic_path(self._checkpoint.with_suffix(".safetensors")) as tmp:
             save_file(tensors, str(tmp))
         meta = {"step": self.step, "best": self.best, "history": self.history,
                 "param_groups": optim["param_groups"], "options": asdict(self.options)}
-        write_text_atomic(self.out / f"{CHECKPOINT}.json", json.dumps(meta) + "\n")
+        write_text_atomic(self._checkpoint.with_suffix(".json"), json.dumps(meta) + "\n")
 
     def load_checkpoint(self, progress: Progress) -> None:
         from safetensors.torch import load_file
 
-        meta_path = self.out / f"{CHECKPOINT}.json"
+        meta_path = self._checkpoint.with_suffix(".json")
         if not meta_path.exists():
             progress.log(f"no checkpoint in {self.out}; starting from scratch")
             return
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        tensors = load_file(str(self.out / f"{CHECKPOINT}.safetensors"))
+        tensors = load_file(str(self._checkpoint.with_suffix(".safetensors")))
         self.network.load_state_dict({k[6:]: v for k, v in tensors.items()
                                       if k.startswith("model.")})
         state: dict[int, dict] = {}
@@ -508,4 +450,3 @@ class _Run:
             self.generator.manual_seed(self.options.seed + 1000 * self.group.rank + meta["step"])
         self.step, self.best, self.history = meta["step"], meta["best"], meta["history"]
         progress.log(f"resumed from step {self.step} of {self.out}")
-

@@ -1,0 +1,3 @@
+"""What both Slicer modules share: MRML <-> scorekit conversion (``mrml``), the job panel
+and widget base (``jobpanel``, ``widget``; need Slicer's GUI) and the first-use dependency
+install (``dependencies``). Never imports torch, MONAI or scipy (checked in the tests)."""

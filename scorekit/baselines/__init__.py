@@ -1,0 +1,1 @@
+"""Fully supervised comparators of SCORE (trained on reference masks, not ratings)."""

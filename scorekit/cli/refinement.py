@@ -1,0 +1,88 @@
+"""``scorekit segment | train | refine``: initial segmentation, training, refinement."""
+
+from __future__ import annotations
+
+import sys
+
+from scorekit import registry
+from scorekit.cli.verbs import VERBS, add_device, add_json_progress, comma_list
+
+
+def _segment_arguments(p) -> None:
+    p.add_argument("--image", required=True, help="CT volume or DICOM folder")
+    p.add_argument("--out", required=True, help="output .seg.nrrd or label map")
+    p.add_argument("--engine", choices=list(registry.ENGINES),
+                   help="default: totalsegmentator when installed, else threshold")
+    p.add_argument("--structures", default=",".join(registry.DEFAULT_STRUCTURES),
+                   help="comma-separated class names of TotalSegmentator's total task")
+    p.add_argument("--fast", action="store_true", help="TotalSegmentator's 3 mm model")
+    add_device(p)
+
+
+@VERBS.verb("segment", "initial segmentation (TotalSegmentator or thresholds)",
+            _segment_arguments)
+def segment(args) -> int:
+    from scorekit.initial.segment import segment_to_file
+
+    out, empty = segment_to_file(args.image, args.out, structures=comma_list(args.structures),
+                                 engine=args.engine, fast=args.fast, device=args.device)
+    for name in empty:
+        print(f"warning: '{name}' came back empty", file=sys.stderr)
+    print(f"segmentation written to {out}")
+    return 0
+
+
+def _train_arguments(p) -> None:
+    p.add_argument("--workspace", required=True)
+    p.add_argument("--out", required=True, help="model folder")
+    p.add_argument("--steps", type=int, default=registry.TRAINING_STEPS)
+    p.add_argument("--lr", type=float, default=registry.LEARNING_RATE,
+                   help=f"Adam learning rate (paper: {registry.LEARNING_RATE:g})")
+    p.add_argument("--patch-size", type=int, default=registry.PATCH_SIZE,
+                   help="cubic patch edge, voxels")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--method", default=registry.DEFAULT_METHOD, choices=list(registry.METHODS),
+                   help="SCORE (default) or a fully supervised Post-DAE baseline")
+    p.add_argument("--ablation", choices=registry.ABLATIONS)
+    p.add_argument("--prior", default=registry.DEFAULT_PRIOR, choices=list(registry.PRIORS),
+                   help="boundary prior P")
+    p.add_argument("--no-confine", action="store_true",
+                   help="use the prediction everywhere, not only in the correction band")
+    p.add_argument("--background-region", action="store_true",
+                   help="also learn background as a region whose rating mirrors the others'")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    add_device(p)
+    add_json_progress(p)
+
+
+@VERBS.verb("train", "train a SCORE refinement model from a workspace's ratings",
+            _train_arguments)
+def train(args) -> int:
+    from scorekit.progress import Progress
+    from scorekit.score.trainer import TrainOptions, train
+
+    options = TrainOptions(steps=args.steps, lr=args.lr, patch_size=[args.patch_size] * 3,
+                           seed=args.seed, ablation=args.ablation, prior=args.prior,
+                           confine_to_band=not args.no_confine,
+                           background_region=args.background_region, method=args.method)
+    out = train(args.workspace, args.out, options, device=args.device, resume=args.resume,
+                progress=Progress(args.json_progress))
+    print(f"model written to {out}")
+    return 0
+
+
+def _refine_arguments(p) -> None:
+    p.add_argument("--image", required=True, help="CT volume or DICOM folder")
+    p.add_argument("--seg", required=True, help="initial segmentation (.seg.nrrd or label map)")
+    p.add_argument("--model", required=True, help="model folder")
+    p.add_argument("--out", required=True, help="output .seg.nrrd or label map")
+    add_device(p)
+
+
+@VERBS.verb("refine", "refine a segmentation with a trained model", _refine_arguments)
+def refine(args) -> int:
+    from scorekit.score.refine import refine_files
+
+    out = refine_files(args.image, args.seg, args.model, args.out, device=args.device)
+    print(f"refined segmentation written to {out}")
+    return 0

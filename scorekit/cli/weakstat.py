@@ -1,0 +1,123 @@
+"""``scorekit weakstat train | segment | benchmark | phantom``."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from scorekit import registry
+from scorekit.cli.verbs import VERBS, Verbs, add_device, add_json_progress, comma_list
+
+ACTIONS = Verbs()
+
+
+def _train_arguments(p) -> None:
+    p.add_argument("--data", required=True, help="CSV (image,mask[,fraction,weak_mask]) or "
+                                                 "folder with images/ and masks/")
+    p.add_argument("--out", required=True, help="model folder")
+    p.add_argument("--losses", default=",".join(registry.WEAKSTAT_DEFAULT_LOSSES),
+                   help=f"any of {', '.join(registry.WEAKSTAT_LOSSES)} (confidence + "
+                        "reconstruction always on)")
+    p.add_argument("--weak-size", type=float, default=None,
+                   help="make weak masks of this share of each reference ROI (paper: "
+                        + ", ".join(map(str, registry.WEAKSTAT_WEAK_SIZES))
+                        + "); default: the dataset's weak masks, else "
+                        + str(registry.WEAKSTAT_WEAK_SIZE))
+    p.add_argument("--backbone", help="2D: " + ", ".join(registry.WEAKSTAT_BACKBONES[2])
+                   + "; 3D: " + ", ".join(registry.WEAKSTAT_BACKBONES[3]) + " (first: default)")
+    p.add_argument("--size", type=int, nargs="+", help="training grid, e.g. 256 256")
+    p.add_argument("--steps", type=int, default=registry.WEAKSTAT_STEPS)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--largest-slice", action="store_true",
+                   help="volumes: train on each one's slice with the largest ROI (2D protocol)")
+    p.add_argument("--backbone-weights", help="local .safetensors backbone weights")
+    add_device(p)
+    add_json_progress(p)
+
+
+@ACTIONS.verb("train", "train a segmenter from ROI fractions + weak masks", _train_arguments)
+def train(args) -> int:
+    from scorekit.progress import Progress
+    from scorekit.weakstat.train import train_model
+
+    out = train_model(args.data, args.out, losses=comma_list(args.losses),
+                      weak_size=args.weak_size, backbone=args.backbone, size=args.size,
+                      steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
+                      largest_slice=args.largest_slice, backbone_weights=args.backbone_weights,
+                      device=args.device, progress=Progress(args.json_progress))
+    print(f"model written to {out}")
+    return 0
+
+
+def _segment_arguments(p) -> None:
+    p.add_argument("--model", required=True)
+    p.add_argument("--image", required=True)
+    p.add_argument("--out", required=True, help="mask file: PNG for pictures, else NIfTI/NRRD")
+    p.add_argument("--threshold", type=float, default=0.5)
+    add_device(p)
+
+
+@ACTIONS.verb("segment", "segment an image with a trained model", _segment_arguments)
+def segment(args) -> int:
+    from scorekit.weakstat.train import segment_file
+
+    out, share = segment_file(args.model, args.image, args.out, args.threshold, args.device)
+    print(f"mask written to {out} ({100 * share:.1f} % of the image)")
+    return 0
+
+
+def _benchmark_arguments(p) -> None:
+    from scorekit.experiments.weakstat import CONFIGS
+
+    p.add_argument("--data", required=True)
+    p.add_argument("--out", required=True, help="folder for results.csv, table.md, overlays.png")
+    p.add_argument("--quick", action="store_true",
+                   help="a small UNet at 128x128, 400 steps (full: DeepLabV3-ResNet-50, "
+                        "256x256, 1500)")
+    p.add_argument("--configs", help="comma-separated subset of " + ", ".join(CONFIGS))
+    p.add_argument("--steps", type=int, help="override the plan's steps")
+    p.add_argument("--largest-slice", action="store_true")
+    p.add_argument("--backbone-weights")
+    p.add_argument("--seed", type=int, default=0)
+    add_device(p)
+    add_json_progress(p)
+
+
+@ACTIONS.verb("benchmark", "the loss ablation, IoU on held-out images", _benchmark_arguments)
+def benchmark(args) -> int:
+    from scorekit.experiments.weakstat import WEAKSTAT_PLANS, run_weakstat_benchmark
+    from scorekit.progress import Progress
+
+    plan = None
+    if args.steps:
+        plan = replace(WEAKSTAT_PLANS[2]["quick" if args.quick else "full"], steps=args.steps)
+    out = run_weakstat_benchmark(args.data, args.out, quick=args.quick, device=args.device,
+                                 progress=Progress(args.json_progress),
+                                 configs=comma_list(args.configs) or None, plan=plan,
+                                 seed=args.seed, largest_slice=args.largest_slice,
+                                 backbone_weights=args.backbone_weights)
+    print((out / "table.md").read_text(encoding="utf-8"))
+    return 0
+
+
+def _phantom_arguments(p) -> None:
+    p.add_argument("--out", required=True)
+    p.add_argument("--count", type=int, default=24)
+    p.add_argument("--seed", type=int, default=0)
+
+
+@ACTIONS.verb("phantom", "write synthetic ultrasound lesion images + masks", _phantom_arguments)
+def phantom(args) -> int:
+    from scorekit.synth.ultrasound import write_lesion_dataset
+
+    out = write_lesion_dataset(args.out, args.count, args.seed)
+    print(f"{args.count} ultrasound-like lesion images in {out}/images, masks in {out}/masks")
+    return 0
+
+
+@VERBS.verb("weakstat", "WeakStatSeg: segmenters from ROI fractions and weak masks (train, "
+                        "segment, benchmark, phantom)",
+            lambda parser: ACTIONS.add_to(parser, "action"))
+def weakstat(args) -> int:
+    return ACTIONS.run(args.action, args)

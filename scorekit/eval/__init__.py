@@ -1,1 +1,0 @@
-"""Evaluation: overlap and distance metrics, statistics, tables and plots."""

@@ -1,0 +1,91 @@
+"""Every choice and default the front ends offer, in one place: pure data, no torch.
+
+The command line, the Slicer modules, the web form and the benchmarks read their choice
+lists and defaults from here; nothing re-types them. An entry that names code does so as
+``"module:attribute"``, imported only when used (:func:`load`), so reading this module
+costs nothing and never imports torch.
+
+Adding a refinement method, a boundary prior or an initial segmenter is one new file plus
+one line below (``docs/extending.md``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+
+# -- refinement methods (trainers with hooks, see scorekit/score/trainer.py) -----------------
+METHODS = {
+    "score": "scorekit.score.method:ScoreTrainer",
+    "post-dae": "scorekit.baselines.postdae:PostDAE",
+    "post-dae+scan": "scorekit.baselines.postdae:PostDAEScan",
+}
+DEFAULT_METHOD = "score"
+# SCORE's ablations (the paper's Table 2), options of the ``score`` method.
+ABLATIONS = ("ternary-labels", "no-stab", "no-prior", "no-morph-aug")
+
+# -- boundary priors P (scorekit/score/priors/) ------------------------------------------------
+PRIORS = {
+    "local": "scorekit.score.priors.local:local_prior",
+}
+DEFAULT_PRIOR = "local"
+
+# -- initial segmenters (scorekit/initial/) ----------------------------------------------------
+ENGINES = {
+    "totalsegmentator": "scorekit.initial.totalseg:run_totalsegmentator",
+    "threshold": "scorekit.initial.threshold:threshold_segment",
+}
+DEFAULT_STRUCTURES = ("humerus_left", "humerus_right")
+
+# -- training defaults (SCORE paper: Adam, lr 1e-4) --------------------------------------------
+TRAINING_STEPS = 2000
+LEARNING_RATE = 1e-4  # the paper's; short CPU runs want ~1e-3 (see docs/method.md)
+PATCH_SIZE = 64  # cubic patch edge, voxels
+ETA = 2  # η: erosion / dilation radius of Ω_stab and Ω_corr, voxels
+CHECKPOINT = "checkpoint_latest"  # .safetensors + .json beside the model
+
+# -- WeakStatSeg (scorekit/weakstat/) ---------------------------------------------------------
+WEAKSTAT_LOSSES = ("stat", "weak", "full")  # confidence and reconstruction are always on
+WEAKSTAT_DEFAULT_LOSSES = ("stat", "weak")
+# Backbones per dimension; the first is the default.
+WEAKSTAT_BACKBONES = {2: ("resnet50", "mobilenet_v3_large", "unet2d"), 3: ("unet3d",)}
+WEAKSTAT_GRID = {2: (256, 256), 3: (64, 64, 64)}  # default training grid per dimension
+WEAKSTAT_WEAK_SIZES = (0.04, 0.08, 0.12)  # the paper's weak-mask sizes, × ROI
+WEAKSTAT_WEAK_SIZE = 0.08
+WEAKSTAT_STEPS = 1500
+
+# -- benchmark rows: display name → training options (None: not trained) ---------------------
+BENCHMARK_METHODS = {
+    "initial": None,
+    "Post-DAE": {"method": "post-dae"},
+    "Post-DAE+Scan": {"method": "post-dae+scan"},
+    "SCORE": {},
+    "SCORE-ternary": {"ablation": "ternary-labels"},
+    "SCORE-no-stab": {"ablation": "no-stab"},
+    "SCORE-no-prior": {"ablation": "no-prior"},
+    "SCORE-no-morph-aug": {"ablation": "no-morph-aug"},
+}
+TABLE1 = ("initial", "Post-DAE", "Post-DAE+Scan", "SCORE")
+TABLE2 = ("SCORE", "SCORE-ternary", "SCORE-no-stab", "SCORE-no-prior", "SCORE-no-morph-aug")
+SUITES = ("phantom", "verse")
+
+# -- files ---------------------------------------------------------------------------------------
+VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd")
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+CASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+DEVICES = ("auto", "cpu", "cuda")  # and cuda:N
+
+
+def case_id_from_name(name: str) -> str:
+    """A valid case id made from any name (a node, a file): other characters become '_'."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name).lstrip("_.-")[:128] or "case"
+
+
+def load(table: dict[str, str], name: str, kind: str):
+    """The object a registry entry names, imported now; ``kind`` words the error."""
+    from scorekit.errors import ScoreKitError
+
+    if name not in table:
+        raise ScoreKitError(f"unknown {kind} '{name}'; one of {', '.join(table)}")
+    module, attribute = table[name].split(":")
+    return getattr(importlib.import_module(module), attribute)
