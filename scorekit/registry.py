@@ -27,6 +27,7 @@ ABLATIONS = ("ternary-labels", "no-stab", "no-prior", "no-morph-aug")
 # -- boundary priors P (scorekit/score/priors/) ------------------------------------------------
 PRIORS = {
     "local": "scorekit.score.priors.local:local_prior",
+    "paper": "scorekit.score.priors.paper:paper_prior",
 }
 DEFAULT_PRIOR = "local"
 
