@@ -1,4 +1,5 @@
-"""How well each boundary prior places the boundary on humerus phantoms or VerSe vertebrae.
+"""How well each registered boundary prior (and fixed thresholds) places the boundary on
+humerus phantoms or VerSe vertebrae.
 
 For each variant, the initial mask is replaced inside its correction band Ω_corr by
 P > 0.5 (what the SCORE loss converges to when under- and over-segmentation are equally
@@ -19,10 +20,11 @@ import numpy as np
 import torch
 from benchcli import bench_parser
 
+from scorekit import registry
 from scorekit.experiments.refinement import verse_pairs, vertebra_cases
 from scorekit.metrics import dice
 from scorekit.score.morphology import band
-from scorekit.score.priors.local import boundary_prior, global_prior, surroundings_level
+from scorekit.score.priors import prior_function
 from scorekit.synth.errors import simulate_initial
 from scorekit.synth.humerus import humerus_phantom
 
@@ -57,11 +59,11 @@ def main(argv=None) -> dict:
     for image, initial, reference in cases:
         image = image.astype(np.float32)
         in_band = band(torch.from_numpy(initial.array > 0), 2).numpy()
-        local = boundary_prior(torch.from_numpy(image),
-                               surroundings_level(image[in_band])).numpy()
+        priors = {f"registered '{name}'": prior_function(name)(torch.from_numpy(image), in_band)[0]
+                  for name in registry.PRIORS}
+        default = priors[f"registered '{registry.DEFAULT_PRIOR}'"].numpy()
         variants = {
-            "local (scorekit)": local,
-            "global Otsu / 99th percentile": global_prior(image, image[in_band]),
+            **{name: p.numpy() for name, p in priors.items()},
             **{f"global threshold {t} HU": (image > t).astype(np.float32)
                for t in GLOBAL_THRESHOLDS},
         }
@@ -75,7 +77,7 @@ def main(argv=None) -> dict:
             missed = truth & ~mask
             if missed.any():
                 missed_level.append(float(np.median(image[missed])))
-                missed_inside.append(float(np.mean(local[missed] > 0.5)))
+                missed_inside.append(float(np.mean(default[missed] > 0.5)))
                 missed_in_band.append(float(np.mean(region_band[missed])))
     means = {k: float(np.mean(v)) for k, v in scores.items()}
     for label, value in means.items():
@@ -85,7 +87,7 @@ def main(argv=None) -> dict:
     means["missed_in_band"] = float(np.mean(missed_in_band))
     print(f"voxels the initial masks miss: median intensity {np.median(missed_level):.0f} "
           f"(median over regions), {np.mean(missed_in_band):.0%} of them in the band, "
-          f"{np.mean(missed_inside):.0%} P > 0.5 (local)")
+          f"{np.mean(missed_inside):.0%} P > 0.5 (default prior)")
     return means
 
 

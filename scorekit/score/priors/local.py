@@ -14,8 +14,8 @@ Why local: a thin, blurred, very bright cortex and a dim trabecular epiphysis ca
 one threshold. On the humerus phantoms no global threshold placed in the band does better
 than the initial masks (best: mean Dice 0.933 against 0.941), while this local one gives
 0.969 (P > 0.5 in Ω_corr, the initial mask elsewhere; ``benchmarks/bench_prior.py``). The
-paper's form (Otsu lower bound, global percentile upper bound) is kept as
-``global_prior`` for comparison.
+paper's form (Otsu lower bound, global percentile upper bound) is the registered prior
+``paper`` (``paper.py``), kept for comparison.
 """
 
 from __future__ import annotations
@@ -67,14 +67,3 @@ def boundary_prior(image: torch.Tensor, lo: float) -> torch.Tensor:
                              padding=NEIGHBOURHOOD // 2)[0, 0]
     span = (2 * CONTRAST_FRACTION * (local_max - lo)).clamp(min=1e-3)
     return ((image - lo) / span).clamp(0.0, 1.0)
-
-
-def global_prior(image: np.ndarray, band_intensities: np.ndarray,
-                 percentile: float = 99.0) -> np.ndarray:
-    """The paper's reading: lo = two-class Otsu threshold, hi = a global percentile."""
-    values = np.asarray(band_intensities, dtype=np.float32).ravel()
-    otsu = sitk.OtsuThresholdImageFilter()
-    otsu.Execute(sitk.GetImageFromArray(values.reshape(1, 1, -1)))
-    lo = float(otsu.GetThreshold())
-    hi = max(float(np.percentile(values, percentile)), lo + 1e-3)
-    return np.clip((image.astype(np.float32) - lo) / (hi - lo), 0.0, 1.0)
