@@ -44,3 +44,24 @@ def small_phantom_workspace(tmp_path_factory):
     return write_phantom_workspace(tmp_path_factory.mktemp("ws") / "phantoms", cases=2,
                                    seed=7, size_xy=96, slices=120,
                                    spacing=(2.0, 2.0, 2.7))
+
+
+@pytest.fixture()
+def unrated_workspace(small_phantom_workspace, tmp_path):
+    """A private copy of the shared phantom workspace, without its simulated ratings."""
+    import shutil
+
+    from scorekit.data.workspace import Workspace
+
+    copy = Path(shutil.copytree(small_phantom_workspace.path, tmp_path / "ws"))
+    (copy / "ratings.json").unlink(missing_ok=True)
+    return Workspace(copy)
+
+
+@pytest.fixture(scope="session")
+def lesions(tmp_path_factory):
+    """16 synthetic ultrasound lesion images with masks (WeakStatSeg)."""
+    from scorekit.synth.ultrasound import write_lesion_dataset
+
+    return write_lesion_dataset(tmp_path_factory.mktemp("us") / "lesions", count=16, seed=0,
+                                size=(96, 112))

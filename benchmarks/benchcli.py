@@ -1,13 +1,19 @@
-"""What the benchmarks share: ``--device`` and ``--quick``, and scoring refined cases."""
+"""What the benchmarks share: ``--device`` and ``--quick``, the shared humerus CT, and
+scoring refined cases."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import numpy as np
 
+from scorekit.data.labels import read_labelmap, resample_labelmap
+from scorekit.data.volume import read_volume
 from scorekit.metrics import dice
 from scorekit.score.refine import refine_case
+
+HUMERUS_DATA = Path(__file__).resolve().parents[2] / "shared/data/ct/totalseg_dicom_humerus"
 
 
 def bench_parser(doc: str, quick: str) -> argparse.ArgumentParser:
@@ -16,6 +22,19 @@ def bench_parser(doc: str, quick: str) -> argparse.ArgumentParser:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--quick", action="store_true", help=quick)
     return parser
+
+
+def humerus_ct_and_prediction(data: Path, benchmark: str):
+    """The shared DICOM humerus CT and TotalSegmentator's prediction on its grid, or None
+    (with a line saying the benchmark is skipped) where the data is absent."""
+    if not (data / "dicom").is_dir():
+        print(f"{benchmark}: skipped, no data at {data}")
+        return None
+    from scorekit.initial.totalseg import class_map_names
+
+    ct = read_volume(data / "dicom")
+    prediction = read_labelmap(data / "example_seg_dicom.nii.gz", names=class_map_names("total"))
+    return ct, resample_labelmap(prediction, ct.geometry)
 
 
 def mean_dice_before_after(cases, network, config, device) -> tuple[float, float]:

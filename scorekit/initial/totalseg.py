@@ -32,7 +32,7 @@ def _package():
         import totalsegmentator  # noqa: F401
     except ImportError:
         raise ScoreKitError("TotalSegmentator is not installed: pip install "
-                            "'scorekit[totalseg]', or use --engine threshold") from None
+                            "'scorekit[totalseg]', or use the threshold engine") from None
 
 
 def class_map_names(name: str) -> dict[int, str]:

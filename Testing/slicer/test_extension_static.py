@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MODULES = sorted(d.name for d in ROOT.iterdir()
                  if (d / "CMakeLists.txt").exists() and (d / f"{d.name}.py").exists())
 # Widget classes that Slicer's designer plugins provide.

@@ -191,7 +191,7 @@ def test_the_batch_example_refines_a_folder_and_reports_a_bad_case(humerus_data,
     cts.mkdir()
     shutil.copy(humerus_data / "derived_ct.nii.gz", cts / "patient_a.nii.gz")
     (cts / "broken.nii.gz").write_bytes(b"not an image")
-    script = Path(__file__).parents[1] / "examples" / "refine_folder.py"
+    script = Path(__file__).parents[2] / "examples" / "refine_folder.py"
     result = subprocess.run([sys.executable, script, "--ct-dir", cts, "--model", tiny_model,
                              "--out", tmp_path / "out", "--engine", "threshold",
                              "--device", "cpu"], capture_output=True, text=True, timeout=600)

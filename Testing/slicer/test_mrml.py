@@ -1,34 +1,12 @@
-"""Label maps through real MRML nodes (slicer-core) and Slicer's .seg.nrrd files."""
+"""MRML nodes <-> label maps on a real scene (slicer-core), and Slicer's own .seg.nrrd writer."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from support import GEOMETRY, two_regions
 
-from scorekit.data.labelmap import LabelMap
 from scorekit.data.labels import read_labelmap, write_labelmap
-from scorekit.data.volume import Geometry
-
-# An oblique, anisotropic grid so that any axis or sign mix-up shows.
-GEOMETRY = Geometry((30, 20, 10), (0.8, 0.9, 2.5), (-12.0, 40.0, -300.0),
-                    (1.0, 0, 0, 0, 0.8, -0.6, 0, 0.6, 0.8))
-
-
-def two_regions() -> LabelMap:
-    array = np.zeros(GEOMETRY.shape, np.uint8)
-    array[2:5, 3:9, 4:10] = 1
-    array[6:8, 10:15, 20:25] = 2
-    return LabelMap(array, GEOMETRY, regions={1: "humerus_left", 2: "humerus_right"},
-                    colors={1: (1.0, 0.5, 0.0), 2: (0.0, 0.25, 1.0)})
-
-
-def test_seg_nrrd_round_trip_keeps_names_colours_and_geometry(tmp_path):
-    labels = two_regions()
-    back = read_labelmap(write_labelmap(labels, tmp_path / "s.seg.nrrd"))
-    assert back.regions == labels.regions
-    assert {v: pytest.approx(c) for v, c in labels.colors.items()} == back.colors
-    assert back.geometry.matches(labels.geometry)
-    assert np.array_equal(back.array, labels.array)
 
 
 def test_label_map_round_trips_through_a_segmentation_node_and_slicer_seg_nrrd(
@@ -70,6 +48,7 @@ def test_label_map_round_trips_through_a_segmentation_node_and_slicer_seg_nrrd(
     assert back.geometry.matches(GEOMETRY)
     assert np.array_equal(back.array, labels.array)
     assert segments(loaded)["Segment_1"].GetColor() == pytest.approx((1.0, 0.5, 0.0))
+
 
 
 def test_overlapping_segments_from_slicer_are_flattened_last_one_wins(mrml_scene, tmp_path):

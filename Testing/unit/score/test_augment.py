@@ -1,4 +1,4 @@
-"""Score-guided augmentation keeps ratings consistent; the boundary prior sees bone."""
+"""Score-guided augmentation: morphology in the rated direction, flips, affine warps."""
 
 from __future__ import annotations
 
@@ -7,10 +7,6 @@ import torch
 
 from scorekit.data.ratings import BOTH, NONE, OVER, UNDER
 from scorekit.score import augment
-from scorekit.score.morphology import band
-from scorekit.score.priors.local import boundary_prior, local_prior, surroundings_level
-from scorekit.score.priors.paper import paper_prior
-from scorekit.synth.humerus import humerus_phantom
 
 
 def ball_sample(errors, qualities):
@@ -20,6 +16,7 @@ def ball_sample(errors, qualities):
     return augment.Sample(torch.zeros(1, 40, 40, 40), ball.expand(k, -1, -1, -1).clone(),
                           torch.zeros(1, 40, 40, 40), torch.tensor(qualities),
                           torch.tensor(errors))
+
 
 
 def test_morphological_augmentation_moves_masks_the_rated_way_and_lowers_quality():
@@ -46,6 +43,7 @@ def test_morphological_augmentation_moves_masks_the_rated_way_and_lowers_quality
     assert seen_change
 
 
+
 def test_quality_drop_follows_the_relative_volume_change():
     before = ball_sample([UNDER], [4])
     after = augment.morphological_augment(before, torch.Generator().manual_seed(3),
@@ -53,6 +51,7 @@ def test_quality_drop_follows_the_relative_volume_change():
     change = float((after.initial[0] ^ before.initial[0]).sum() / before.initial[0].sum())
     expected = max(0, 4 - int(np.ceil(change / augment.QUALITY_STEP)))
     assert int(after.quality[0]) == expected
+
 
 
 def test_left_right_flip_swaps_lateral_regions():
@@ -67,36 +66,10 @@ def test_left_right_flip_swaps_lateral_regions():
     assert torch.equal(flipped.initial[1], torch.flip(sample.initial[0], dims=(-1,)))
 
 
+
 def test_affine_keeps_masks_binary_and_roughly_the_same_size():
     sample = ball_sample([UNDER], [3])
     moved = augment.random_affine(sample, torch.Generator().manual_seed(1))
     assert moved.initial.dtype == torch.bool
     ratio = float(moved.initial.sum() / sample.initial.sum())
     assert 0.65 < ratio < 1.45
-
-
-def test_boundary_prior_separates_bone_from_soft_tissue_on_a_phantom():
-    phantom = humerus_phantom(seed=2)
-    bone = phantom.reference.array > 0
-    in_band = band(torch.from_numpy(bone), 2).numpy()
-    lo = surroundings_level(phantom.image.array[in_band])
-    assert 0 < lo < 120  # the level of muscle and fat, not of bone
-    prior = boundary_prior(torch.from_numpy(phantom.image.array), lo).numpy()
-    assert prior.min() >= 0 and prior.max() <= 1
-    assert np.median(prior[in_band & bone]) > 0.5 > np.median(prior[in_band & ~bone])
-    # Thresholding P at 0.5 in the band beats the paper's global form on blurred cortex.
-    paper, _ = paper_prior(torch.from_numpy(phantom.image.array), in_band)
-    paper = paper.numpy()
-    def accuracy(p):
-        return np.mean((p[in_band] > 0.5) == bone[in_band])
-
-    assert accuracy(prior) > accuracy(paper)
-
-
-def test_the_registered_local_prior_is_the_boundary_prior_at_the_bands_level():
-    phantom = humerus_phantom(seed=2)
-    in_band = band(torch.from_numpy(phantom.reference.array > 0), 2).numpy()
-    image = torch.from_numpy(phantom.image.array)
-    prior, lo = local_prior(image, in_band)
-    assert lo == surroundings_level(phantom.image.array[in_band])
-    assert torch.equal(prior, boundary_prior(image, lo))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BASE = {"scorekit", "scorekit.errors", "scorekit.registry", "scorekit.metrics",
         "scorekit.progress", "scorekit.devices", "scorekit.weights", "scorekit.jobs"}
 ABOVE_METHODS = ("scorekit.experiments", "scorekit.web", "scorekit.cli")

@@ -1,0 +1,48 @@
+"""Small builders the tests share (fixtures are in the conftest.py files)."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+from PIL import Image
+
+from scorekit.data.labelmap import LabelMap
+from scorekit.data.volume import Geometry, Volume
+
+# Training options small enough for CPU tests (SCORE and its baselines).
+SCORE_TINY = dict(patch_size=[32, 32, 32], features=[8, 16, 32], validate_every=5,
+                  checkpoint_every=5)
+
+# An oblique, anisotropic grid so that any axis or sign mix-up shows.
+GEOMETRY = Geometry((30, 20, 10), (0.8, 0.9, 2.5), (-12.0, 40.0, -300.0),
+                    (1.0, 0, 0, 0, 0.8, -0.6, 0, 0.6, 0.8))
+
+
+def volume(shape=(4, 5, 6), spacing=(1.0, 1.0, 1.0), origin=(0.0, 0.0, 0.0)) -> Volume:
+    """Voxel values 0, 1, 2, ... in array order on an axis-aligned grid."""
+    geometry = Geometry(shape[::-1], spacing, origin, (1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0))
+    return Volume(np.arange(np.prod(shape), dtype=np.int16).reshape(shape), geometry)
+
+
+def two_regions() -> LabelMap:
+    """Two named, coloured boxes on ``GEOMETRY``."""
+    array = np.zeros(GEOMETRY.shape, np.uint8)
+    array[2:5, 3:9, 4:10] = 1
+    array[6:8, 10:15, 20:25] = 2
+    return LabelMap(array, GEOMETRY, regions={1: "humerus_left", 2: "humerus_right"},
+                    colors={1: (1.0, 0.5, 0.0), 2: (0.0, 0.25, 1.0)})
+
+
+def write_picture(path, array):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+    return path
+
+
+def write_csv(path, rows):
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path

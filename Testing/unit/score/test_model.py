@@ -1,0 +1,59 @@
+"""Model files (safetensors + JSON, never a pickle) and the initial-mask skip."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from scorekit.errors import ScoreKitError
+from scorekit.score.model import ModelConfig, build_network, load_model, save_model
+from scorekit.score.refine import refine_case
+
+
+def test_model_files_are_safetensors_and_json_and_round_trip(tmp_path):
+    config = ModelConfig(regions=["humerus_left", "humerus_right"], features=[8, 16, 32])
+    network = build_network(config)
+    save_model(tmp_path / "m", network, config)
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["model.json",
+                                                                  "model.safetensors"]
+    saved = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert saved["channels"] == ["image", "initial:humerus_left", "initial:humerus_right",
+                                 "prior"]
+    loaded, loaded_config = load_model(tmp_path / "m")
+    assert loaded_config == config
+    for (name, a), b in zip(network.state_dict().items(), loaded.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+
+def test_a_pickled_or_foreign_model_is_refused(tmp_path):
+    folder = tmp_path / "m"
+    folder.mkdir()
+    torch.save({"x": torch.zeros(1)}, folder / "model.safetensors")  # a pickle in disguise
+    (folder / "model.json").write_text(ModelConfig(regions=["a"]).to_json())
+    with pytest.raises(ScoreKitError, match=r"model\.safetensors"):
+        load_model(folder)
+    (folder / "model.json").write_text('{"format": "something-else"}')
+    with pytest.raises(ScoreKitError, match="not a SCORE model config"):
+        load_model(folder)
+
+
+
+def test_an_untrained_network_reproduces_the_initial_masks(small_phantom_workspace):
+    case = small_phantom_workspace.cases()[0]
+    initial = case.initial()
+    config = ModelConfig(regions=list(initial.names), features=[8, 16, 32],
+                         confine_to_band=False)
+    torch.manual_seed(0)
+    refined = refine_case(case.image(), initial, build_network(config).eval(), config,
+                          torch.device("cpu"))
+    assert np.mean(refined.array == initial.array) > 0.999
+    without_skip = replace(config, initial_logit=0.0)
+    torch.manual_seed(0)
+    unskipped = refine_case(case.image(), initial, build_network(without_skip).eval(),
+                            without_skip, torch.device("cpu"))
+    assert not np.array_equal(unskipped.array, initial.array)

@@ -1,0 +1,66 @@
+"""One-click refinement: labels from probabilities, band confinement, files in and out."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from scorekit.cli import main
+from scorekit.data.labelmap import LabelMap
+from scorekit.data.labels import read_labelmap
+from scorekit.errors import ScoreKitError
+from scorekit.score.model import ModelConfig, load_model
+from scorekit.score.refine import labels_from_probabilities, refine_case
+
+
+def test_overlapping_channels_go_to_the_most_probable_region():
+    initial = torch.zeros((2, 8, 8, 8), dtype=torch.bool)
+    probabilities = torch.zeros((2, 8, 8, 8))
+    probabilities[0, 2:6, 2:6, 2:6] = 0.7
+    probabilities[1, 4:8, 4:8, 4:8] = 0.9
+    config = ModelConfig(regions=["a", "b"], confine_to_band=False)
+    labels = labels_from_probabilities(probabilities, initial, config)
+    assert labels[3, 3, 3] == 1 and labels[5, 5, 5] == 2 and labels[0, 0, 0] == 0
+
+
+
+def test_confining_to_the_band_keeps_the_initial_mask_elsewhere():
+    initial = torch.zeros((1, 20, 20, 20), dtype=torch.bool)
+    initial[0, 5:15, 5:15, 5:15] = True
+    probabilities = torch.zeros((1, 20, 20, 20))  # the network says "nothing" everywhere
+    probabilities[0, 0:2, 0:2, 0:2] = 1.0  # and "region" far away
+    labels = labels_from_probabilities(probabilities, initial, ModelConfig(regions=["a"]))
+    assert labels[0, 0, 0] == 0  # far away: the initial mask (empty) wins
+    assert labels[10, 10, 10] == 1  # deep inside: the initial mask wins
+    assert labels[5, 10, 10] == 0  # in the band: the network decides
+
+
+
+def test_refine_writes_a_new_segmentation_with_the_same_names_and_grid(
+        trained, small_phantom_workspace, tmp_path, capsys):
+    case = small_phantom_workspace.cases()[0]
+    code = main(["refine", "--image", str(case.image_path), "--seg", str(case.initial_path),
+                 "--model", str(trained), "--out", str(tmp_path / "r.seg.nrrd"),
+                 "--device", "cpu"])
+    assert code == 0, capsys.readouterr().err
+    refined = read_labelmap(tmp_path / "r.seg.nrrd")
+    initial = case.initial()
+    assert refined.regions == initial.regions
+    assert refined.geometry.matches(initial.geometry)
+    changed = refined.array != initial.array
+    # Only voxels in the correction band may change (confine_to_band is the default).
+    from scorekit.score.morphology import band
+
+    near = band(torch.from_numpy(initial.array > 0), 2).numpy()
+    assert not (changed & ~near).any()
+
+
+
+def test_refine_refuses_a_segmentation_without_the_models_regions(trained,
+                                                                   small_phantom_workspace):
+    case = small_phantom_workspace.cases()[0]
+    initial = case.initial()
+    other = LabelMap(initial.array, initial.geometry, regions={1: "femur_left", 2: "femur_right"})
+    network, config = load_model(trained)
+    with pytest.raises(ScoreKitError, match="lacks region"):
+        refine_case(case.image(), other, network, config, torch.device("cpu"))

@@ -1,0 +1,149 @@
+"""The training loop: files, checkpoints, kill and resume, raters, several processes."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from support import SCORE_TINY as TINY
+
+from scorekit.errors import ScoreKitError
+from scorekit.score.model import ModelConfig, load_model
+from scorekit.score.refine import refine_case
+from scorekit.score.trainer import TrainOptions, train
+
+
+def test_training_writes_a_model_history_and_checkpoint(trained):
+    names = {p.name for p in trained.iterdir()}
+    assert {"model.json", "model.safetensors", "history.json",
+            "checkpoint_latest.json", "checkpoint_latest.safetensors"} <= names
+    history = json.loads((trained / "history.json").read_text())["history"]
+    assert len(history) == 10 and all(np.isfinite(h["loss"]) for h in history)
+    config = json.loads((trained / "model.json").read_text())
+    assert config["training"]["steps"] == 10 and config["regions"] == ["humerus_left",
+                                                                       "humerus_right"]
+
+
+
+def test_training_without_resume_over_a_checkpoint_is_refused(trained, small_phantom_workspace):
+    with pytest.raises(ScoreKitError, match="holds a checkpoint; resume it"):
+        train(small_phantom_workspace.path, trained, TrainOptions(steps=20, **TINY), "cpu")
+
+
+
+def test_a_killed_training_resumes_from_its_last_checkpoint(small_phantom_workspace,
+                                                            tmp_path):
+    out = tmp_path / "m"
+    command = [sys.executable, "-m", "scorekit", "train", "--workspace",
+               str(small_phantom_workspace.path), "--out", str(out), "--steps", "400",
+               "--patch-size", "32", "--device", "cpu", "--json-progress"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoint = out / "checkpoint_latest.json"
+    deadline = time.monotonic() + 240
+    while not checkpoint.exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert checkpoint.exists(), "no checkpoint was written before the deadline"
+    killed_at = json.loads(checkpoint.read_text())["step"]
+    assert 0 < killed_at < 400
+
+    again = [("60" if arg == "400" else arg) for arg in command]
+    result = subprocess.run([*again, "--resume"], capture_output=True, text=True, timeout=600)
+    if killed_at >= 60:  # the run had already passed 60 steps: nothing left to do
+        assert result.returncode == 0
+    else:
+        assert result.returncode == 0, result.stderr
+        events = [json.loads(x) for x in result.stdout.splitlines() if x.startswith("{")]
+        logs = [e["message"] for e in events if e["event"] == "log"]
+        assert any(f"resumed from step {killed_at}" in m for m in logs)
+        steps = [e["done"] for e in events if e["event"] == "progress"]
+        assert steps[0] == 0 and killed_at in steps and steps[-1] == 60
+    assert json.loads(checkpoint.read_text())["step"] >= 60
+    assert (out / "model.safetensors").exists()
+
+
+
+def test_background_region_model_predicts_one_more_channel_and_refines(
+        small_phantom_workspace, tmp_path):
+    out = tmp_path / "bg"
+    train(small_phantom_workspace.path, out,
+          TrainOptions(steps=4, lr=1e-3, background_region=True, **TINY), device="cpu")
+    network, config = load_model(out)
+    assert config.outputs == ["background", "humerus_left", "humerus_right"]
+    case = small_phantom_workspace.cases()[0]
+    refined = refine_case(case.image(), case.initial(), network, config, torch.device("cpu"))
+    assert refined.names == case.initial().names
+
+
+
+def test_the_skip_and_confinement_choices_reach_the_saved_model(small_phantom_workspace,
+                                                               tmp_path):
+    out = tmp_path / "plain"
+    train(small_phantom_workspace.path, out, TrainOptions(
+        steps=2, lr=1e-3, initial_logit=0.0, confine_to_band=False, **TINY), device="cpu")
+    network, config = load_model(out)
+    assert config.initial_logit == 0.0 and not config.confine_to_band
+    assert network.gain == 0.0
+
+
+
+def test_validation_takes_every_raters_ratings(tmp_path):
+    from scorekit.data.ratings import BOTH, OVER, Rating
+    from scorekit.score.method import ScoreTrainer
+    from scorekit.score.trainer import _ProcessGroup
+    from scorekit.synth import write_phantom_workspace
+
+    ws = write_phantom_workspace(tmp_path / "ws", cases=1, seed=3, size_xy=96, slices=120,
+                                 spacing=(2.0, 2.0, 2.7))
+    case = ws.cases()[0]
+    ws.ratings.put([Rating(case.id, region, 1, OVER if k else BOTH, rater="second")
+                    for k, region in enumerate(case.regions)])
+    config = ModelConfig(regions=case.regions, patch_size=[32] * 3, features=[8, 16, 32])
+    torch.manual_seed(0)
+    run = ScoreTrainer(config, TrainOptions(**TINY), torch.device("cpu"), tmp_path / "m",
+                       _ProcessGroup())
+    loaded = run.load_case(ws, case)
+    assert len(loaded.rating_sets) == 2
+    each = [run.validate([replace(loaded, rating_sets=[s])])["val_loss"]
+            for s in loaded.rating_sets]
+    assert each[0] != pytest.approx(each[1])
+    assert run.validate([loaded])["val_loss"] == pytest.approx(np.mean(each))
+
+
+
+def test_background_mirrors_the_regions_ratings():
+    from scorekit.data.ratings import BOTH, NONE, OVER, UNDER
+    from scorekit.score.loss import add_background_region
+
+    initial = torch.zeros((1, 2, 4, 4, 4), dtype=torch.bool)
+    initial[0, 0, 1:3, 1:3, 1:3] = True
+    for errors, qualities, expected in (([UNDER, NONE], [3, 5], (OVER, 3)),
+                                        ([UNDER, OVER], [3, 2], (BOTH, 2)),
+                                        ([OVER, NONE], [1, 5], (UNDER, 1)),
+                                        ([NONE, NONE], [5, 5], (NONE, 5))):
+        masks, q, l_ = add_background_region(initial, torch.tensor([qualities]),
+                                             torch.tensor([errors]))
+        assert (int(l_[0, 0]), int(q[0, 0])) == expected
+        assert torch.equal(masks[0, 0], ~initial[0].any(0))
+
+
+
+def test_two_process_training_with_torchrun_on_cpu(small_phantom_workspace, tmp_path):
+    out = tmp_path / "ddp"
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         "-m", "scorekit", "train", "--workspace", str(small_phantom_workspace.path),
+         "--out", str(out), "--steps", "6", "--patch-size", "32", "--device", "cpu"],
+        capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads((out / "history.json").read_text())["summary"]
+    assert summary["processes"] == 2 and summary["steps"] == 6
+    load_model(out)

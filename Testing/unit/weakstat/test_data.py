@@ -1,0 +1,56 @@
+"""WeakStatSeg datasets: folders, CSVs, patient groups, refused inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from support import write_csv as _csv
+from support import write_picture as _picture
+
+from scorekit.errors import ScoreKitError
+from scorekit.weakstat.data import read_dataset, split_by_group
+
+
+# -- datasets -----------------------------------------------------------------------------------
+def test_the_busbra_folder_pairs_images_with_masks_and_groups_patients(shared_data):
+    folder = shared_data / "us" / "busbra"
+    samples = read_dataset(folder)
+    assert len(samples) == len(list((folder / "Images").glob("*.png")))
+    assert len(samples) >= 150
+    first = samples[0]
+    assert first.name == "bus_0001-l.png" and first.group == "0001"
+    assert first.image.dtype == np.float32 and 0 <= first.image.min() <= first.image.max() <= 1
+    assert first.mask.shape == first.image.shape and 0 < first.fraction < 1
+    train_set, test_set = split_by_group(samples, 0.27, seed=0)
+    assert 0.22 * len(samples) <= len(test_set) <= 0.32 * len(samples)
+    assert not {s.group for s in train_set} & {s.group for s in test_set}
+
+
+
+def test_a_csv_may_give_only_the_fraction_and_a_painted_weak_mask(tmp_path):
+    image = _picture(tmp_path / "a.png", np.full((20, 30, 3), 128, np.uint8))  # RGB
+    weak = np.zeros((20, 30), np.uint8)
+    weak[8:10, 10:12] = 255
+    _picture(tmp_path / "a_weak.png", weak)
+    samples = read_dataset(_csv(tmp_path / "d.csv", [
+        {"image": image.name, "mask": "", "fraction": "0.25", "weak_mask": "a_weak.png"}]))
+    assert samples[0].mask is None and samples[0].fraction == 0.25
+    assert samples[0].weak.sum() == 4 and samples[0].image.shape == (20, 30)
+
+
+
+@pytest.mark.parametrize(("row", "message"), [
+    ({"fraction": "1.5"}, "a.png: ROI fraction 1.5 is outside [0, 1]"),
+    ({"fraction": "abc"}, "line 2: fraction 'abc' is not a number"),
+    ({"weak_mask": "small.png", "fraction": "0.1"}, "small.png: weak mask is 5x5 but its image "
+                                                   "is 20x30"),
+    ({"weak_mask": "empty.png", "fraction": "0.1"}, "empty.png: weak mask is empty"),
+    ({"mask": "missing.png"}, "missing.png: file not found"),
+    ({"fraction": ""}, "a.png: neither a mask nor a fraction"),
+])
+def test_bad_datasets_are_refused_naming_the_file(tmp_path, row, message):
+    _picture(tmp_path / "a.png", np.zeros((20, 30), np.uint8))
+    _picture(tmp_path / "small.png", np.full((5, 5), 255, np.uint8))
+    _picture(tmp_path / "empty.png", np.zeros((20, 30), np.uint8))
+    with pytest.raises(ScoreKitError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        read_dataset(_csv(tmp_path / "d.csv", [{"image": "a.png", **row}]))

@@ -1,0 +1,87 @@
+"""WeakStatSeg training and prediction, 2D and 3D."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from support import write_csv as _csv
+
+from scorekit.cli import main
+from scorekit.data.volume import Geometry, Volume, read_volume, write_volume
+from scorekit.errors import ScoreKitError
+from scorekit.metrics import iou
+from scorekit.weakstat.data import read_dataset
+from scorekit.weakstat.model import WeakStatConfig
+from scorekit.weakstat.train import predict, train
+
+TINY = {"backbone": "mobilenet_v3_large", "size": [64, 64], "batch": 4}
+
+
+
+def test_recalibrated_batchnorm_makes_eval_match_batch_statistics(lesions):
+    from scorekit.weakstat.train import to_grid
+
+    samples = read_dataset(lesions)
+    config = WeakStatConfig(losses=["full"], steps=30, **TINY)
+    network = train(samples, config, device="cpu")
+    images = to_grid(samples, config)["image"]
+    with torch.no_grad():
+        evaluated = torch.sigmoid(network.eval()(images)[0])
+        for module in network.modules():  # batch statistics, but no dropout
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                module.train()
+        batch_statistics = torch.sigmoid(network(images)[0])
+    network.eval()
+    # Equal up to BatchNorm's unbiased running variance (n/(n−1): 16/15 on pooled features).
+    assert (evaluated - batch_statistics).abs().mean() < 0.005
+    assert ((evaluated > 0.5) == (batch_statistics > 0.5)).float().mean() > 0.99
+
+
+
+def test_full_supervision_learns_the_lesions(lesions):
+    samples = read_dataset(lesions)
+    train_set, test_set = samples[:12], samples[12:]
+    config = WeakStatConfig(losses=["full"], steps=150, lr=2e-3, **TINY)
+    network = train(train_set, config, device="cpu")
+    scores = [iou(predict(network, config, s.image) > 0.5, s.mask) for s in test_set]
+    assert np.mean(scores) > 0.25, scores  # an untrained network scores about 0
+
+
+
+def test_training_without_the_masks_it_needs_is_refused(lesions, tmp_path):
+    samples = [s.__class__(s.name, s.image, s.fraction) for s in read_dataset(lesions)[:2]]
+    with pytest.raises(ScoreKitError, match="full supervision needs a reference mask"):
+        train(samples, WeakStatConfig(losses=["full"], steps=1, **TINY))
+    with pytest.raises(ScoreKitError, match=r"a weak mask of size .* needs a non-empty reference"):
+        train(samples, WeakStatConfig(losses=["weak"], steps=1, **TINY))
+
+
+
+def test_3d_volumes_train_with_the_unet_and_segment_on_their_grid(tmp_path):
+    geometry = Geometry((24, 20, 16), (1.0, 1.0, 2.0), (0.0, 0.0, 0.0),
+                        (1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0))
+    rows = []
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        z, y, x = np.indices(geometry.shape)
+        ball = 9 * (z - 8) ** 2 + (y - 10) ** 2 + (x - 12 - i) ** 2 < 25  # widest at z = 8
+        image = Volume((ball * 200 + rng.normal(0, 20, ball.shape)).astype(np.float32),
+                       geometry)
+        write_volume(image, tmp_path / f"v{i}.nii.gz")
+        write_volume(image.with_array(ball.astype(np.uint8)), tmp_path / f"m{i}.nii.gz")
+        rows.append({"image": f"v{i}.nii.gz", "mask": f"m{i}.nii.gz"})
+    data = _csv(tmp_path / "volumes.csv", rows)
+    assert main(["weakstat", "train", "--data", str(data), "--out", str(tmp_path / "m3"),
+                 "--size", "16", "16", "16", "--steps", "2", "--batch", "2",
+                 "--device", "cpu"]) == 0
+    assert main(["weakstat", "segment", "--model", str(tmp_path / "m3"),
+                 "--image", str(tmp_path / "v0.nii.gz"), "--out", str(tmp_path / "s.nii.gz"),
+                 "--device", "cpu"]) == 0
+    assert read_volume(tmp_path / "s.nii.gz").geometry.matches(geometry)
+    # The paper's 2D protocol on the same volumes: each one's largest-ROI slice.
+    from scorekit.weakstat.data import largest_roi_slices
+
+    slices = largest_roi_slices(read_dataset(data))
+    assert [s.name for s in slices] == [f"v{i}.nii.gz[z=8]" for i in range(3)]
+    assert all(s.image.ndim == 2 for s in slices)
