@@ -38,7 +38,7 @@ class ModelConfig:
     regions: list[str]
     patch_size: list[int] = field(default_factory=lambda: [64, 64, 64])  # z, y, x voxels
     features: list[int] = field(default_factory=lambda: [16, 32, 64, 128])
-    res_units: int = 0  # residual units per level; 0 is ~3× faster on CPU (see README)
+    res_units: int = 0  # residual units per level; 0 is ~3× faster on CPU (see docs/method.md)
     # CT normalisation: clip to [low, high] HU, then (I − low) / (high − low) − 0.5.
     intensity_window: list[float] = field(default_factory=lambda: [-1000.0, 2000.0])
     eta: int = registry.ETA

@@ -47,7 +47,7 @@ def weak_mask_loss(m_p: torch.Tensor, m_w: torch.Tensor) -> torch.Tensor:
     Reduction (the paper leaves it open): the sum over the image divided by the number of
     marked pixels, i.e. the mean over the pixels where the loss can be non-zero. A mean over
     all pixels would shrink it by the weak mask's share of the image (~0.5 % on BUS-BRA)
-    and leave L_ws without effect beside L_s (measured: README).
+    and leave L_ws without effect beside L_s (measured: docs/weakstatseg.md).
     """
     masked = m_w * m_p
     log_pos = torch.log(masked.clamp(min=EPS))

@@ -95,7 +95,8 @@ def load_backbone_weights(network: WeakStatNet, path: str | os.PathLike) -> str:
     path = Path(path)
     if path.suffix != ".safetensors":
         raise ScoreKitError(f"{path}: backbone weights must be .safetensors (pickled "
-                            "checkpoints are never loaded; convert them once, see README)")
+                            "checkpoints are never loaded; convert them once, see "
+                            "docs/weakstatseg.md)")
     try:
         state = load_file(str(path))
     except (SafetensorError, OSError) as exc:

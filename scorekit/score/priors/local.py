@@ -44,7 +44,7 @@ def otsu_classes(values: np.ndarray) -> tuple[float, float]:
 def surroundings_level(band_intensities: np.ndarray) -> float:
     """lo: mean of the darkest Otsu class of the band intensities.
 
-    Known weakness (README, *Boundary prior P*): a band that reaches air makes air the
+    Known weakness (docs/method.md, *Boundary prior P*): a band that reaches air makes air the
     darkest class, and P ≈ 1 over all soft tissue.
     """
     values = np.asarray(band_intensities, dtype=np.float32).ravel()
