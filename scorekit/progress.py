@@ -23,13 +23,13 @@ class Progress:
         self._total = 0
         self._done = 0
 
-    def start(self, stage: str, total: int) -> None:
+    def start(self, stage: str, total: int, unit: str = "step") -> None:
         self.close()
         self._stage, self._total, self._done = stage, total, 0
         if self.json_lines:
             self._emit(event="progress", stage=stage, done=0, total=total)
         else:
-            self._bar = tqdm(total=total, desc=stage, unit="step", leave=True, file=sys.stderr,
+            self._bar = tqdm(total=total, desc=stage, unit=unit, leave=True, file=sys.stderr,
                              dynamic_ncols=True)
 
     def advance(self, steps: int = 1, **info) -> None:
@@ -63,7 +63,7 @@ class Progress:
 class Silent(Progress):
     """A Progress that reports nothing (library calls, tests)."""
 
-    def start(self, stage: str, total: int) -> None:
+    def start(self, stage: str, total: int, unit: str = "step") -> None:
         pass
 
     def advance(self, steps: int = 1, **info) -> None:

@@ -17,7 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 BASE = {"scorekit", "scorekit.errors", "scorekit.registry", "scorekit.metrics",
         "scorekit.progress", "scorekit.devices", "scorekit.weights", "scorekit.jobs"}
-ABOVE_METHODS = ("scorekit.experiments", "scorekit.web", "scorekit.cli")
+ABOVE_METHODS = ("scorekit.workflows", "scorekit.experiments", "scorekit.web", "scorekit.cli")
 # (importer, what it must not import, why)
 FORBIDDEN = [
     ("scorekit.data", ("scorekit.initial", "scorekit.synth", "scorekit.score",
@@ -35,6 +35,8 @@ FORBIDDEN = [
      "WeakStatSeg is independent of SCORE"),
     ("scorekit.baselines", ("scorekit.weakstat", *ABOVE_METHODS),
      "methods never import experiments or front ends"),
+    ("scorekit.workflows", ("scorekit.experiments", "scorekit.web", "scorekit.cli"),
+     "workflows sit below the front ends"),
     ("scorekit.experiments", ("scorekit.web", "scorekit.cli"),
      "experiments sit below the front ends"),
     ("scorekit.web", ("scorekit.cli", "scorekit.experiments", "scorekit.score",

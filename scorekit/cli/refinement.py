@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from scorekit import registry
+from scorekit.cli.data import class_map_names
 from scorekit.cli.verbs import VERBS, add_device, add_json_progress, comma_list
+from scorekit.cli.workflows import EXIT_SOME_FAILED, add_case_arguments, case_files
+from scorekit.errors import ScoreKitError
 
 
 def _segment_arguments(p) -> None:
@@ -72,17 +76,43 @@ def train(args) -> int:
 
 
 def _refine_arguments(p) -> None:
-    p.add_argument("--image", required=True, help="CT volume or DICOM folder")
-    p.add_argument("--seg", required=True, help="initial segmentation (.seg.nrrd or label map)")
+    add_case_arguments(p)
     p.add_argument("--model", required=True, help="model folder")
-    p.add_argument("--out", required=True, help="output .seg.nrrd or label map")
+    p.add_argument("--out", required=True,
+                   help="with --image: output .seg.nrrd or label map; with --images: a folder")
+    p.add_argument("--shard", default="1/1",
+                   help="I/N: refine every N-th case from the I-th (split a folder between "
+                        "processes)")
     add_device(p)
+    add_json_progress(p)
 
 
-@VERBS.verb("refine", "refine a segmentation with a trained model", _refine_arguments)
+@VERBS.verb("refine", "refine a segmentation, or a folder of CTs, with a trained model",
+            _refine_arguments)
 def refine(args) -> int:
+    if args.images:
+        return _refine_folder(args)
+    if not args.seg:
+        raise ScoreKitError("refine --image needs --seg (or give a folder with --images)")
     from scorekit.score.refine import refine_files
 
-    out = refine_files(args.image, args.seg, args.model, args.out, device=args.device)
+    out, missing = refine_files(args.image, args.seg, args.model, args.out, device=args.device)
+    for region in missing:
+        print(f"warning: {args.seg} has no '{region}'; it stays absent", file=sys.stderr)
     print(f"refined segmentation written to {out}")
     return 0
+
+
+def _refine_folder(args) -> int:
+    from scorekit.progress import Progress
+    from scorekit.workflows.batch import parse_shard, refine_batch
+
+    report = refine_batch(case_files(args), args.model, args.out,
+                          class_map_names(args.class_map), args.engine,
+                          comma_list(args.structures) or None, parse_shard(args.shard),
+                          args.device, Progress(args.json_progress))
+    print(f"{args.out}: refined {len(report.refined)} case(s)"
+          + (f", {len(report.done_before)} done before" if report.done_before else "")
+          + (f"; failed (named above): {', '.join(report.failed)}" if report.failed else "")
+          + f"; summary in {Path(args.out) / 'summary.csv'}")
+    return EXIT_SOME_FAILED if report.failed else 0

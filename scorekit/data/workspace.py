@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,7 +98,8 @@ class Workspace:
         cases = self.path / "cases"
         if not cases.exists():
             return []
-        return sorted(p.name for p in cases.iterdir() if (p / CASE_INFO).exists())
+        return sorted(p.name for p in cases.iterdir()
+                      if CASE_ID.match(p.name) and (p / CASE_INFO).exists())
 
     def case(self, case_id: str) -> Case:
         folder = self.path / "cases" / case_id
@@ -113,22 +116,35 @@ class Workspace:
 
     def add_case(self, case_id: str, image: Volume, initial: LabelMap,
                  reference: LabelMap | None = None, **info) -> Case:
-        """Copy a case in. Segmentations on another grid are resampled onto the image's."""
+        """Copy a case in, whole or not at all: everything is checked, then written into a
+        hidden folder that is renamed into place. Segmentations on another grid are
+        resampled onto the image's."""
         if not CASE_ID.match(case_id):
             raise ScoreKitError(f"case '{case_id}': id must be letters, digits, '_', '-', '.'")
         folder = self.path / "cases" / case_id
         if (folder / CASE_INFO).exists():
             raise ScoreKitError(f"case '{case_id}': already in workspace {self.path}")
-        initial = _on_grid(initial, image, f"case '{case_id}' initial segmentation")
+        initial = _on_grid(initial, image, f"case '{case_id}' initial segmentation "
+                                           f"{info.get('initial_source', '')}".rstrip())
         if not initial.regions:
             raise ScoreKitError(f"case '{case_id}': initial segmentation has no region")
-        write_volume(image, folder / IMAGE)
-        write_labelmap(initial, folder / INITIAL)
         if reference is not None:
-            reference = _on_grid(reference, image, f"case '{case_id}' reference segmentation")
-            write_labelmap(reference, folder / REFERENCE)
-        record = {"regions": initial.names, **info}
-        write_text_atomic(folder / CASE_INFO, json.dumps(record, indent=1) + "\n")
+            reference = _on_grid(reference, image, f"case '{case_id}' reference segmentation "
+                                               f"{info.get('reference_source', '')}".rstrip())
+        staging = folder.with_name(f".adding-{case_id}-{secrets.token_hex(4)}")
+        staging.mkdir(parents=True)
+        try:
+            write_volume(image, staging / IMAGE)
+            write_labelmap(initial, staging / INITIAL)
+            if reference is not None:
+                write_labelmap(reference, staging / REFERENCE)
+            record = {"regions": initial.names, **info}
+            write_text_atomic(staging / CASE_INFO, json.dumps(record, indent=1) + "\n")
+            if folder.exists():  # an incomplete folder left by an older version: not a case
+                shutil.rmtree(folder)
+            os.replace(staging, folder)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
         return self.case(case_id)
 
 

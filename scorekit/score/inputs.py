@@ -28,13 +28,23 @@ class CaseInputs:
     surroundings: float  # lo of the boundary prior, in intensity units
 
 
+def missing_regions(labels: LabelMap, config: ModelConfig) -> list[str]:
+    """The model's regions this segmentation lacks (a scan may show only some structures)."""
+    return [r for r in config.regions if r not in labels.names]
+
+
 def region_masks(labels: LabelMap, regions: list[str], source: str) -> np.ndarray:
-    """(K, Z, Y, X) bool masks in the model's region order; refuse missing regions."""
-    missing = [r for r in regions if r not in labels.names]
-    if missing:
-        raise ScoreKitError(f"{source}: segmentation lacks region(s) {', '.join(missing)} "
-                            f"that the model needs (it has {', '.join(labels.names)})")
-    return np.stack([labels.mask(r) for r in regions])
+    """(K, Z, Y, X) bool masks in the model's region order. A region the segmentation
+    lacks is empty; one with none of the regions is refused."""
+    present = [r for r in regions if r in labels.names]
+    if not present:
+        raise ScoreKitError(f"{source}: segmentation has none of the regions the model "
+                            f"knows ({', '.join(regions)}); it has {', '.join(labels.names)}")
+    masks = np.zeros((len(regions), *labels.array.shape), dtype=bool)
+    for k, region in enumerate(regions):
+        if region in present:
+            masks[k] = labels.mask(region)
+    return masks
 
 
 def crop_box(masks: np.ndarray, margin: int, min_size) -> tuple[slice, slice, slice]:

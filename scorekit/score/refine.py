@@ -15,6 +15,8 @@ Choices where the paper is silent:
 * **Pasting back**: refined regions replace the initial ones in the crop; voxels they take
   from other (unmodelled) regions of the initial segmentation become theirs; everything
   outside the crop and every other region is left as it was.
+* **Regions a scan lacks** (one arm in the field of view) stay absent: the model's other
+  regions are refined (``missing_regions`` says which were skipped).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from scorekit.data.labelmap import LabelMap
 from scorekit.data.labels import read_labelmap, resample_labelmap, write_labelmap
 from scorekit.data.volume import Volume, read_volume
 from scorekit.devices import autocast, resolve_device
-from scorekit.score.inputs import CaseInputs, case_inputs
+from scorekit.score.inputs import CaseInputs, case_inputs, missing_regions
 from scorekit.score.model import ModelConfig, load_model
 from scorekit.score.morphology import band
 
@@ -83,20 +85,24 @@ def refine_case(image: Volume, initial: LabelMap, network: torch.nn.Module,
     inputs = case_inputs(image, initial, config, source, device)
     crop_labels = labels_from_probabilities(
         predict_probabilities(network, inputs, config), inputs.initial, config).cpu().numpy()
-    values = np.array([initial.value_of(r) for r in config.regions])
+    # Label value per network label (0: background, or a region this scan lacks).
+    values = np.array([0, *(initial.value_of(r) if r in initial.names else 0
+                            for r in config.regions)])
     array = initial.array.copy()
     crop = array[inputs.box]
-    crop[np.isin(crop, values)] = 0
-    refined = crop_labels > 0
-    crop[refined] = values[crop_labels[refined] - 1]
+    crop[np.isin(crop, values[values > 0])] = 0
+    refined = values[crop_labels]
+    crop[refined > 0] = refined[refined > 0]
     return replace(initial, array=array)
 
 
 def refine_files(image: str | os.PathLike, seg: str | os.PathLike, model: str | os.PathLike,
-                 out: str | os.PathLike, device: str = "auto") -> Path:
-    """``scorekit refine``: read, refine, write (label map + sidecar, or .seg.nrrd)."""
+                 out: str | os.PathLike, device: str = "auto") -> tuple[Path, list[str]]:
+    """Read, refine, write (label map + sidecar, or .seg.nrrd); returns the output and the
+    model's regions the segmentation lacks (left absent)."""
     torch_device = resolve_device(device)
     network, config = load_model(model, torch_device)
-    refined = refine_case(read_volume(image), read_labelmap(seg), network, config,
-                          torch_device, source=str(seg))
-    return write_labelmap(refined, out)
+    initial = read_labelmap(seg)
+    refined = refine_case(read_volume(image), initial, network, config, torch_device,
+                          source=str(seg))
+    return write_labelmap(refined, out), missing_regions(initial, config)

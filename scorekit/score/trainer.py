@@ -15,6 +15,10 @@ subclass that fills in the hooks (nnU-Net's trainer variants are the model):
 
 Shared behaviour:
 
+* **Cases with some of the regions** (one arm in the field of view): the model learns the
+  union of the workspace's regions; a region a case lacks has an empty mask there and
+  counts as rated "excellent, no error", which adds no loss (nothing to keep, nothing to
+  correct) and asks the raters nothing.
 * **Several raters**: every rater who rated all of a case's regions gives that case one
   rating set; a step draws one set at random, so the expected loss is the mean of the
   raters' losses (no vote, no averaging of labels that would mix directions). Validation
@@ -43,6 +47,7 @@ import torch
 
 from scorekit import registry
 from scorekit.data.atomic import atomic_path, write_text_atomic
+from scorekit.data.ratings import NONE, QUALITY_MAX
 from scorekit.data.workspace import Case, Workspace
 from scorekit.devices import autocast, resolve_device
 from scorekit.errors import ScoreKitError
@@ -109,7 +114,7 @@ def train(workspace: str | os.PathLike, out: str | os.PathLike, options: TrainOp
         progress = Silent()
     torch.manual_seed(options.seed)
     ws = Workspace(workspace)
-    regions = _common_regions(ws)
+    regions = _union_of_regions(ws)
     config = ModelConfig(regions=regions, patch_size=list(options.patch_size),
                          features=list(options.features), res_units=options.res_units,
                          confine_to_band=options.confine_to_band,
@@ -165,16 +170,12 @@ def _join_process_group(device: str) -> tuple[_ProcessGroup, torch.device]:
     return _ProcessGroup(rank, size), torch_device
 
 
-def _common_regions(ws: Workspace) -> list[str]:
+def _union_of_regions(ws: Workspace) -> list[str]:
+    """Every region of the workspace, in order of first appearance (cases by id)."""
     cases = ws.cases()
     if not cases:
         raise ScoreKitError(f"{ws.path}: workspace has no case")
-    regions = cases[0].regions
-    for case in cases[1:]:
-        if case.regions != regions:
-            raise ScoreKitError(f"case '{case.id}': regions {', '.join(case.regions)} differ "
-                                f"from case '{cases[0].id}' ({', '.join(regions)})")
-    return regions
+    return list(dict.fromkeys(region for case in cases for region in case.regions))
 
 
 def _padded_to_patch(inputs: CaseInputs, reference: torch.Tensor | None, patch_size
@@ -249,9 +250,10 @@ class Trainer:
     def load_case(self, ws: Workspace, case: Case) -> TrainingCase | None:
         """A case's tensors and rating sets; None when no rater rated all its regions."""
         regions = self.config.regions
+        absent = {r: (QUALITY_MAX, NONE) for r in regions if r not in case.regions}
         by_rater: dict[str, dict[str, tuple[int, int]]] = {}
         for r in ws.ratings.all(case.id):
-            by_rater.setdefault(r.rater, {})[r.region] = (r.quality, r.error)
+            by_rater.setdefault(r.rater, dict(absent))[r.region] = (r.quality, r.error)
         complete = [v for v in by_rater.values() if set(regions) <= set(v)]
         if not complete:
             return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -56,11 +57,29 @@ def test_refine_writes_a_new_segmentation_with_the_same_names_and_grid(
 
 
 
-def test_refine_refuses_a_segmentation_without_the_models_regions(trained,
-                                                                   small_phantom_workspace):
+def test_refine_refuses_a_segmentation_with_none_of_the_models_regions(trained,
+                                                                        small_phantom_workspace):
     case = small_phantom_workspace.cases()[0]
     initial = case.initial()
     other = LabelMap(initial.array, initial.geometry, regions={1: "femur_left", 2: "femur_right"})
     network, config = load_model(trained)
-    with pytest.raises(ScoreKitError, match="lacks region"):
+    with pytest.raises(ScoreKitError, match="none of the regions the model knows"):
         refine_case(case.image(), other, network, config, torch.device("cpu"))
+
+
+def test_a_region_the_scan_lacks_stays_absent_and_the_others_are_refined(
+        trained, small_phantom_workspace):
+    from scorekit.score.inputs import missing_regions
+
+    case = small_phantom_workspace.cases()[0]
+    both = case.initial()
+    left = both.value_of("humerus_left")
+    one_arm = LabelMap(np.where(both.array == left, left, 0).astype(both.array.dtype),
+                       both.geometry, regions={left: "humerus_left"})
+    network, config = load_model(trained)
+    assert missing_regions(one_arm, config) == ["humerus_right"]
+    refined = refine_case(case.image(), one_arm, network, config, torch.device("cpu"))
+    assert refined.names == ["humerus_left"]
+    assert set(np.unique(refined.array)) <= {0, left}
+    with_both = refine_case(case.image(), both, network, config, torch.device("cpu"))
+    assert refined.mask("humerus_left").sum() > 0.9 * with_both.mask("humerus_left").sum()

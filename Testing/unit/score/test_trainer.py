@@ -147,3 +147,26 @@ def test_two_process_training_with_torchrun_on_cpu(small_phantom_workspace, tmp_
     summary = json.loads((out / "history.json").read_text())["summary"]
     assert summary["processes"] == 2 and summary["steps"] == 6
     load_model(out)
+
+
+def test_a_workspace_where_one_case_lacks_a_region_trains_on_the_union(tmp_path):
+    from scorekit.data.labelmap import LabelMap
+    from scorekit.data.workspace import Workspace
+    from scorekit.synth import write_phantom_workspace
+
+    phantoms = write_phantom_workspace(tmp_path / "phantoms", cases=2, seed=5, size_xy=96,
+                                       slices=120, spacing=(2.0, 2.0, 2.7))
+    ws = Workspace.create(tmp_path / "ws")
+    first, second = phantoms.cases()
+    ws.add_case(first.id, first.image(), first.initial(), first.reference())
+    both = second.initial()
+    left = both.value_of("humerus_left")
+    one_arm = LabelMap(np.where(both.array == left, left, 0).astype(both.array.dtype),
+                       both.geometry, regions={left: "humerus_left"})
+    ws.add_case(second.id, second.image(), one_arm)
+    ws.ratings.put([r for r in phantoms.ratings.all()
+                    if r.case == first.id or r.region == "humerus_left"])
+    out = train(ws.path, tmp_path / "m", TrainOptions(steps=3, lr=1e-3, **TINY), "cpu")
+    _, config = load_model(out)
+    assert config.regions == ["humerus_left", "humerus_right"]
+    assert config.training["cases"] == 2  # the one-arm case counts: its rating set is whole
