@@ -7,6 +7,7 @@ runs in a ``PythonSlicer -m scorekit`` child process so the application never fr
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -22,6 +23,13 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModuleLogic,
     ScriptedLoadableModuleTest,
 )
+
+# From a source checkout (a module folder added under Additional module paths), the shared
+# packages scorekit and SCORESlicerLib sit one folder up, which Slicer does not put on the
+# path; an installed extension has them beside this file already.
+_CHECKOUT = Path(__file__).resolve().parents[1]
+if (_CHECKOUT / "SCORESlicerLib").is_dir() and str(_CHECKOUT) not in sys.path:
+    sys.path.append(str(_CHECKOUT))
 
 from scorekit import registry  # pure data: importable before the dependencies are installed
 from SCORESlicerLib import dependencies
@@ -69,6 +77,7 @@ class SCORERefineWidget(ModuleWidget):
     def __init__(self, parent=None) -> None:
         ModuleWidget.__init__(self, parent)
         self._ratingStarted = {}  # segment id → when the rater started on it
+        self._ratedNode = None  # the segmentation node the rating table shows
 
     def setup(self) -> None:
         ModuleWidget.setup(self)
@@ -89,22 +98,23 @@ class SCORERefineWidget(ModuleWidget):
         self.ui.trainButton.connect("clicked(bool)", self.onTrainOrCancel)
         self.ui.refineButton.connect("clicked(bool)", self.onRefine)
         self.ui.installButton.connect("clicked(bool)", self.onInstallDependencies)
+        # The selector signals before the parameter node is updated: use the node it passes.
         self.ui.initialSegmentationSelector.connect(
-            "currentNodeChanged(vtkMRMLNode*)", lambda node: self.fillRatingTable())
+            "currentNodeChanged(vtkMRMLNode*)", self.fillRatingTable)
         self.ui.ratingTable.connect("currentCellChanged(int,int,int,int)", self.onRatingRowEntered)
         self.observeScene()
         self.showDependencyState()
 
     def parameterNodeSet(self) -> None:
-        self.fillRatingTable()
+        self.fillRatingTable(self._parameterNode.initialSegmentation)
 
     @property
     def ready(self) -> bool:
         """True once torch and the rest of scorekit's dependencies import."""
         return not dependencies.missing_packages()
 
-    def updateButtons(self, caller=None, event=None) -> None:
-        p = self._parameterNode
+    def refreshButtons(self, p) -> None:
+        self.followVolumeName(p, "caseId")
         if not self.ready:
             return
         busy = self.training.busy
@@ -137,7 +147,7 @@ class SCORERefineWidget(ModuleWidget):
             self.showDependencyState()
             self.setStatus(_("Dependencies installed."))
             self.updateButtons()
-            self.fillRatingTable()
+            self.fillRatingTable(self._parameterNode.initialSegmentation)
 
     # -- 1. initial segmentation -----------------------------------------------------------------
     def onSegment(self) -> None:
@@ -153,11 +163,12 @@ class SCORERefineWidget(ModuleWidget):
             self.setStatus(_("Initial segmentation: {name}").format(name=node.GetName()))
 
     # -- 2. rating panel -------------------------------------------------------------------------
-    def fillRatingTable(self) -> None:
+    def fillRatingTable(self, node) -> None:
+        """One row per segment of ``node`` (the segmentation being rated)."""
         table = self.ui.ratingTable
         table.setRowCount(0)
         self._ratingStarted = {}
-        node = self._parameterNode.initialSegmentation if self._parameterNode else None
+        self._ratedNode = node
         if node is None or not self.ready:
             return
         from scorekit.data.ratings import QUALITY_MAX, ErrorLabel
@@ -188,9 +199,6 @@ class SCORERefineWidget(ModuleWidget):
                             lambda _v, r=row: self.onRatingEdited(r, "quality"))
             error.connect("currentIndexChanged(int)",
                           lambda _i, r=row: self.onRatingEdited(r, "error"))
-        if not self._parameterNode.caseId and self._parameterNode.inputVolume:
-            self._parameterNode.caseId = registry.case_id_from_name(
-                self._parameterNode.inputVolume.GetName())
 
     def onRatingRowEntered(self, row, column, previousRow, previousColumn) -> None:
         item = self.ui.ratingTable.item(row, 0)
@@ -219,8 +227,8 @@ class SCORERefineWidget(ModuleWidget):
             return
         seconds = time.monotonic() - started
         with slicer.util.tryWithErrorDisplay(_("Invalid rating.")):
-            set_rating(self._parameterNode.initialSegmentation, segmentId, quality, error,
-                       seconds=seconds, rater=self._parameterNode.rater or "anonymous")
+            set_rating(self._ratedNode, segmentId, quality, error, seconds=seconds,
+                       rater=self._parameterNode.rater or "anonymous")
             table.item(row, 3) or table.setItem(row, 3, qt.QTableWidgetItem())
             table.item(row, 3).setText(f"{seconds:.0f}")
 
@@ -241,6 +249,11 @@ class SCORERefineWidget(ModuleWidget):
 
     def onSaveRatings(self) -> None:
         p = self._parameterNode
+        replaced = self.logic.ratings_replaced(p.workspace, p.caseId, p.initialSegmentation)
+        if replaced and not slicer.util.confirmOkCancelDisplay(
+                _("Case {case} already holds other ratings of {names} by the same rater. "
+                  "Replace them?").format(case=p.caseId, names=", ".join(replaced))):
+            return
         with slicer.util.tryWithErrorDisplay(_("Could not save the ratings.")):
             count = self.logic.save_ratings(p.workspace, p.caseId, p.initialSegmentation)
             self.setStatus(_("{count} ratings saved for case {case}.").format(
@@ -303,7 +316,18 @@ class SCORERefineTest(ScriptedLoadableModuleTest):
 
     def runTest(self):
         self.setUp()
+        self.test_module_loads()
+        missing = dependencies.missing_packages()
+        if missing:  # e.g. the extension build machines: no torch there
+            self.delayDisplay("Skipping the training test: not installed: " + ", ".join(missing))
+            return
         self.test_rate_train_and_refine()
+
+    def test_module_loads(self):
+        """Needs nothing beyond Slicer: the widget and the parameter node's defaults."""
+        self.assertIsNotNone(slicer.modules.scorerefine.widgetRepresentation())
+        parameters = SCORERefineLogic().getParameterNode()
+        self.assertEqual(parameters.steps, registry.TRAINING_STEPS)
 
     def test_rate_train_and_refine(self):
         import tempfile

@@ -12,6 +12,7 @@ from slicer.i18n import tr as _
 from slicer.ScriptedLoadableModule import ScriptedLoadableModuleWidget
 from slicer.util import VTKObservationMixin
 
+from scorekit import registry
 from SCORESlicerLib import dependencies
 
 
@@ -24,7 +25,11 @@ class ModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     """Subclasses create ``self.ui``, ``self.logic`` and ``self.training`` (a JobPanel whose
     ``on_finished`` is ``onTrainingFinished``) in ``setup``, call ``observeScene()``, and
     define ``updateButtons`` and ``modelDir``; ``parameterNodeSet`` runs whenever a
-    parameter node is connected."""
+    parameter node is connected.
+
+    A job can end while the module is not shown (no parameter node is connected then):
+    what runs at its end uses what the job was started with and the logic's parameter
+    node, never ``self._parameterNode``; ``updateButtons`` does nothing without one."""
 
     cancelledMessage = _("Training cancelled.")
 
@@ -35,6 +40,8 @@ class ModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.training = None
         self._parameterNode = None
         self._parameterNodeGuiTag = None
+        self._trainingModelDir = None  # where the running training job writes
+        self._namedAfter = None  # the volume node the case / image name was taken from
 
     def observeScene(self) -> None:
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
@@ -82,31 +89,48 @@ class ModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         pass
 
     def updateButtons(self, caller=None, event=None) -> None:
+        if self._parameterNode is not None:
+            self.refreshButtons(self._parameterNode)
+
+    def refreshButtons(self, parameterNode) -> None:
         raise NotImplementedError
+
+    def followVolumeName(self, parameterNode, field: str) -> None:
+        """Name the case (image) after the current volume whenever the volume changes, so
+        that a second volume never writes over the first one's files under its name."""
+        volume = parameterNode.inputVolume
+        if volume is None or volume is self._namedAfter:
+            return
+        firstSight = self._namedAfter is None  # keep a name the user typed for this volume
+        self._namedAfter = volume
+        if not (firstSight and getattr(parameterNode, field)):
+            setattr(parameterNode, field, registry.case_id_from_name(volume.GetName()))
 
     def modelDir(self):
         raise NotImplementedError
 
     def toggleTraining(self, start_job) -> None:
         """The Start / Cancel button: cancel the running job, or start
-        ``start_job(on_progress, on_log)``."""
+        ``start_job(on_progress, on_log)`` writing to ``modelDir()``."""
         if self.training.busy:
             self.training.cancel()
             return
         if not self.dependenciesReady():
             return
         with slicer.util.tryWithErrorDisplay(_("Could not start training.")):
+            self._trainingModelDir = self.modelDir()
             self.training.start(start_job)
         self.updateButtons()
 
     def onTrainingFinished(self, job) -> None:
+        modelDir = self._trainingModelDir
         if job.cancelled:
             self.setStatus(self.cancelledMessage)
         elif job.returncode != 0:
             slicer.util.errorDisplay(_("Training failed: {error}").format(error=job.error))
         else:
-            self._parameterNode.model = self.modelDir()
-            self.setStatus(_("Model written to {path}.").format(path=self.modelDir()))
+            self.logic.getParameterNode().model = modelDir
+            self.setStatus(_("Model written to {path}.").format(path=modelDir))
         self.updateButtons()
 
     def dependenciesReady(self, withTotalSegmentator: bool = False) -> bool:

@@ -7,6 +7,7 @@ segmentation run ``PythonSlicer -m scorekit weakstat ...`` in a child process.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -21,7 +22,15 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModuleTest,
 )
 
+# From a source checkout (a module folder added under Additional module paths), the shared
+# packages scorekit and SCORESlicerLib sit one folder up, which Slicer does not put on the
+# path; an installed extension has them beside this file already.
+_CHECKOUT = Path(__file__).resolve().parents[1]
+if (_CHECKOUT / "SCORESlicerLib").is_dir() and str(_CHECKOUT) not in sys.path:
+    sys.path.append(str(_CHECKOUT))
+
 from scorekit import registry  # pure data: importable before the dependencies are installed
+from SCORESlicerLib import dependencies
 from SCORESlicerLib.jobpanel import JobPanel
 from SCORESlicerLib.widget import ModuleWidget, isSet
 
@@ -31,7 +40,7 @@ class WeakStatSeg(ScriptedLoadableModule):
         ScriptedLoadableModule.__init__(self, parent)
         self.parent.title = _("WeakStatSeg")
         self.parent.categories = [translate("qSlicerAbstractCoreModule", "Segmentation")]
-        self.parent.dependencies = ["SCORERefine"]  # shares its MRML helpers and job panel
+        self.parent.dependencies = []
         self.parent.contributors = ["SCORE for 3D Slicer developers"]
         self.parent.helpText = _(
             "Record each image's ROI percentage (typed, or measured from a segment before it "
@@ -75,15 +84,13 @@ class WeakStatSegWidget(ModuleWidget):
         self.ui.segmentButton.connect("clicked(bool)", self.onSegment)
         self.observeScene()
 
-    def updateButtons(self, caller=None, event=None) -> None:
-        p = self._parameterNode
+    def refreshButtons(self, p) -> None:
+        self.followVolumeName(p, "imageName")
         haveDataset = isSet(p.datasetFolder)
         self.ui.addImageButton.enabled = bool(p.inputVolume) and haveDataset
         self.ui.trainButton.enabled = self.training.busy or haveDataset
         self.ui.segmentButton.enabled = (bool(p.inputVolume) and isSet(p.model)
                                          and not self.training.busy)
-        if p.inputVolume and not p.imageName:
-            p.imageName = registry.case_id_from_name(p.inputVolume.GetName())
 
     # -- statistic and weak mask -----------------------------------------------------------------
     def onMeasure(self) -> None:
@@ -130,9 +137,14 @@ class WeakStatSegWidget(ModuleWidget):
             return
         if not self.dependenciesReady():
             return
+        replace = self.logic.has_image(p.datasetFolder, p.imageName)
+        if replace and not slicer.util.confirmOkCancelDisplay(
+                _("The dataset already holds an image named {name}. Replace it?").format(
+                    name=p.imageName)):
+            return
         with slicer.util.tryWithErrorDisplay(_("Could not add the image."), waitCursor=True):
             self.logic.add_image(p.datasetFolder, p.imageName, p.inputVolume,
-                                 p.roiPercent / 100.0, node, segmentId)
+                                 p.roiPercent / 100.0, node, segmentId, replace=replace)
             count = len(self.logic.read_rows(Path(p.datasetFolder)))
             self.setStatus(_("Added {name}; the dataset has {count} images.").format(
                 name=p.imageName, count=count))
@@ -179,7 +191,18 @@ class WeakStatSegTest(ScriptedLoadableModuleTest):
 
     def runTest(self):
         self.setUp()
+        self.test_module_loads()
+        missing = dependencies.missing_packages()
+        if missing:  # e.g. the extension build machines: no torch there
+            self.delayDisplay("Skipping the training test: not installed: " + ", ".join(missing))
+            return
         self.test_record_train_and_segment()
+
+    def test_module_loads(self):
+        """Needs nothing beyond Slicer: the widget and the parameter node's defaults."""
+        self.assertIsNotNone(slicer.modules.weakstatseg.widgetRepresentation())
+        parameters = WeakStatSegLogic().getParameterNode()
+        self.assertEqual(parameters.steps, registry.WEAKSTAT_STEPS)
 
     def test_record_train_and_segment(self):
         import tempfile

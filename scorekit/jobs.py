@@ -20,6 +20,30 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# Windows process-creation flags (subprocess names them only on Windows).
+CREATE_NEW_PROCESS_GROUP = 0x00000200
+CREATE_NO_WINDOW = 0x08000000
+
+
+def child_options(os_name: str = os.name) -> dict:
+    """Popen options for a job's child: no console window on Windows (Slicer is a GUI
+    application; each job would open one), and a new session or process group so that
+    cancel reaches every grandchild too."""
+    if os_name == "nt":
+        return {"creationflags": CREATE_NEW_PROCESS_GROUP | CREATE_NO_WINDOW}
+    return {"start_new_session": True}
+
+
+def child_environment(environ=None) -> dict:
+    """The child imports this very scorekit, wherever it is installed (Slicer's module
+    folder is not on PythonSlicer's default path), writes UTF-8 whatever the system code
+    page, and does not buffer its progress lines."""
+    environ = dict(os.environ if environ is None else environ)
+    here = str(Path(__file__).resolve().parents[1])
+    path = os.pathsep.join(filter(None, [here, environ.get("PYTHONPATH")]))
+    return environ | {"PYTHONUNBUFFERED": "1", "PYTHONUTF8": "1", "PYTHONIOENCODING": "utf-8",
+                      "PYTHONPATH": path}
+
 
 def python_executable() -> str:
     """``$SCOREKIT_PYTHON``, Slicer's ``PythonSlicer`` inside the application, else this one."""
@@ -70,18 +94,10 @@ class Job:
         return [python_executable(), "-m", "scorekit", *self.argv]
 
     def start(self) -> Job:
-        # The child imports this very scorekit, wherever it is installed (Slicer's module
-        # folder is not on PythonSlicer's default path).
-        here = str(Path(__file__).resolve().parents[1])
-        env = dict(os.environ, PYTHONUNBUFFERED="1",
-                   PYTHONPATH=os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")])))
-        # A new session / process group, so that cancel reaches every grandchild too.
-        extra = ({"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if os.name == "nt"
-                 else {"start_new_session": True})
         self._process = subprocess.Popen(self.command, stdout=subprocess.PIPE,
                                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         text=True, encoding="utf-8", errors="replace", env=env,
-                                         **extra)
+                                         text=True, encoding="utf-8", errors="replace",
+                                         env=child_environment(), **child_options())
         self._started = self._stage_started = time.monotonic()
         threading.Thread(target=self._read, daemon=True).start()
         return self
@@ -119,7 +135,7 @@ class Job:
         self.cancelled = True
         if os.name == "nt":
             subprocess.run(["taskkill", "/F", "/T", "/PID", str(self._process.pid)],
-                           capture_output=True, check=False)
+                           capture_output=True, check=False, **child_options())
         else:
             os.killpg(self._process.pid, signal.SIGTERM)
             try:

@@ -7,7 +7,8 @@ widget, ``PythonSlicer`` scripts, ``Slicer --no-main-window`` batches and tests 
 
 Ratings live on the segments as tags (``SCORE.quality``, ``SCORE.error``, ``SCORE.seconds``,
 ``SCORE.rater``), so they are saved with the scene, and are written to a workspace for
-training.
+training. Slicer stores a segment's tags as ``key:value|`` with no escaping, so values are
+percent-encoded (a rater called "Dr. A|B: C" would otherwise break the saved file).
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote, unquote
 
 import numpy as np
+import slicer
 import vtk
 
 from scorekit import jobs
@@ -70,7 +73,7 @@ def set_rating(segmentation_node, segment_id: str, quality: int, error: int | st
         raise ScoreKitError(f"segment '{segment.GetName()}': {problem}")
     values = (rating.quality, rating.error_label.label, f"{rating.seconds:.1f}", rating.rater)
     for key, value in zip(TAG_KEYS, values):
-        segment.SetTag(TAG + key, str(value))
+        segment.SetTag(TAG + key, quote(str(value), safe=""))
     return rating
 
 
@@ -80,7 +83,7 @@ def rating_of(segment, case_id: str = "") -> Rating | None:
     for key in TAG_KEYS:
         value = vtk.reference("")
         if segment.GetTag(TAG + key, value):
-            tags[key] = str(value)
+            tags[key] = unquote(str(value))
     if "quality" not in tags or "error" not in tags:
         return None
     return Rating(case_id, segment.GetName(), int(tags["quality"]),
@@ -131,6 +134,18 @@ class RefineLogic:
     def save_ratings(workspace: str | os.PathLike, case_id: str, segmentation_node) -> int:
         """Write the node's segment ratings for ``case_id`` into the workspace store."""
         return Workspace(workspace).ratings.put(ratings_of(segmentation_node, case_id))
+
+    @staticmethod
+    def ratings_replaced(workspace: str | os.PathLike, case_id: str,
+                         segmentation_node) -> list[str]:
+        """Regions whose stored rating of ``case_id`` by the same rater differs from the
+        node's: what saving would replace (ask first)."""
+        if not (Path(workspace) / "cases" / case_id).is_dir():
+            return []
+        stored = {(r.region, r.rater): r for r in Workspace(workspace).ratings.all(case_id)}
+        return [r.region for r in ratings_of(segmentation_node, case_id)
+                if (old := stored.get((r.region, r.rater))) is not None
+                and (old.quality, old.error) != (r.quality, r.error)]
 
     @staticmethod
     def add_case(workspace: str | os.PathLike, case_id: str, volume_node,
@@ -187,15 +202,19 @@ class RefineLogic:
 
 
 def copy_segment_appearance(source_node, target_node) -> None:
-    """Colours and terminology of same-named segments, from source to target."""
+    """Colours and terminology of same-named segments, from source to target. The
+    terminology travels as its segment tag, which every supported Slicer has
+    (``vtkSegment.HasTerminology`` and friends came in 5.10)."""
+    terminology = slicer.vtkSegment.GetTerminologyEntryTagName()
     by_name = {s.GetName(): s for s in segments(source_node).values()}
     for segment in segments(target_node).values():
         original = by_name.get(segment.GetName())
         if original is None:
             continue
         segment.SetColor(*original.GetColor())
-        if original.HasTerminology():
-            segment.SetTerminology(original.GetTerminology())
+        value = vtk.reference("")
+        if original.GetTag(terminology, value):
+            segment.SetTag(terminology, str(value))
 
 
 def compare(initial: LabelMap, refined: LabelMap) -> list[SegmentChange]:

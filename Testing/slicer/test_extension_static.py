@@ -159,3 +159,103 @@ def test_icons_are_128_pixel_pngs(icon):
     data = (ROOT / icon).read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     assert struct.unpack(">II", data[16:24]) == (128, 128)
+
+
+def test_module_icons_are_distinct():
+    icons = [(ROOT / m / "Resources" / "Icons" / f"{m}.png").read_bytes() for m in MODULES]
+    assert len(set(icons)) == len(icons)
+
+
+def test_the_catalog_entry_follows_slicers_schema_and_the_cmake_metadata():
+    """``SCORE.json`` for the Extensions Index, against the schema copied from Slicer's
+    sources (Schemas/slicer-extension-catalog-entry-schema-v1.0.2.json)."""
+    import json
+
+    import jsonschema
+
+    entry = json.loads((ROOT / "SCORE.json").read_text())
+    schema_file = Path(__file__).parent / "slicer-extension-catalog-entry-schema-v1.0.2.json"
+    schema = json.loads(schema_file.read_text())
+    assert entry["$schema"] == schema["$id"]
+    jsonschema.validate(entry, schema)
+    cmake = (ROOT / "CMakeLists.txt").read_text()
+    assert entry["category"] == _cmake_value(cmake, "EXTENSION_CATEGORY")
+    assert entry["build_dependencies"] == _cmake_value(cmake, "EXTENSION_DEPENDS").split()
+    assert entry["scm_url"] == _s4ext()["scmurl"]
+    with pytest.raises(jsonschema.ValidationError):  # the check can fail
+        jsonschema.validate(entry | {"tier": 9}, schema)
+
+
+def test_screenshots_are_images_in_the_repository():
+    urls = _cmake_value((ROOT / "CMakeLists.txt").read_text(), "EXTENSION_SCREENSHOTURLS")
+    prefix = _cmake_value((ROOT / "CMakeLists.txt").read_text(), "EXTENSION_ICONURL").split(
+        "/Resources/")[0] + "/"
+    assert urls.split()
+    for url in urls.split():
+        assert url.startswith(prefix), url
+        assert (ROOT / url.removeprefix(prefix)).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", url
+
+
+def test_the_license_file_is_the_one_pyproject_declares():
+    license_text = (ROOT / "LICENSE").read_text()
+    assert 'license = { text = "Apache-2.0" }' in (ROOT / "pyproject.toml").read_text()
+    assert license_text.lstrip().startswith("Apache License") and "Version 2.0" in license_text
+
+
+def _functions(path: Path) -> dict[str, ast.FunctionDef]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return {f"{cls.name}.{f.name}": f for cls in tree.body if isinstance(cls, ast.ClassDef)
+            for f in cls.body if isinstance(f, ast.FunctionDef)}
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_node_selector_handlers_use_the_node_the_signal_passes(module):
+    """qMRMLNodeComboBox emits currentNodeChanged before the parameter node follows it: a
+    handler that reads the parameter node then sees the previous node."""
+    for call in ast.walk(ast.parse(_source(module))):
+        if isinstance(call, ast.Call) and getattr(call.func, "attr", "") == "connect" \
+                and call.args and getattr(call.args[0], "value", "") \
+                == "currentNodeChanged(vtkMRMLNode*)":
+            handler = call.args[1]
+            if isinstance(handler, ast.Lambda):
+                used = {n.id for n in ast.walk(handler.body) if isinstance(n, ast.Name)}
+                assert handler.args.args[0].arg in used, f"{module}:{call.lineno}"
+
+
+def test_what_runs_when_a_job_ends_needs_no_shown_module():
+    widget = _functions(ROOT / "SCORESlicerLib" / "widget.py")
+    finished = ast.unparse(widget["ModuleWidget.onTrainingFinished"])
+    assert "_parameterNode" not in finished
+    assert "self._parameterNode is not None" in ast.unparse(widget["ModuleWidget.updateButtons"])
+    for module in MODULES:  # modules refresh through the guarded updateButtons
+        assert f"{module}Widget.updateButtons" not in _functions(ROOT / module / f"{module}.py")
+
+
+@pytest.mark.parametrize("module, heavy", [("SCORERefine", "test_rate_train_and_refine"),
+                                           ("WeakStatSeg", "test_record_train_and_segment")])
+def test_self_tests_skip_the_heavy_part_without_the_dependencies(module, heavy):
+    run = ast.unparse(_functions(ROOT / module / f"{module}.py")[f"{module}Test.runTest"])
+    light, check, trains = (run.index(s) for s in ("self.test_module_loads()",
+                                                  "missing_packages()", f"self.{heavy}()"))
+    assert light < check < trains
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_a_source_checkout_module_finds_the_shared_packages(module, tmp_path):
+    """Slicer puts only the module's own folder on sys.path: the module's first lines must
+    reach scorekit and SCORESlicerLib from there (run here in an isolated interpreter)."""
+    import subprocess
+    import sys
+
+    source = _source(module)
+    bootstrap = source[source.index("# From a source checkout"):source.index(
+        "from scorekit import registry")]
+    script = (f"import sys\nfrom pathlib import Path\n__file__ = {str(ROOT / module / module)!r}"
+              f" + '.py'\nsys.path[:] = [p for p in sys.path if p and Path(p).resolve() != "
+              f"Path({str(ROOT)!r})]\n{bootstrap}\n"
+              "import scorekit.registry, SCORESlicerLib.dependencies\n"
+              "print(Path(scorekit.registry.__file__).parents[1])\n")
+    result = subprocess.run([sys.executable, "-I", "-c", script], capture_output=True,
+                            text=True, cwd=tmp_path, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(ROOT)

@@ -57,8 +57,12 @@ def test_ratings_live_on_segment_tags_and_reach_the_workspace(humerus_nodes, tmp
     for name in ("humerus_left", "humerus_right"):
         assert image.array[initial.mask(name)].mean() > 300, name
 
-    # A changed rating replaces the stored one.
+    # A changed rating replaces the stored one, once the module has asked.
+    assert RefineLogic.ratings_replaced(tmp_path / "ws", "patient_01", segmentation) == []
     set_rating(segmentation, ids["humerus_left"], 2, "over", seconds=3, rater="dr a")
+    assert RefineLogic.ratings_replaced(tmp_path / "ws", "patient_01", segmentation) == [
+        "humerus_left"]
+    assert RefineLogic.ratings_replaced(tmp_path / "ws", "patient_02", segmentation) == []
     RefineLogic.save_ratings(tmp_path / "ws", "patient_01", segmentation)
     again = {r.region: r for r in ws.ratings.all("patient_01")}
     assert (again["humerus_left"].quality, again["humerus_left"].error) == (2, OVER)
@@ -179,3 +183,53 @@ def test_the_rating_panel_keeps_quality_five_iff_no_error(before, changed, after
 
     assert coerce_rating(*before, changed) == after
 
+
+def test_ratings_with_separator_characters_survive_a_saved_and_reloaded_seg_nrrd(
+        mrml_scene, tmp_path):
+    import slicer
+    from support import two_regions
+
+    from SCORERefineLib.logic import rating_of, set_rating
+    from SCORESlicerLib.mrml import add_segmentation_node, add_volume_node, segments
+
+    labels = two_regions()
+    volume = add_volume_node(labels.with_array(labels.array.astype(np.int16)), "ct")
+    node = add_segmentation_node(labels, "initial", volume)
+    rater = "Dr. A|B: C%20 ü"  # Slicer joins tags as key:value| without escaping
+    first, second = segments(node)
+    set_rating(node, first, 2, "both", seconds=7, rater=rater)
+    set_rating(node, second, 5, "none", seconds=1, rater="x:y")
+    storage = mrml_scene.AddNewNodeByClass("vtkMRMLSegmentationStorageNode")
+    storage.SetFileName(str(tmp_path / "rated.seg.nrrd"))
+    assert storage.WriteData(node)
+    loaded = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode")
+    assert storage.ReadData(loaded)
+    reloaded = [rating_of(s) for s in segments(loaded).values()]
+    assert [(r.quality, r.error_label.label, r.rater) for r in reloaded] == [
+        (2, "both", rater), (5, "none", "x:y")]
+
+
+def test_refined_segments_keep_colour_and_terminology_through_the_tag(mrml_scene):
+    import slicer
+    import vtk
+    from support import two_regions
+
+    from SCORERefineLib.logic import copy_segment_appearance
+    from SCORESlicerLib.mrml import add_segmentation_node, add_volume_node, segments
+
+    labels = two_regions()
+    volume = add_volume_node(labels.with_array(labels.array.astype(np.int16)), "ct")
+    source = add_segmentation_node(labels, "initial", volume)
+    target = add_segmentation_node(labels.with_array(labels.array), "refined", volume)
+    tag = slicer.vtkSegment.GetTerminologyEntryTagName()
+    entry = ("Segmentation category and type - 3D Slicer General Anatomy list"
+             "~SCT^123037004^Anatomical Structure~SCT^85050009^Humerus~SCT^7771000^Left"
+             "~Anatomic codes - DICOM master list~^^~^^")
+    original = next(iter(segments(source).values()))
+    original.SetTag(tag, entry)
+    original.SetColor(0.1, 0.2, 0.3)
+    copy_segment_appearance(source, target)
+    copied = next(iter(segments(target).values()))
+    value = vtk.reference("")
+    assert copied.GetTag(tag, value) and str(value) == entry
+    assert copied.GetColor() == pytest.approx((0.1, 0.2, 0.3))

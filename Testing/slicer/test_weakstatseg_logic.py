@@ -53,8 +53,16 @@ def test_fraction_and_weak_mask_become_a_dataset_without_the_mask(mrml_scene, tm
         assert fraction == pytest.approx(lesion.mean(), abs=1e-6)
         WeakStatLogic.add_image(tmp_path / "ds", f"us{seed}", volume, fraction, painted,
                                 _first(painted))
-    # Adding an image again replaces its row.
-    WeakStatLogic.add_image(tmp_path / "ds", "us2", volume, fraction, painted, _first(painted))
+    # A second image under a used name is refused, files and row untouched, unless the
+    # user chose to replace it.
+    before = {p: p.read_bytes() for p in (tmp_path / "ds").rglob("*") if p.is_file()}
+    other, _, other_weak, _ = _picture_nodes(5)
+    with pytest.raises(ScoreKitError, match="'us2': already in"):
+        WeakStatLogic.add_image(tmp_path / "ds", "us2", other, 0.2, other_weak,
+                                _first(other_weak))
+    assert {p: p.read_bytes() for p in (tmp_path / "ds").rglob("*") if p.is_file()} == before
+    WeakStatLogic.add_image(tmp_path / "ds", "us2", volume, fraction, painted, _first(painted),
+                            replace=True)
     samples = read_dataset(tmp_path / "ds" / "dataset.csv")
     assert [s.name for s in samples] == ["us0.nii.gz", "us1.nii.gz", "us2.nii.gz"]
     assert all(s.mask is None and s.dims == 2 for s in samples)

@@ -65,6 +65,11 @@ def read_rows(dataset: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+def image_path(name: str) -> str:
+    """Where a dataset keeps an image, relative to its folder (as dataset.csv names it)."""
+    return f"images/{name}.nii.gz"
+
+
 class WeakStatLogic:
     """WeakStatSeg's operations; the module's Logic class is this plus Slicer's base."""
 
@@ -72,13 +77,20 @@ class WeakStatLogic:
     read_rows = staticmethod(read_rows)
 
     @staticmethod
+    def has_image(dataset: str | os.PathLike, name: str) -> bool:
+        return any(r["image"] == image_path(name) for r in read_rows(Path(dataset)))
+
+    @staticmethod
     def add_image(dataset: str | os.PathLike, name: str, volume_node, fraction: float,
-                  weak_node, weak_segment_id: str) -> dict:
-        """Record an image with its ROI fraction and weak mask (replacing a same-named one).
-        Everything is checked before anything is written."""
+                  weak_node, weak_segment_id: str, replace: bool = False) -> dict:
+        """Record an image with its ROI fraction and weak mask; a same-named one is
+        replaced only with ``replace``. Everything is checked before anything is written."""
         dataset = Path(dataset)
         if not CASE_ID.match(name):
             raise ScoreKitError(f"image name '{name}': use letters, digits, '_', '-', '.'")
+        if not replace and WeakStatLogic.has_image(dataset, name):
+            raise ScoreKitError(f"image '{name}': already in {dataset}; choose another name "
+                                "or replace it")
         if not 0.0 <= fraction <= 1.0:
             raise ScoreKitError(f"image '{name}': ROI fraction {fraction} is outside [0, 1] "
                                 "(give a percentage 0..100 in the module)")
@@ -89,7 +101,7 @@ class WeakStatLogic:
         if weak.mean() > fraction:
             raise ScoreKitError(f"image '{name}': the weak mask covers {100 * weak.mean():.1f} % "
                                 f"of the image, more than the ROI's {100 * fraction:.1f} %")
-        row = {"image": f"images/{name}.nii.gz", "mask": "", "fraction": f"{fraction:.6f}",
+        row = {"image": image_path(name), "mask": "", "fraction": f"{fraction:.6f}",
                "weak_mask": f"weak/{name}.nii.gz"}
         write_volume(image, dataset / row["image"])
         write_volume(image.with_array(weak.astype(np.uint8)), dataset / row["weak_mask"])

@@ -1,0 +1,65 @@
+"""Every Slicer class, method and Python helper the modules use exists in the oldest Slicer
+release the extension supports (recorded from its sources in ``slicer-api-<version>.json``
+by ``slicer_api.py``). A method counts as Slicer's when a Slicer class of ``slicer-core``
+defines it; VTK's and Qt's own methods are not checked here."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from slicer_api import HERE, PYTHON_MODULES, ROOT, calls, slicer_side_sources
+
+OLDEST = "5.6.2"
+
+
+@pytest.fixture(scope="module")
+def oldest_api() -> dict:
+    api = json.loads((HERE / f"slicer-api-{OLDEST}.json").read_text())
+    assert api["version"] == OLDEST
+    return api
+
+
+@pytest.fixture(scope="module")
+def slicer_methods() -> set[str]:
+    """Methods that Slicer's own classes define (in the slicer-core release installed)."""
+    slicer = pytest.importorskip("slicer", reason="slicer-core is a test dependency")
+    names = set()
+    for attribute in dir(slicer):
+        cls = getattr(slicer, attribute)
+        if attribute.startswith(("vtkMRML", "vtkSegment", "vtkSlicer", "vtkOriented")) \
+                and isinstance(cls, type):
+            names |= {k for k in vars(cls) if k[:1].isupper()}
+    return names
+
+
+def unknown_calls(path, api, slicer_methods) -> list[str]:
+    found = calls(path)
+    where = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    problems = [f"{where}:{line}: {name}() is not in Slicer {api['version']}"
+                for name, line in found["methods"]
+                if name in slicer_methods and name not in api["methods"]]
+    problems += [f"{where}:{line}: class {name} is not in Slicer {api['version']}"
+                 for name, line in found["classes"] if name not in api["classes"]]
+    for module in PYTHON_MODULES:
+        problems += [f"{where}:{line}: {module}.{name} is not in Slicer {api['version']}"
+                     for name, line in found.get(module, ()) if name not in api["python"][module]]
+    return problems
+
+
+def test_the_modules_call_only_what_the_oldest_supported_slicer_has(oldest_api,
+                                                                     slicer_methods):
+    problems = [p for path in slicer_side_sources()
+                for p in unknown_calls(path, oldest_api, slicer_methods)]
+    assert not problems, "\n".join(problems)
+
+
+def test_the_check_catches_what_came_after_the_oldest_release(oldest_api, slicer_methods,
+                                                              tmp_path):
+    newer = tmp_path / "newer.py"
+    newer.write_text("from slicer.util import pip_ensure\n\n"
+                     "def f(segment):\n    return segment.HasTerminology()\n")
+    problems = unknown_calls(newer, oldest_api, slicer_methods)
+    assert [p.split(": ", 1)[1] for p in problems] == [
+        f"HasTerminology() is not in Slicer {OLDEST}",
+        f"slicer.util.pip_ensure is not in Slicer {OLDEST}"]
