@@ -86,9 +86,7 @@ class SCORERefineWidget(ModuleWidget):
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = SCORERefineLogic()
-        self.training = JobPanel(self.ui.trainButton, self.ui.trainProgressBar,
-                                 self.ui.trainTimeLabel, self.ui.logTextEdit,
-                                 _("Start training"), self.onTrainingFinished)
+        self.jobs = JobPanel(self.ui.jobProgressBar, self.ui.jobTimeLabel, self.ui.logTextEdit)
 
         self.ui.ratingTable.horizontalHeader().setSectionResizeMode(0, qt.QHeaderView.Stretch)
         self.ui.changesTable.horizontalHeader().setSectionResizeMode(0, qt.QHeaderView.Stretch)
@@ -117,14 +115,17 @@ class SCORERefineWidget(ModuleWidget):
         self.followVolumeName(p, "caseId")
         if not self.ready:
             return
-        busy = self.training.busy
+        busy = self.jobs.busy
         haveCase = bool(p.inputVolume and p.initialSegmentation)
         haveWorkspace = isSet(p.workspace)
-        self.ui.segmentButton.enabled = bool(p.inputVolume) and not busy
-        self.ui.addCaseButton.enabled = haveCase and haveWorkspace and not busy
-        self.ui.saveRatingsButton.enabled = haveCase and haveWorkspace and not busy
-        self.ui.trainButton.enabled = (haveWorkspace and bool(p.modelName)) or busy
-        self.ui.refineButton.enabled = haveCase and isSet(p.model) and not busy
+        ui = self.ui
+        ui.segmentButton.enabled = self.jobButtonEnabled(ui.segmentButton, bool(p.inputVolume))
+        ui.addCaseButton.enabled = haveCase and haveWorkspace and not busy
+        ui.saveRatingsButton.enabled = haveCase and haveWorkspace and not busy
+        ui.trainButton.enabled = self.jobButtonEnabled(ui.trainButton,
+                                                       haveWorkspace and bool(p.modelName))
+        ui.refineButton.enabled = self.jobButtonEnabled(ui.refineButton,
+                                                        haveCase and isSet(p.model))
         self.ui.resumeCheckBox.enabled = haveWorkspace and self.logic.can_resume(self.modelDir())
 
     def modelDir(self) -> Path:
@@ -151,16 +152,20 @@ class SCORERefineWidget(ModuleWidget):
 
     # -- 1. initial segmentation -----------------------------------------------------------------
     def onSegment(self) -> None:
-        if not self.dependenciesReady(withTotalSegmentator=True):
+        if not self.jobs.busy and not self.dependenciesReady(withTotalSegmentator=True):
             return
         p = self._parameterNode
         structures = [s.strip() for s in p.structures.split(",") if s.strip()]
-        with slicer.util.tryWithErrorDisplay(_("Segmentation failed."), waitCursor=True):
-            self.setStatus(_("Running TotalSegmentator..."))
-            node = self.logic.segment(p.inputVolume, structures, fast=p.fast, device=p.device,
-                                      on_log=self.appendLog)
-            p.initialSegmentation = node
+
+        def done(node) -> None:
+            self.logic.getParameterNode().initialSegmentation = node
             self.setStatus(_("Initial segmentation: {name}").format(name=node.GetName()))
+
+        self.runPending(self.ui.segmentButton, lambda on_progress, on_log:
+                        self.logic.start_segment(p.inputVolume, structures, fast=p.fast,
+                                                 device=p.device, on_progress=on_progress,
+                                                 on_log=on_log),
+                        done, _("TotalSegmentator"))
 
     # -- 2. rating panel -------------------------------------------------------------------------
     def fillRatingTable(self, node) -> None:
@@ -262,25 +267,28 @@ class SCORERefineWidget(ModuleWidget):
     # -- 3. training -------------------------------------------------------------------------------
     def onTrainOrCancel(self) -> None:
         p = self._parameterNode
-        self.toggleTraining(lambda on_progress, on_log: self.logic.start_training(
-            p.workspace, self.modelDir(), steps=p.steps, device=p.device, resume=p.resume,
-            on_progress=on_progress, on_log=on_log))
-
-    def appendLog(self, line: str) -> None:
-        self.ui.logTextEdit.appendPlainText(line)
-        slicer.app.processEvents()
+        self.toggleTraining(self.ui.trainButton, lambda on_progress, on_log:
+                            self.logic.start_training(p.workspace, self.modelDir(),
+                                                      steps=p.steps, device=p.device,
+                                                      resume=p.resume, on_progress=on_progress,
+                                                      on_log=on_log))
 
     # -- 4. refinement -----------------------------------------------------------------------------
     def onRefine(self) -> None:
-        if not self.dependenciesReady():
+        if not self.jobs.busy and not self.dependenciesReady():
             return
         p = self._parameterNode
-        with slicer.util.tryWithErrorDisplay(_("Refinement failed."), waitCursor=True):
-            self.setStatus(_("Refining..."))
-            node, changes = self.logic.refine(p.inputVolume, p.initialSegmentation, p.model,
-                                              device=p.device, on_log=self.appendLog)
+
+        def done(result) -> None:
+            node, changes = result
             self.showChanges(changes)
             self.setStatus(_("Refined segmentation: {name}").format(name=node.GetName()))
+
+        self.runPending(self.ui.refineButton, lambda on_progress, on_log:
+                        self.logic.start_refine(p.inputVolume, p.initialSegmentation, p.model,
+                                                device=p.device, on_progress=on_progress,
+                                                on_log=on_log),
+                        done, _("refinement"))
 
     def showChanges(self, changes) -> None:
         table = self.ui.changesTable

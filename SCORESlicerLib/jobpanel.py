@@ -1,8 +1,10 @@
-"""Qt glue shared by the modules' widgets: a Start/Cancel button, a progress bar, a time
-label and a log box following a ``scorekit.jobs.Job``. (The one Qt piece of this package;
-only widgets import it.)"""
+"""Qt glue shared by the modules' widgets: one running job per module, shown in one place
+(a progress bar, a time label, a log box); the button that started it turns into Cancel.
+(The one Qt piece of this package; only widgets import it.)"""
 
 from __future__ import annotations
+
+import time
 
 import qt
 
@@ -13,15 +15,15 @@ def clock(seconds: float) -> str:
 
 
 class JobPanel:
-    """Runs one job at a time; ``on_finished(job)`` is called when it ends."""
+    """``start(start_job, button, on_finished)``: ``start_job(on_progress, on_log)`` starts
+    and returns a ``scorekit.jobs.Job``; ``on_finished(job)`` runs when it ends."""
 
-    def __init__(self, button, progress_bar, time_label, log_box, start_text: str,
-                 on_finished):
-        self.button, self.progress_bar = button, progress_bar
-        self.time_label, self.log_box = time_label, log_box
-        self.start_text = start_text
-        self.on_finished = on_finished
-        self.job = None
+    def __init__(self, progress_bar, time_label, log_box):
+        self.progress_bar, self.time_label, self.log_box = progress_bar, time_label, log_box
+        self.job = self.button = None
+        self._button_text = ""
+        self._on_finished = None
+        self._started = 0.0
         self.timer = qt.QTimer()
         self.timer.setInterval(200)
         self.timer.connect("timeout()", self.poll)
@@ -30,13 +32,14 @@ class JobPanel:
     def busy(self) -> bool:
         return self.job is not None
 
-    def start(self, start_job) -> None:
-        """``start_job(on_progress, on_log)`` must start and return a Job."""
+    def start(self, start_job, button, on_finished) -> None:
         self.log_box.clear()
         self.progress_bar.value = 0
         self.time_label.text = ""
         self.job = start_job(self.show_progress, self.log)
-        self.button.text = "Cancel"
+        self.button, self._button_text, self._on_finished = button, button.text, on_finished
+        self._started = time.monotonic()
+        button.text = "Cancel"
         self.timer.start()
 
     def cancel(self) -> None:
@@ -44,12 +47,16 @@ class JobPanel:
             self.job.cancel()
 
     def poll(self) -> None:
-        if self.job is None or self.job.poll() is None:
+        if self.job is None:
+            return
+        if self.job.poll() is None:
+            if not self.job.state.total:  # a verb without progress steps: elapsed time
+                self.time_label.text = f"{clock(time.monotonic() - self._started)} elapsed"
             return
         self.timer.stop()
         job, self.job = self.job, None
-        self.button.text = self.start_text
-        self.on_finished(job)
+        self.button.text = self._button_text
+        self._on_finished(job)
 
     def show_progress(self, state) -> None:
         self.progress_bar.value = int(100 * state.fraction)

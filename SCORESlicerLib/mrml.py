@@ -108,20 +108,29 @@ def segments(segmentation_node) -> dict:
     return {sid: seg.GetSegment(sid) for sid in ids}
 
 
+def _node_ids(scene) -> set[str]:
+    return {scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())}
+
+
 def labelmap_from_segmentation_node(segmentation_node, reference_node) -> LabelMap:
-    """Export every segment onto ``reference_node``'s grid; values 1..N in segment order."""
+    """Export every segment onto ``reference_node``'s grid; values 1..N in segment order.
+    The export's scratch nodes (label map, its display node, a colour table) are removed
+    again, so repeated refines leave nothing behind in the scene."""
     ids = vtk.vtkStringArray()
     for sid in segments(segmentation_node):
         ids.InsertNextValue(sid)
-    labelmap_node = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode")
+    scene = slicer.mrmlScene
+    before = _node_ids(scene)
     try:
+        labelmap_node = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode")
         logic = slicer.modules.segmentations.logic()
         if not logic.ExportSegmentsToLabelmapNode(segmentation_node, ids, labelmap_node,
                                                   reference_node):
             raise RuntimeError("could not export the segmentation to a label map")
         volume = volume_from_node(labelmap_node)
     finally:
-        slicer.mrmlScene.RemoveNode(labelmap_node)
+        for node_id in _node_ids(scene) - before:
+            scene.RemoveNode(scene.GetNodeByID(node_id))
     names = [s.GetName() for s in segments(segmentation_node).values()]
     colors = [tuple(s.GetColor()) for s in segments(segmentation_node).values()]
     return LabelMap(volume.array, volume.geometry, regions=dict(enumerate(names, start=1)),

@@ -22,10 +22,10 @@ def isSet(path) -> bool:
 
 
 class ModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
-    """Subclasses create ``self.ui``, ``self.logic`` and ``self.training`` (a JobPanel whose
-    ``on_finished`` is ``onTrainingFinished``) in ``setup``, call ``observeScene()``, and
-    define ``updateButtons`` and ``modelDir``; ``parameterNodeSet`` runs whenever a
-    parameter node is connected.
+    """Subclasses create ``self.ui``, ``self.logic`` and ``self.jobs`` (the module's
+    JobPanel: every long operation runs through it, one at a time) in ``setup``, call
+    ``observeScene()``, and define ``refreshButtons`` and ``modelDir``;
+    ``parameterNodeSet`` runs whenever a parameter node is connected.
 
     A job can end while the module is not shown (no parameter node is connected then):
     what runs at its end uses what the job was started with and the logic's parameter
@@ -37,7 +37,7 @@ class ModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
         self.logic = None
-        self.training = None
+        self.jobs = None
         self._parameterNode = None
         self._parameterNodeGuiTag = None
         self._trainingModelDir = None  # where the running training job writes
@@ -49,8 +49,8 @@ class ModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.initializeParameterNode()
 
     def cleanup(self) -> None:
-        if self.training is not None:
-            self.training.cancel()
+        if self.jobs is not None:
+            self.jobs.cancel()
         self.removeObservers()
 
     def enter(self) -> None:
@@ -109,18 +109,50 @@ class ModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def modelDir(self):
         raise NotImplementedError
 
-    def toggleTraining(self, start_job) -> None:
-        """The Start / Cancel button: cancel the running job, or start
-        ``start_job(on_progress, on_log)`` writing to ``modelDir()``."""
-        if self.training.busy:
-            self.training.cancel()
+    def jobButtonEnabled(self, button, ready: bool) -> bool:
+        """While a job runs only its own button (now Cancel) is enabled."""
+        return button is self.jobs.button if self.jobs.busy else ready
+
+    def runJob(self, button, start_job, on_finished, what: str) -> None:
+        """A job button: cancel the running job if it is this button's, else start
+        ``start_job(on_progress, on_log)`` (a Job) in the module's job panel."""
+        if self.jobs.busy:
+            if self.jobs.button is button:
+                self.jobs.cancel()
             return
-        if not self.dependenciesReady():
-            return
-        with slicer.util.tryWithErrorDisplay(_("Could not start training.")):
-            self._trainingModelDir = self.modelDir()
-            self.training.start(start_job)
+        with slicer.util.tryWithErrorDisplay(_("Could not start {what}.").format(what=what)):
+            self.jobs.start(start_job, button, on_finished)
         self.updateButtons()
+
+    def runPending(self, button, start, on_result, what: str) -> None:
+        """Like ``runJob`` for a logic call returning a ``PendingResult``; ``on_result``
+        gets its nodes once the child has succeeded (the GUI stays live meanwhile)."""
+        pending = []
+
+        def startJob(on_progress, on_log):
+            pending.append(start(on_progress, on_log))
+            return pending[0].job
+
+        def finished(job) -> None:
+            if job.cancelled:
+                pending[0].discard()
+                self.setStatus(_("{what} cancelled.").format(what=what.capitalize()))
+            else:
+                with slicer.util.tryWithErrorDisplay(_("{what} failed.").format(
+                        what=what.capitalize())):
+                    on_result(pending[0].result())
+            self.updateButtons()
+
+        self.setStatus(_("Running {what}...").format(what=what))
+        self.runJob(button, startJob, finished, what)
+
+    def toggleTraining(self, button, start_job) -> None:
+        """The training button: ``start_job(on_progress, on_log)`` writes to ``modelDir()``."""
+        if not self.jobs.busy:
+            if not self.dependenciesReady():
+                return
+            self._trainingModelDir = self.modelDir()
+        self.runJob(button, start_job, self.onTrainingFinished, _("training"))
 
     def onTrainingFinished(self, job) -> None:
         modelDir = self._trainingModelDir

@@ -74,9 +74,7 @@ class WeakStatSegWidget(ModuleWidget):
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = WeakStatSegLogic()
-        self.training = JobPanel(self.ui.trainButton, self.ui.trainProgressBar,
-                                 self.ui.trainTimeLabel, self.ui.logTextEdit,
-                                 _("Start training"), self.onTrainingFinished)
+        self.jobs = JobPanel(self.ui.jobProgressBar, self.ui.jobTimeLabel, self.ui.logTextEdit)
         self.ui.measureButton.connect("clicked(bool)", self.onMeasure)
         self.ui.paintButton.connect("clicked(bool)", self.onPaint)
         self.ui.addImageButton.connect("clicked(bool)", self.onAddImage)
@@ -87,10 +85,10 @@ class WeakStatSegWidget(ModuleWidget):
     def refreshButtons(self, p) -> None:
         self.followVolumeName(p, "imageName")
         haveDataset = isSet(p.datasetFolder)
-        self.ui.addImageButton.enabled = bool(p.inputVolume) and haveDataset
-        self.ui.trainButton.enabled = self.training.busy or haveDataset
-        self.ui.segmentButton.enabled = (bool(p.inputVolume) and isSet(p.model)
-                                         and not self.training.busy)
+        self.ui.addImageButton.enabled = bool(p.inputVolume) and haveDataset and not self.jobs.busy
+        self.ui.trainButton.enabled = self.jobButtonEnabled(self.ui.trainButton, haveDataset)
+        self.ui.segmentButton.enabled = self.jobButtonEnabled(
+            self.ui.segmentButton, bool(p.inputVolume) and isSet(p.model))
 
     # -- statistic and weak mask -----------------------------------------------------------------
     def onMeasure(self) -> None:
@@ -156,18 +154,22 @@ class WeakStatSegWidget(ModuleWidget):
     def onTrainOrCancel(self) -> None:
         p = self._parameterNode
         backbone = None if p.backbone == "auto" else p.backbone
-        self.toggleTraining(lambda on_progress, on_log: self.logic.start_training(
-            p.datasetFolder, self.modelDir(), losses=p.losses, steps=p.steps,
-            backbone=backbone, device=p.device, on_progress=on_progress, on_log=on_log))
+        self.toggleTraining(self.ui.trainButton, lambda on_progress, on_log:
+                            self.logic.start_training(p.datasetFolder, self.modelDir(),
+                                                      losses=p.losses, steps=p.steps,
+                                                      backbone=backbone, device=p.device,
+                                                      on_progress=on_progress, on_log=on_log))
 
     def onSegment(self) -> None:
-        if not self.dependenciesReady():
+        if not self.jobs.busy and not self.dependenciesReady():
             return
         p = self._parameterNode
-        with slicer.util.tryWithErrorDisplay(_("Segmentation failed."), waitCursor=True):
-            node = self.logic.segment(p.inputVolume, p.model, device=p.device,
-                                      on_log=self.training.log)
-            self.setStatus(_("Segmentation: {name}").format(name=node.GetName()))
+        self.runPending(self.ui.segmentButton, lambda on_progress, on_log:
+                        self.logic.start_segment(p.inputVolume, p.model, device=p.device,
+                                                 on_progress=on_progress, on_log=on_log),
+                        lambda node: self.setStatus(_("Segmentation: {name}").format(
+                            name=node.GetName())),
+                        _("segmentation"))
 
 
 class WeakStatSegLogic(ScriptedLoadableModuleLogic):

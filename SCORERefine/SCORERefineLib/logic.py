@@ -14,7 +14,6 @@ percent-encoded (a rater called "Dr. A|B: C" would otherwise break the saved fil
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, unquote
@@ -39,6 +38,7 @@ from SCORESlicerLib.mrml import (
     segments,
     volume_from_node,
 )
+from SCORESlicerLib.pending import PendingResult
 
 TAG = "SCORE."
 TAG_KEYS = ("quality", "error", "seconds", "rater")
@@ -113,21 +113,34 @@ class RefineLogic:
         return add_volume_node(volume, name or Path(path).name.split(".")[0])
 
     @staticmethod
+    def start_segment(volume_node, structures: list[str] | None = None,
+                      engine: str | None = None, fast: bool = True, device: str = "auto",
+                      on_progress=None, on_log=None) -> PendingResult:
+        """Run TotalSegmentator (or the threshold engine) on a volume node in a child;
+        its result is a new segmentation node named after the volume."""
+        structures = list(structures or DEFAULT_STRUCTURES)
+
+        def prepare(folder: Path) -> list:
+            write_volume(volume_from_node(volume_node), folder / "ct.nii.gz")
+            argv = ["segment", "--image", folder / "ct.nii.gz", "--out",
+                    folder / "initial.seg.nrrd", "--structures", ",".join(structures),
+                    "--device", device]
+            return argv + (["--engine", engine] if engine else []) + (["--fast"] if fast else [])
+
+        def finish(folder: Path):
+            labels = read_labelmap(folder / "initial.seg.nrrd", allow_empty=True)
+            return add_segmentation_node(labels, f"{volume_node.GetName()} "
+                                                 f"{engine or 'segmentation'}",
+                                         reference_node=volume_node)
+
+        return PendingResult(prepare, finish, on_progress, on_log)
+
+    @staticmethod
     def segment(volume_node, structures: list[str] | None = None, engine: str | None = None,
                 fast: bool = True, device: str = "auto", on_log=None):
-        """Run TotalSegmentator (or the threshold engine) on a volume node; a new
-        segmentation node named after the volume."""
-        structures = list(structures or DEFAULT_STRUCTURES)
-        with tempfile.TemporaryDirectory(prefix="scorerefine-") as tmp:
-            image, out = Path(tmp) / "ct.nii.gz", Path(tmp) / "initial.seg.nrrd"
-            write_volume(volume_from_node(volume_node), image)
-            argv = ["segment", "--image", image, "--out", out,
-                    "--structures", ",".join(structures), "--device", device]
-            argv += (["--engine", engine] if engine else []) + (["--fast"] if fast else [])
-            jobs.run(argv, on_log=on_log)
-            labels = read_labelmap(out, allow_empty=True)
-        name = f"{volume_node.GetName()} {engine or 'segmentation'}"
-        return add_segmentation_node(labels, name, reference_node=volume_node)
+        """``start_segment``, waited for (scripts and tests)."""
+        return RefineLogic.start_segment(volume_node, structures, engine, fast, device,
+                                         on_log=on_log).wait()
 
     # - ratings and workspace -
     @staticmethod
@@ -182,23 +195,35 @@ class RefineLogic:
 
     # - refinement -
     @staticmethod
+    def start_refine(volume_node, segmentation_node, model_dir: str | os.PathLike,
+                     device: str = "auto", on_progress=None, on_log=None) -> PendingResult:
+        """Refine in a child; the result is a new segmentation node "<name> refined" (same
+        names, colours, terminology and reference geometry) and the per-segment table of
+        changes. The initial node is left as it was."""
+        initial = labelmap_from_segmentation_node(segmentation_node, volume_node)
+
+        def prepare(folder: Path) -> list:
+            write_volume(volume_from_node(volume_node), folder / "ct.nii.gz")
+            write_labelmap(initial, folder / "initial.seg.nrrd")
+            return ["refine", "--image", folder / "ct.nii.gz", "--seg",
+                    folder / "initial.seg.nrrd", "--model", model_dir, "--out",
+                    folder / "refined.seg.nrrd", "--device", device]
+
+        def finish(folder: Path):
+            refined = read_labelmap(folder / "refined.seg.nrrd", allow_empty=True)
+            node = add_segmentation_node(refined, f"{segmentation_node.GetName()} refined",
+                                         reference_node=volume_node)
+            copy_segment_appearance(segmentation_node, node)
+            return node, compare(initial, refined)
+
+        return PendingResult(prepare, finish, on_progress, on_log)
+
+    @staticmethod
     def refine(volume_node, segmentation_node, model_dir: str | os.PathLike,
                device: str = "auto", on_log=None):
-        """A new segmentation node "<name> refined" (same names, colours, terminology and
-        reference geometry) and the per-segment table of changes; the initial is untouched."""
-        initial = labelmap_from_segmentation_node(segmentation_node, volume_node)
-        with tempfile.TemporaryDirectory(prefix="scorerefine-") as tmp:
-            image, seg, out = (Path(tmp) / n for n in ("ct.nii.gz", "initial.seg.nrrd",
-                                                       "refined.seg.nrrd"))
-            write_volume(volume_from_node(volume_node), image)
-            write_labelmap(initial, seg)
-            jobs.run(["refine", "--image", image, "--seg", seg, "--model", model_dir,
-                      "--out", out, "--device", device], on_log=on_log)
-            refined = read_labelmap(out, allow_empty=True)
-        node = add_segmentation_node(refined, f"{segmentation_node.GetName()} refined",
-                                     reference_node=volume_node)
-        copy_segment_appearance(segmentation_node, node)
-        return node, compare(initial, refined)
+        """``start_refine``, waited for (scripts and tests)."""
+        return RefineLogic.start_refine(volume_node, segmentation_node, model_dir, device,
+                                        on_log=on_log).wait()
 
 
 def copy_segment_appearance(source_node, target_node) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +27,7 @@ from SCORESlicerLib.mrml import (
     segments,
     volume_from_node,
 )
+from SCORESlicerLib.pending import PendingResult
 
 DATASET_CSV = "dataset.csv"
 COLUMNS = ["image", "mask", "fraction", "weak_mask"]
@@ -126,14 +126,25 @@ class WeakStatLogic:
         return jobs.Job(argv, on_progress=on_progress, on_log=on_log).start()
 
     @staticmethod
+    def start_segment(volume_node, model_dir: str | os.PathLike, device: str = "auto",
+                      on_progress=None, on_log=None) -> PendingResult:
+        """Segment in a child; the result is a new segmentation node "<volume> WeakStatSeg"
+        with one segment, "ROI"."""
+        def prepare(folder: Path) -> list:
+            write_volume(grey_volume(volume_node), folder / "image.nii.gz")
+            return ["weakstat", "segment", "--model", model_dir, "--image",
+                    folder / "image.nii.gz", "--out", folder / "mask.nii.gz", "--device", device]
+
+        def finish(folder: Path):
+            mask = read_volume(folder / "mask.nii.gz", allow_single_slice=True)
+            labels = LabelMap(mask.array.astype(np.uint8), mask.geometry, regions={1: "ROI"})
+            return add_segmentation_node(labels, f"{volume_node.GetName()} WeakStatSeg",
+                                         reference_node=volume_node)
+
+        return PendingResult(prepare, finish, on_progress, on_log)
+
+    @staticmethod
     def segment(volume_node, model_dir: str | os.PathLike, device: str = "auto", on_log=None):
-        """A new segmentation node "<volume> WeakStatSeg" with one segment, "ROI"."""
-        with tempfile.TemporaryDirectory(prefix="weakstatseg-") as tmp:
-            image, out = Path(tmp) / "image.nii.gz", Path(tmp) / "mask.nii.gz"
-            write_volume(grey_volume(volume_node), image)
-            jobs.run(["weakstat", "segment", "--model", model_dir, "--image", image,
-                      "--out", out, "--device", device], on_log=on_log)
-            mask = read_volume(out, allow_single_slice=True)
-        labels = LabelMap(mask.array.astype(np.uint8), mask.geometry, regions={1: "ROI"})
-        return add_segmentation_node(labels, f"{volume_node.GetName()} WeakStatSeg",
-                                     reference_node=volume_node)
+        """``start_segment``, waited for (scripts and tests)."""
+        return WeakStatLogic.start_segment(volume_node, model_dir, device,
+                                           on_log=on_log).wait()

@@ -3,9 +3,9 @@ supported release, and the calls the modules make.
 
 Record (from a git clone of github.com/Slicer/Slicer with its release tags)::
 
-    python Testing/slicer/slicer_api.py SLICER_GIT_DIR v5.6.2
+    python Testing/extension/slicer_api.py SLICER_GIT_DIR v5.6.2
 
-writes ``Testing/slicer/slicer-api-<version>.json``: every C++ class name, every method a
+writes ``Testing/extension/slicer-api-<version>.json``: every C++ class name, every method a
 header of MRML, the segmentation core, the Segmentations / Volumes / Terminologies modules
 or the MRML widgets declares (VTK's Get/Set/Boolean macros expanded), and the names that
 ``slicer.util``, ``slicer.i18n``, ``slicer.ScriptedLoadableModule`` and

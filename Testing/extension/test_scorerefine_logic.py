@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -91,6 +92,27 @@ def test_a_case_already_in_the_workspace_is_refused(humerus_nodes, tmp_path):
         RefineLogic.add_case(tmp_path / "ws", "p1", volume, segmentation)
 
 
+def test_a_cancelled_or_failed_child_leaves_no_node_and_no_temporary_folder(
+        mrml_scene, small_phantom_workspace, tmp_path):
+    from SCORERefineLib.logic import RefineLogic
+    from SCORESlicerLib.mrml import add_segmentation_node, add_volume_node
+
+    case = small_phantom_workspace.cases()[0]
+    volume = add_volume_node(case.image(), "phantom")
+    initial = add_segmentation_node(case.initial(), "initial", volume)
+    nodes = mrml_scene.GetNumberOfNodes()
+    cancelled = RefineLogic.start_refine(volume, initial, tmp_path / "model", device="cpu")
+    folder = Path(cancelled._folder.name)
+    assert (folder / "ct.nii.gz").exists()
+    cancelled.discard()
+    assert cancelled.job.cancelled and not folder.exists()
+    failed = RefineLogic.start_refine(volume, initial, tmp_path / "no-model", device="cpu")
+    with pytest.raises(ScoreKitError, match="no-model"):
+        failed.wait(timeout=300)
+    assert not Path(failed._folder.name).exists()
+    assert mrml_scene.GetNumberOfNodes() == nodes
+
+
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory, small_phantom_workspace):
     """A few steps of ``scorekit train`` in a child process, as the module starts it."""
@@ -123,7 +145,11 @@ def test_refine_makes_a_new_node_and_leaves_the_initial_untouched(
         segment.SetColor(0.1, 0.7, 0.3)
     before = labelmap_from_segmentation_node(initial, volume)
 
-    refined, rows = RefineLogic.refine(volume, initial, tiny_model, device="cpu")
+    # The child runs while the caller's event loop goes on; the node comes afterwards.
+    pending = RefineLogic.start_refine(volume, initial, tiny_model, device="cpu")
+    assert pending.job.returncode is None
+    assert mrml_scene.GetFirstNodeByName("initial refined") is None
+    refined, rows = pending.wait(timeout=600)
 
     assert refined.GetName() == "initial refined"
     names = [s.GetName() for s in segments(refined).values()]
