@@ -165,7 +165,34 @@ class SCORERefineWidget(ModuleWidget):
                         self.logic.start_segment(p.inputVolume, structures, fast=p.fast,
                                                  device=p.device, on_progress=on_progress,
                                                  on_log=on_log),
-                        done, _("TotalSegmentator"))
+                        done, _("TotalSegmentator"),
+                        on_failure=lambda error: self.offerWeightsDownload(error, structures))
+
+    def offerWeightsDownload(self, error: str, structures: list[str]) -> bool:
+        """A fresh install has no TotalSegmentator weights: download them (a child job with
+        progress and Cancel), then segment again."""
+        from scorekit.errors import WEIGHTS_MISSING
+
+        if WEIGHTS_MISSING not in error:
+            return False
+        if slicer.util.confirmOkCancelDisplay(
+                _("TotalSegmentator needs its model weights, which are not on this computer. "
+                  "Download them now (several hundred MB)?"), detailedText=error):
+            fast = self._parameterNode.fast if self._parameterNode else True
+
+            def downloaded(job) -> None:
+                if job.returncode == 0 and self._parameterNode is not None:
+                    self.onSegment()
+                elif not job.cancelled:
+                    slicer.util.errorDisplay(_("Download failed: {error}").format(
+                        error=job.error))
+                self.updateButtons()
+
+            self.runJob(self.ui.segmentButton, lambda on_progress, on_log:
+                        self.logic.start_download_weights(structures, fast, on_progress,
+                                                          on_log),
+                        downloaded, _("the weights download"))
+        return True
 
     # -- 2. rating panel -------------------------------------------------------------------------
     def fillRatingTable(self, node) -> None:

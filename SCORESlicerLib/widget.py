@@ -124,9 +124,11 @@ class ModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.jobs.start(start_job, button, on_finished)
         self.updateButtons()
 
-    def runPending(self, button, start, on_result, what: str) -> None:
+    def runPending(self, button, start, on_result, what: str, on_failure=None) -> None:
         """Like ``runJob`` for a logic call returning a ``PendingResult``; ``on_result``
-        gets its nodes once the child has succeeded (the GUI stays live meanwhile)."""
+        gets its nodes once the child has succeeded (the GUI stays live meanwhile).
+        ``on_failure(error)`` may handle a failure itself (returns True) instead of the
+        error dialog."""
         pending = []
 
         def startJob(on_progress, on_log):
@@ -137,6 +139,8 @@ class ModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             if job.cancelled:
                 pending[0].discard()
                 self.setStatus(_("{what} cancelled.").format(what=what.capitalize()))
+            elif job.returncode != 0 and on_failure is not None and on_failure(job.error):
+                pending[0].discard()
             else:
                 with slicer.util.tryWithErrorDisplay(_("{what} failed.").format(
                         what=what.capitalize())):

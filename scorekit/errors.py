@@ -7,3 +7,8 @@ region, a rating), not a bug: the command line prints its message on one line an
 
 class ScoreKitError(Exception):
     """Bad input; the message names the file / case / region and what is wrong."""
+
+
+# How a front end recognises, in a child's one-line error, that TotalSegmentator's weights
+# are missing (and offers `scorekit download-weights`).
+WEIGHTS_MISSING = "TotalSegmentator weights missing"

@@ -136,6 +136,14 @@ class RefineLogic:
         return PendingResult(prepare, finish, on_progress, on_log)
 
     @staticmethod
+    def start_download_weights(structures: list[str] | None = None, fast: bool = True,
+                               on_progress=None, on_log=None) -> jobs.Job:
+        """Fetch the TotalSegmentator weights ``start_segment`` needs, in a child."""
+        argv = ["download-weights", "--structures", ",".join(structures or DEFAULT_STRUCTURES),
+                "--json-progress"] + (["--fast"] if fast else [])
+        return jobs.Job(argv, on_progress=on_progress, on_log=on_log).start()
+
+    @staticmethod
     def segment(volume_node, structures: list[str] | None = None, engine: str | None = None,
                 fast: bool = True, device: str = "auto", on_log=None):
         """``start_segment``, waited for (scripts and tests)."""

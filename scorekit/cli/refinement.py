@@ -36,6 +36,25 @@ def segment(args) -> int:
     return 0
 
 
+def _download_arguments(p) -> None:
+    p.add_argument("--structures", default=",".join(registry.DEFAULT_STRUCTURES),
+                   help="the classes the runs will ask for (decides which models are needed)")
+    p.add_argument("--fast", action="store_true", help="TotalSegmentator's 3 mm model")
+    add_json_progress(p)
+
+
+@VERBS.verb("download-weights", "download the TotalSegmentator weights `segment` needs",
+            _download_arguments)
+def download_weights(args) -> int:
+    from scorekit.initial.totalseg import download_weights, weights_dir
+    from scorekit.progress import Progress
+
+    fetched = download_weights(comma_list(args.structures), args.fast,
+                               Progress(args.json_progress))
+    print(f"{len(fetched)} model(s) downloaded; weights in {weights_dir()}")
+    return 0
+
+
 def _train_arguments(p) -> None:
     p.add_argument("--workspace", required=True)
     p.add_argument("--out", required=True, help="model folder")

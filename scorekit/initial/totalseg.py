@@ -20,8 +20,9 @@ import SimpleITK as sitk
 from scorekit.data.labelmap import LabelMap
 from scorekit.data.labels import as_labelmap, resample_labelmap
 from scorekit.data.volume import Volume
-from scorekit.errors import ScoreKitError
+from scorekit.errors import WEIGHTS_MISSING, ScoreKitError
 from scorekit.initial.threshold import check_ct
+from scorekit.progress import Progress, Silent
 
 TASK = "total"
 CROP_TASK_ID = 298  # 6 mm model that finds the region of interest for roi_subset
@@ -104,15 +105,42 @@ def required_weights(structures: list[str] | None, fast: bool) -> list[WeightsFo
     return folders
 
 
+OFFLINE = ("offline: copy a weights folder from a machine that has them and set "
+           "TOTALSEG_WEIGHTS_PATH to it")
+
+
 def check_weights(structures: list[str] | None, fast: bool) -> None:
     missing = [w for w in required_weights(structures, fast) if not w.present]
     if missing:
         ids = " ".join(str(w.task_id) for w in missing)
         raise ScoreKitError(
-            f"TotalSegmentator weights missing in {weights_dir()}: "
-            f"{', '.join(w.path.name for w in missing)}. Online: run `totalseg_download_weights "
-            f"-t total{'_fast' if fast else ''}` (task ids {ids}); offline: copy a weights "
-            "folder from a machine that has them and set TOTALSEG_WEIGHTS_PATH to it")
+            f"{WEIGHTS_MISSING} in {weights_dir()}: "
+            f"{', '.join(w.path.name for w in missing)} (task ids {ids}). Online: run "
+            f"`scorekit download-weights{' --fast' if fast else ''}` (SCORERefine offers it); "
+            f"{OFFLINE}")
+
+
+def download_weights(structures: list[str] | None, fast: bool,
+                     progress: Progress | None = None) -> list[WeightsFolder]:
+    """Fetch the weights a run with these options needs and lacks, with TotalSegmentator's
+    own download function; returns what was fetched."""
+    from totalsegmentator.libs import download_pretrained_weights
+
+    missing = [w for w in required_weights(structures, fast) if not w.present]
+    progress = progress or Silent()
+    progress.start("download", len(missing), unit="model")
+    for folder in missing:
+        try:
+            download_pretrained_weights(folder.task_id)
+        except Exception as error:  # requests' and zipfile's errors: one line, not a trace
+            raise ScoreKitError(f"could not download TotalSegmentator weights {folder.path.name} "
+                                f"(task {folder.task_id}): {type(error).__name__}; {OFFLINE}"
+                                ) from None
+        if not folder.present:
+            raise ScoreKitError(f"{folder.path}: the download left no checkpoint; {OFFLINE}")
+        progress.advance()
+    progress.close()
+    return missing
 
 
 def totalseg_device(device: str) -> str:

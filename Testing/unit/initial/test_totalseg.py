@@ -48,7 +48,7 @@ def test_weights_check_names_every_missing_folder_in_an_empty_weights_folder(wei
     assert "Dataset294_TotalSegmentator_part4_muscles" in message
     assert "Dataset298_TotalSegmentator_total_6mm" in message
     assert "Dataset291" not in message
-    assert "TOTALSEG_WEIGHTS_PATH" in message and "totalseg_download_weights" in message
+    assert "TOTALSEG_WEIGHTS_PATH" in message and "scorekit download-weights" in message
 
 
 
@@ -61,6 +61,16 @@ def test_weights_check_on_a_partial_folder_lists_only_what_is_missing(weights):
     fake_weights(weights, 297)
     totalseg.check_weights(HUMERI, fast=True)  # 3 mm + crop model present: passes
 
+
+
+def test_downloading_offline_names_the_model_and_the_offline_route(weights):
+    fake_weights(weights, 298)  # present: only part 4 is fetched
+    with pytest.raises(ScoreKitError) as info:
+        totalseg.download_weights(HUMERI, fast=False)
+    message = str(info.value)
+    assert "Dataset294_TotalSegmentator_part4_muscles" in message and "task 294" in message
+    assert "TOTALSEG_WEIGHTS_PATH" in message and "\n" not in message
+    assert not any(p.name.startswith("Dataset294") for p in weights.iterdir())
 
 
 def test_whole_task_needs_all_five_parts(weights):
