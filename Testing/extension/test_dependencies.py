@@ -1,0 +1,48 @@
+"""The modules' first-use install: one requirements list (the one pyproject reads), versions
+checked, and Slicer's own packages pinned where they are."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from SCORESlicerLib import dependencies
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_pyproject_and_the_module_read_the_same_requirements():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "dependencies" in project["project"]["dynamic"]
+    assert project["tool"]["setuptools"]["dynamic"]["dependencies"] == {
+        "file": ["requirements.txt"]}
+    assert dependencies.TOTALSEGMENTATOR in project["project"]["optional-dependencies"][
+        "totalseg"]
+    names = [dependencies.name_of(r) for r in dependencies.requirements()]
+    assert {"torch", "torchvision", "monai"} <= set(names)
+    cmake = (ROOT / "SCORESlicerLib" / "CMakeLists.txt").read_text()
+    assert "install(FILES ${PROJECT_SOURCE_DIR}/requirements.txt" in cmake
+
+
+@pytest.mark.parametrize("version, specifier, ok", [
+    ("2.14.1+cu128", ">=2.8", True), ("2.7.9", ">=2.8", False), ("1.6.1", ">=1.6,<1.7", True),
+    ("1.7.0", ">=1.6,<1.7", False), ("0.11.0", "==0.11", True), ("2.0", "!=2.0.0", False),
+])
+def test_versions_are_compared_as_releases(version, specifier, ok):
+    assert dependencies.satisfies(version, specifier) is ok
+
+
+def test_a_missing_or_too_old_package_is_reported_by_its_requirement(tmp_path, monkeypatch):
+    listed = tmp_path / "requirements.txt"
+    listed.write_text("# comment\nnumpy>=1.0\nnumpy>=999  # too new for anyone\n"
+                      "not-a-real-package-xyz>=1\n")
+    monkeypatch.setattr(dependencies, "REQUIREMENTS_FILES", (listed,))
+    assert dependencies.missing_packages() == ["numpy>=999", "not-a-real-package-xyz>=1"]
+
+
+def test_what_slicer_ships_is_pinned_at_the_version_installed():
+    pins = dict(line.split("==") for line in dependencies.slicer_constraints().split())
+    assert pins["numpy"] == dependencies.installed_version("numpy")
+    assert set(pins) <= set(dependencies.SHIPPED_BY_SLICER)
