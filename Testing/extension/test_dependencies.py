@@ -3,10 +3,10 @@ checked, and Slicer's own packages pinned where they are."""
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from SCORESlicerLib import dependencies
 
