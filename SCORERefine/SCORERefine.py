@@ -37,6 +37,7 @@ from SCORESlicerLib.jobpanel import JobPanel
 from SCORESlicerLib.widget import ModuleWidget, isSet
 
 NOT_RATED = -1  # the quality spin box's "–" value
+ANONYMOUS = "anonymous"  # the rater until one types a name
 
 
 class SCORERefine(ScriptedLoadableModule):
@@ -61,8 +62,8 @@ class SCORERefineParameterNode:
     initialSegmentation: vtkMRMLSegmentationNode
     structures: str = ",".join(registry.DEFAULT_STRUCTURES)
     fast: bool = True
-    device: Annotated[str, Choice(["auto", "cpu", "cuda"])] = "auto"
-    rater: str = "anonymous"
+    device: Annotated[str, Choice(list(registry.DEVICES))] = "auto"
+    rater: str = ANONYMOUS
     workspace: Path
     caseId: str = ""
     modelName: str = "refiner"
@@ -72,6 +73,7 @@ class SCORERefineParameterNode:
 
 
 class SCORERefineWidget(ModuleWidget):
+    rememberedFields = (("rater", ANONYMOUS), ("workspace", Path(".")))
     cancelledMessage = _("Training cancelled; tick 'Resume' to continue it later.")
 
     def __init__(self, parent=None) -> None:
@@ -260,7 +262,7 @@ class SCORERefineWidget(ModuleWidget):
         seconds = time.monotonic() - started
         with slicer.util.tryWithErrorDisplay(_("Invalid rating.")):
             set_rating(self._ratedNode, segmentId, quality, error, seconds=seconds,
-                       rater=self._parameterNode.rater or "anonymous")
+                       rater=self._parameterNode.rater or ANONYMOUS)
             table.item(row, 3) or table.setItem(row, 3, qt.QTableWidgetItem())
             table.item(row, 3).setText(f"{seconds:.0f}")
 

@@ -6,6 +6,7 @@ Works in the Slicer application and in plain Python with the ``slicer-core`` whe
 
 from __future__ import annotations
 
+import contextlib
 import os
 import types
 
@@ -16,6 +17,7 @@ import vtk
 from scorekit.data.atomic import atomic_path
 from scorekit.data.labelmap import LabelMap
 from scorekit.data.volume import Geometry, Volume
+from scorekit.errors import ScoreKitError
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
 
@@ -57,11 +59,26 @@ def ijk_to_ras(geometry: Geometry) -> vtk.vtkMatrix4x4:
     return slicer.util.vtkMatrixFromArray(matrix)
 
 
-def geometry_of_node(node) -> Geometry:
-    """Geometry (LPS) of a scalar or label map volume node."""
+def world_ijk_to_ras(node) -> np.ndarray:
+    """The node's IJK → RAS matrix in world coordinates: a parent linear transform (moved
+    or registered volumes) applies; a non-linear one must be hardened first."""
     matrix = vtk.vtkMatrix4x4()
     node.GetIJKToRASMatrix(matrix)
-    m = LPS_TO_RAS @ slicer.util.arrayFromVTKMatrix(matrix)[:3]
+    ijk_to_ras = slicer.util.arrayFromVTKMatrix(matrix)
+    parent = node.GetParentTransformNode()
+    if parent is None:
+        return ijk_to_ras
+    if not parent.IsTransformToWorldLinear():
+        raise ScoreKitError(f"'{node.GetName()}' is under a non-linear transform "
+                            f"('{parent.GetName()}'); harden it first (Data module)")
+    to_world = vtk.vtkMatrix4x4()
+    parent.GetMatrixTransformToWorld(to_world)
+    return slicer.util.arrayFromVTKMatrix(to_world) @ ijk_to_ras
+
+
+def geometry_of_node(node) -> Geometry:
+    """Geometry (LPS, world coordinates) of a scalar or label map volume node."""
+    m = LPS_TO_RAS @ world_ijk_to_ras(node)[:3]
     spacing = np.linalg.norm(m[:, :3], axis=0)
     direction = m[:, :3] / spacing
     size = node.GetImageData().GetDimensions()
@@ -70,10 +87,12 @@ def geometry_of_node(node) -> Geometry:
 
 
 def add_volume_node(volume: Volume, name: str, labelmap: bool = False):
+    """A volume node with display nodes, so that it shows in the views."""
     node_class = "vtkMRMLLabelMapVolumeNode" if labelmap else "vtkMRMLScalarVolumeNode"
     node = slicer.mrmlScene.AddNewNodeByClass(node_class, name)
     slicer.util.updateVolumeFromArray(node, np.ascontiguousarray(volume.array))
     node.SetIJKToRASMatrix(ijk_to_ras(volume.geometry))
+    node.CreateDefaultDisplayNodes()
     return node
 
 
@@ -83,16 +102,14 @@ def volume_from_node(node) -> Volume:
 
 def add_segmentation_node(labels: LabelMap, name: str, reference_node=None):
     """A segmentation node with one segment per region (names and colours kept)."""
-    labelmap_node = add_volume_node(labels, name + "_labels", labelmap=True)
     segmentation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", name)
     if reference_node is not None:
         segmentation.SetReferenceImageGeometryParameterFromVolumeNode(reference_node)
-    logic = slicer.modules.segmentations.logic()
-    try:
+    with scratch_nodes():
+        labelmap_node = add_volume_node(labels, name + "_labels", labelmap=True)
+        logic = slicer.modules.segmentations.logic()
         if not logic.ImportLabelmapToSegmentationNode(labelmap_node, segmentation):
             raise RuntimeError(f"could not import label map '{name}' into a segmentation")
-    finally:
-        slicer.mrmlScene.RemoveNode(labelmap_node)
     for segment in segments(segmentation).values():
         value = segment.GetLabelValue()
         segment.SetName(labels.regions.get(value, segment.GetName()))
@@ -108,30 +125,39 @@ def segments(segmentation_node) -> dict:
     return {sid: seg.GetSegment(sid) for sid in ids}
 
 
-def _node_ids(scene) -> set[str]:
-    return {scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())}
+@contextlib.contextmanager
+def scratch_nodes():
+    """Every node added to the scene inside the block is removed at its end (scratch label
+    maps and the display and colour-table nodes Slicer adds for them), so repeated
+    conversions leave nothing behind."""
+    scene = slicer.mrmlScene
+
+    def ids() -> set[str]:
+        return {scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())}
+
+    before = ids()
+    try:
+        yield
+    finally:
+        for node_id in ids() - before:
+            scene.RemoveNode(scene.GetNodeByID(node_id))
 
 
 def labelmap_from_segmentation_node(segmentation_node, reference_node) -> LabelMap:
-    """Export every segment onto ``reference_node``'s grid; values 1..N in segment order.
-    The export's scratch nodes (label map, its display node, a colour table) are removed
-    again, so repeated refines leave nothing behind in the scene."""
+    """Export every segment onto ``reference_node``'s grid; values 1..N in segment order."""
     ids = vtk.vtkStringArray()
     for sid in segments(segmentation_node):
         ids.InsertNextValue(sid)
-    scene = slicer.mrmlScene
-    before = _node_ids(scene)
-    try:
-        labelmap_node = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode")
+    with scratch_nodes():
+        labelmap_node = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode")
         logic = slicer.modules.segmentations.logic()
         if not logic.ExportSegmentsToLabelmapNode(segmentation_node, ids, labelmap_node,
                                                   reference_node):
             raise RuntimeError("could not export the segmentation to a label map")
-        volume = volume_from_node(labelmap_node)
-    finally:
-        for node_id in _node_ids(scene) - before:
-            scene.RemoveNode(scene.GetNodeByID(node_id))
+        # On the reference's voxel grid; its geometry in world coordinates, as the image's.
+        array = slicer.util.arrayFromVolume(labelmap_node).copy()
     names = [s.GetName() for s in segments(segmentation_node).values()]
     colors = [tuple(s.GetColor()) for s in segments(segmentation_node).values()]
-    return LabelMap(volume.array, volume.geometry, regions=dict(enumerate(names, start=1)),
+    return LabelMap(array, geometry_of_node(reference_node),
+                    regions=dict(enumerate(names, start=1)),
                     colors=dict(enumerate(colors, start=1)))

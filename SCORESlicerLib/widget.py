@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 
+import qt
 import slicer
 import vtk
 from slicer.i18n import tr as _
@@ -32,6 +33,9 @@ class ModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     node, never ``self._parameterNode``; ``updateButtons`` does nothing without one."""
 
     cancelledMessage = _("Training cancelled.")
+    # Parameter-node fields kept across sessions in the application settings, each with the
+    # value that means "not set yet" (only such a value is replaced by the remembered one).
+    rememberedFields: tuple[tuple[str, object], ...] = ()
 
     def __init__(self, parent=None) -> None:
         ScriptedLoadableModuleWidget.__init__(self, parent)
@@ -67,10 +71,24 @@ class ModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.initializeParameterNode()
 
     def initializeParameterNode(self) -> None:
-        self.setParameterNode(self.logic.getParameterNode())
+        parameterNode = self.logic.getParameterNode()
+        for field, unset in self.rememberedFields:  # a new scene: the last values
+            saved = qt.QSettings().value(self.settingsKey(field))
+            if saved and getattr(parameterNode, field) == unset:
+                setattr(parameterNode, field, type(unset)(saved))
+        self.setParameterNode(parameterNode)
         if not self._parameterNode.inputVolume:
             self._parameterNode.inputVolume = slicer.mrmlScene.GetFirstNodeByClass(
                 "vtkMRMLScalarVolumeNode")
+
+    def settingsKey(self, field: str) -> str:
+        return f"SCORE/{self.moduleName}/{field}"
+
+    def rememberFields(self, parameterNode) -> None:
+        for field, unset in self.rememberedFields:
+            value = getattr(parameterNode, field)
+            if value != unset:
+                qt.QSettings().setValue(self.settingsKey(field), str(value))
 
     def setParameterNode(self, parameterNode) -> None:
         if self._parameterNode:
@@ -90,6 +108,7 @@ class ModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def updateButtons(self, caller=None, event=None) -> None:
         if self._parameterNode is not None:
+            self.rememberFields(self._parameterNode)
             self.refreshButtons(self._parameterNode)
 
     def refreshButtons(self, parameterNode) -> None:

@@ -61,12 +61,13 @@ class WeakStatSegParameterNode:
     backbone: Annotated[str, Choice(["auto", "resnet50", "mobilenet_v3_large", "unet2d",
                                      "unet3d"])] = "auto"
     steps: Annotated[int, WithinRange(1, 1000000)] = registry.WEAKSTAT_STEPS
-    device: Annotated[str, Choice(["auto", "cpu", "cuda"])] = "auto"
+    device: Annotated[str, Choice(list(registry.DEVICES))] = "auto"
     modelName: str = "weakstat"
     model: Path
 
 
 class WeakStatSegWidget(ModuleWidget):
+    rememberedFields = (("datasetFolder", Path(".")),)
     def setup(self) -> None:
         ModuleWidget.setup(self)
         uiWidget = slicer.util.loadUI(self.resourcePath("UI/WeakStatSeg.ui"))

@@ -74,7 +74,7 @@ SUITES = ("phantom", "verse")
 VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd")
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 CASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-DEVICES = ("auto", "cpu", "cuda")  # and cuda:N
+DEVICES = ("auto", "cpu", "cuda", "mps")  # and cuda:N; mps: Apple silicon
 
 
 def case_id_from_name(name: str) -> str:

@@ -76,3 +76,57 @@ def test_overlapping_segments_from_slicer_are_flattened_last_one_wins(mrml_scene
     assert np.all(back.array[overlap == 1] == back.value_of("overlap"))
     left_only = (labels.array == 1) & (overlap == 0)
     assert np.all(back.array[left_only] == back.value_of("humerus_left"))
+
+
+def _translated(mrml_scene, node, right_mm: float):
+    import vtk
+
+    transform = mrml_scene.AddNewNodeByClass("vtkMRMLLinearTransformNode", "moved")
+    matrix = vtk.vtkMatrix4x4()
+    matrix.SetElement(0, 3, right_mm)
+    transform.SetMatrixTransformToParent(matrix)
+    node.SetAndObserveTransformNodeID(transform.GetID())
+    return transform
+
+
+def test_a_moved_volume_is_read_where_it_is_shown_and_segments_follow_it(mrml_scene):
+    from SCORESlicerLib.mrml import (
+        add_segmentation_node,
+        add_volume_node,
+        labelmap_from_segmentation_node,
+        volume_from_node,
+    )
+
+    labels = two_regions()
+    volume = add_volume_node(labels.with_array(labels.array.astype(np.int16)), "ct")
+    assert volume.GetDisplayNode() is not None  # shows in the views
+    _translated(mrml_scene, volume, 10.0)
+    moved = volume_from_node(volume).geometry
+    assert moved.origin == pytest.approx((GEOMETRY.origin[0] - 10.0, *GEOMETRY.origin[1:]))
+    nodes = mrml_scene.GetNumberOfNodes()
+    # A result computed on the moved grid lands back on the same voxels.
+    from dataclasses import replace
+
+    segmentation = add_segmentation_node(replace(labels, geometry=moved), "seg", volume)
+    assert mrml_scene.GetNumberOfNodes() == nodes + 2  # the node and its display node only
+    back = labelmap_from_segmentation_node(segmentation, volume)
+    assert mrml_scene.GetNumberOfNodes() == nodes + 2
+    assert back.geometry.matches(moved)
+    assert np.array_equal(back.array, labels.array)
+
+
+def test_a_volume_under_a_non_linear_transform_is_refused_by_name(mrml_scene):
+    import slicer
+
+    from scorekit.errors import ScoreKitError
+    from SCORESlicerLib.mrml import add_volume_node, volume_from_node
+
+    labels = two_regions()
+    volume = add_volume_node(labels.with_array(labels.array.astype(np.int16)), "ct")
+    warp = mrml_scene.AddNewNodeByClass("vtkMRMLGridTransformNode", "warp")
+    volume.SetAndObserveTransformNodeID(warp.GetID())
+    if warp.IsTransformToWorldLinear():
+        pytest.skip("an empty grid transform counts as linear in this Slicer")
+    with pytest.raises(ScoreKitError, match=r"'ct' is under a non-linear transform \('warp'\)"):
+        volume_from_node(volume)
+    assert slicer.mrmlScene is mrml_scene
