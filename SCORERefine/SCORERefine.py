@@ -8,7 +8,6 @@ runs in a ``PythonSlicer -m scorekit`` child process so the application never fr
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -78,8 +77,9 @@ class SCORERefineWidget(ModuleWidget):
 
     def __init__(self, parent=None) -> None:
         ModuleWidget.__init__(self, parent)
-        self._ratingStarted = {}  # segment id → when the rater started on it
+        self._clock = None  # RatingClock: seconds per segment, row entered to row left
         self._ratedNode = None  # the segmentation node the rating table shows
+        self._ratingKeys = []  # keyboard rating shortcuts, made once the dependencies are in
 
     def setup(self) -> None:
         ModuleWidget.setup(self)
@@ -201,13 +201,16 @@ class SCORERefineWidget(ModuleWidget):
         """One row per segment of ``node`` (the segmentation being rated)."""
         table = self.ui.ratingTable
         table.setRowCount(0)
-        self._ratingStarted = {}
         self._ratedNode = node
         if node is None or not self.ready:
             return
         from scorekit.data.ratings import QUALITY_MAX, ErrorLabel
-        from SCORERefineLib.logic import rating_of
+        from SCORERefineLib.logic import RatingClock, rating_of
         from SCORESlicerLib.mrml import segments
+
+        self._clock = RatingClock({sid: rating.seconds for sid, segment in segments(node).items()
+                                   if (rating := rating_of(segment)) is not None})
+        self.addRatingKeys()
 
         choices = ["", *(label.label for label in ErrorLabel)]  # "" = still to choose
 
@@ -234,19 +237,65 @@ class SCORERefineWidget(ModuleWidget):
             error.connect("currentIndexChanged(int)",
                           lambda _i, r=row: self.onRatingEdited(r, "error"))
 
-    def onRatingRowEntered(self, row, column, previousRow, previousColumn) -> None:
+    def segmentIdOfRow(self, row: int):
         item = self.ui.ratingTable.item(row, 0)
-        if item is not None:
-            self._ratingStarted.setdefault(item.data(qt.Qt.UserRole), time.monotonic())
+        return None if item is None else item.data(qt.Qt.UserRole)
+
+    def onRatingRowEntered(self, row, column, previousRow, previousColumn) -> None:
+        """Time each segment from entering its row to leaving it; centre the views on it."""
+        from SCORERefineLib.logic import centre_views_on
+
+        if row == previousRow or self._clock is None:
+            return
+        segmentId = self.segmentIdOfRow(row)
+        if segmentId is None:
+            self._clock.leave()
+        else:
+            self._clock.enter(segmentId)
+            centre_views_on(self._ratedNode, segmentId)
+        if self.segmentIdOfRow(previousRow) is not None:
+            self.storeRating(previousRow)  # its time on the row, now complete
+
+    # -- rating by keyboard: digits the quality, u/o/b/n the error, Enter the next row --------
+    def addRatingKeys(self) -> None:
+        if self._ratingKeys:
+            return
+        from scorekit.data.ratings import QUALITIES, ErrorLabel
+
+        actions = [(str(q), lambda q=q: self.rateCurrentRow(quality=q)) for q in QUALITIES]
+        actions += [(e.key.upper(), lambda e=e: self.rateCurrentRow(error=e))
+                    for e in ErrorLabel]
+        actions += [(key, self.nextRatingRow) for key in ("Return", "Enter")]
+        for key, action in actions:
+            shortcut = qt.QShortcut(qt.QKeySequence(key), self.ui.ratingTable)
+            shortcut.setContext(qt.Qt.WidgetWithChildrenShortcut)
+            shortcut.connect("activated()", action)
+            self._ratingKeys.append(shortcut)
+
+    def rateCurrentRow(self, quality=None, error=None) -> None:
+        table = self.ui.ratingTable
+        row = max(table.currentRow(), 0)
+        if row >= table.rowCount:
+            return
+        if table.currentRow() != row:
+            table.setCurrentCell(row, 0)
+        if quality is not None:
+            table.cellWidget(row, 1).value = quality  # its signal stores the rating
+        if error is not None:
+            table.cellWidget(row, 2).currentText = error.label
+
+    def nextRatingRow(self) -> None:
+        table = self.ui.ratingTable
+        if table.rowCount:
+            table.setCurrentCell(min(table.currentRow() + 1, table.rowCount - 1), 0)
 
     def onRatingEdited(self, row: int, changed: str) -> None:
         """Enforce quality 5 ⇔ none in the row, then store the rating once it is complete."""
         from scorekit.data.ratings import ErrorLabel, coerce_rating
-        from SCORERefineLib.logic import set_rating
 
         table = self.ui.ratingTable
-        segmentId = table.item(row, 0).data(qt.Qt.UserRole)
-        started = self._ratingStarted.setdefault(segmentId, time.monotonic())
+        if table.currentRow() != row:  # editing a row's widget enters the row
+            table.setCurrentCell(row, 0)
         qualityBox, errorBox = table.cellWidget(row, 1), table.cellWidget(row, 2)
         quality = None if qualityBox.value == NOT_RATED else qualityBox.value
         error = ErrorLabel.parse(errorBox.currentText) if errorBox.currentText else None
@@ -257,11 +306,22 @@ class SCORERefineWidget(ModuleWidget):
         errorBox.currentText = "" if error is None else error.label
         for widget in (qualityBox, errorBox):
             widget.blockSignals(False)
-        if quality is None or error is None:
+        self.storeRating(row)
+
+    def storeRating(self, row: int) -> None:
+        """The row's rating as segment tags, with the time spent on the row so far."""
+        from scorekit.data.ratings import ErrorLabel
+        from SCORERefineLib.logic import set_rating
+
+        table = self.ui.ratingTable
+        qualityBox, errorBox = table.cellWidget(row, 1), table.cellWidget(row, 2)
+        if qualityBox.value == NOT_RATED or not errorBox.currentText:
             return
-        seconds = time.monotonic() - started
+        segmentId = self.segmentIdOfRow(row)
+        seconds = self._clock.spent(segmentId)
         with slicer.util.tryWithErrorDisplay(_("Invalid rating.")):
-            set_rating(self._ratedNode, segmentId, quality, error, seconds=seconds,
+            set_rating(self._ratedNode, segmentId, qualityBox.value,
+                       ErrorLabel.parse(errorBox.currentText), seconds=seconds,
                        rater=self._parameterNode.rater or ANONYMOUS)
             table.item(row, 3) or table.setItem(row, 3, qt.QTableWidgetItem())
             table.item(row, 3).setText(f"{seconds:.0f}")

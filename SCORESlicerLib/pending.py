@@ -15,16 +15,18 @@ from scorekit.errors import ScoreKitError
 
 class PendingResult:
     """``prepare(folder)`` writes the inputs and returns the verb's argv; ``finish(folder)``
-    reads the outputs into nodes. The folder is removed when the result is taken or
+    reads the outputs into nodes. The verb runs in a child of its own, or as a request to
+    a ``worker`` kept warm between calls. The folder is removed when the result is taken or
     discarded."""
 
     def __init__(self, prepare: Callable[[Path], list], finish: Callable[[Path], object],
-                 on_progress=None, on_log=None):
+                 on_progress=None, on_log=None, worker: jobs.Worker | None = None):
         self._folder = tempfile.TemporaryDirectory(prefix="score-slicer-")
         self._finish = finish
         try:
             argv = prepare(Path(self._folder.name))
-            self.job = jobs.Job(argv, on_progress=on_progress, on_log=on_log).start()
+            self.job = (worker.request(argv, on_progress, on_log) if worker is not None else
+                        jobs.Job(argv, on_progress=on_progress, on_log=on_log).start())
         except BaseException:
             self._folder.cleanup()
             raise

@@ -23,6 +23,7 @@ import bench_threshold_engine
 import bench_training
 import bench_weakstat_step
 import bench_web_render
+import bench_worker
 
 
 def main() -> None:
@@ -37,6 +38,7 @@ def main() -> None:
                "morphology": bench_morphology.main(common),
                "training": bench_training.main(common),
                "refine": bench_refine.main(common),
+               "worker": bench_worker.main(common),
                "fixes": bench_fixes.main(common),
                "stab": bench_stab.main(common),
                "headroom": bench_headroom.main(common),

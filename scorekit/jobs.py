@@ -3,6 +3,10 @@
 Front ends (the Slicer modules, batch scripts) use this so that long work never blocks
 their event loop: ``start``, then ``poll`` from a timer (or ``wait``); ``cancel`` ends the
 whole process tree. Inside Slicer the child is ``PythonSlicer``, elsewhere this Python.
+
+A :class:`Worker` keeps one ``scorekit worker`` child alive between requests, so a second
+refinement skips the imports and the model loading; a request is a job like any other
+(poll, wait, cancel: cancelling ends the worker, and the next request starts a new one).
 """
 
 from __future__ import annotations
@@ -77,7 +81,7 @@ class Job:
     """One ``python -m scorekit <argv>`` child; stdout and stderr are read line by line."""
 
     def __init__(self, argv: list[str], on_progress: Callable[[ProgressState], None] | None = None,
-                 on_log: Callable[[str], None] | None = None):
+                 on_log: Callable[[str], None] | None = None, keep_stdin: bool = False):
         self.argv = [str(a) for a in argv]
         self.on_progress = on_progress or (lambda state: None)
         self.on_log = on_log or (lambda line: None)
@@ -88,14 +92,16 @@ class Job:
         self._process: subprocess.Popen | None = None
         self._lines: queue.Queue = queue.Queue()
         self._started = self._stage_started = 0.0
+        self._keep_stdin = keep_stdin
 
     @property
     def command(self) -> list[str]:
         return [python_executable(), "-m", "scorekit", *self.argv]
 
     def start(self) -> Job:
+        stdin = subprocess.PIPE if self._keep_stdin else subprocess.DEVNULL
         self._process = subprocess.Popen(self.command, stdout=subprocess.PIPE,
-                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         stderr=subprocess.STDOUT, stdin=stdin,
                                          text=True, encoding="utf-8", errors="replace",
                                          env=child_environment(), **child_options())
         self._started = self._stage_started = time.monotonic()
@@ -169,6 +175,64 @@ class Job:
         remaining = in_stage / done * (total - done) if done > 0 and total else None
         info = {k: v for k, v in record.items() if k not in ("event", "stage", "done", "total")}
         self.state = ProgressState(stage, done, total, now - self._started, remaining, info)
+
+
+class Worker:
+    """One long-lived ``scorekit worker`` child; ``request(argv)`` runs a verb in it."""
+
+    def __init__(self) -> None:
+        self._process_job: Job | None = None
+
+    @property
+    def alive(self) -> bool:
+        job = self._process_job
+        return job is not None and job._process.poll() is None
+
+    def request(self, argv: list[str], on_progress=None, on_log=None) -> Request:
+        if not self.alive:
+            self._process_job = Job(["worker"], keep_stdin=True).start()
+        return Request(self._process_job, argv, on_progress, on_log).start()
+
+    def close(self) -> None:
+        if self._process_job is not None:
+            self._process_job.cancel()
+            self._process_job = None
+
+
+class Request(Job):
+    """One verb run by a worker: the same interface as a Job of its own."""
+
+    def __init__(self, worker: Job, argv, on_progress=None, on_log=None):
+        super().__init__(argv, on_progress, on_log)
+        self._worker = worker
+
+    def start(self) -> Request:
+        self._started = self._stage_started = time.monotonic()
+        self._worker._process.stdin.write(json.dumps({"argv": self.argv}) + "\n")
+        self._worker._process.stdin.flush()
+        return self
+
+    def poll(self) -> int | None:
+        while self.returncode is None:
+            try:
+                line = self._worker._lines.get_nowait()
+            except queue.Empty:
+                return None
+            if line is None:  # the worker died
+                self.returncode = self._worker._process.wait() or 1
+                break
+            record = _json_record(line)
+            if record is not None and record.get("event") == "end":
+                self.returncode = int(record.get("returncode", 1))
+            else:
+                self._handle(line)
+        return self.returncode
+
+    def cancel(self, grace: float = 5.0) -> None:
+        if self.returncode is None:
+            self.cancelled = True
+            self._worker.cancel(grace)
+            self.returncode = -1
 
 
 def _json_record(line: str) -> dict | None:

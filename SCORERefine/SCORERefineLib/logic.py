@@ -14,6 +14,7 @@ percent-encoded (a rater called "Dr. A|B: C" would otherwise break the saved fil
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, unquote
@@ -41,6 +42,9 @@ from SCORESlicerLib.mrml import (
 from SCORESlicerLib.pending import PendingResult
 
 TAG = "SCORE."
+# One warm `scorekit worker` per Slicer session: the first refinement starts it, later ones
+# skip importing torch and loading the model (it ends with Slicer).
+REFINER = jobs.Worker()
 TAG_KEYS = ("quality", "error", "seconds", "rater")
 
 
@@ -95,6 +99,41 @@ def ratings_of(segmentation_node, case_id: str) -> list[Rating]:
     """Every rated segment of a node, as workspace ratings of ``case_id``."""
     return [r for r in (rating_of(s, case_id) for s in segments(segmentation_node).values())
             if r is not None]
+
+
+class RatingClock:
+    """Seconds a rater spends on each segment: from entering its row to leaving it, summed
+    over visits, whichever widget of the row is used (``now`` is injectable for tests)."""
+
+    def __init__(self, spent: dict[str, float] | None = None, now=time.monotonic):
+        self._now = now
+        self._current: str | None = None
+        self._since = 0.0
+        self._spent = dict(spent or {})  # earlier sessions' seconds, from the tags
+
+    def enter(self, segment_id: str) -> None:
+        if segment_id != self._current:
+            self.leave()
+            self._current, self._since = segment_id, self._now()
+
+    def leave(self) -> None:
+        if self._current is not None:
+            self._spent[self._current] = self.spent(self._current)
+            self._current = None
+
+    def spent(self, segment_id: str) -> float:
+        running = self._now() - self._since if segment_id == self._current else 0.0
+        return self._spent.get(segment_id, 0.0) + running
+
+
+def centre_views_on(segmentation_node, segment_id: str) -> tuple | None:
+    """Centre every slice view on a segment (the one being rated); its centre in RAS."""
+    centre = segmentation_node.GetSegmentCenterRAS(segment_id)
+    if centre is None:
+        return None
+    slicer.vtkMRMLSliceNode.JumpAllSlices(slicer.mrmlScene, *centre,
+                                          slicer.vtkMRMLSliceNode.CenteredJumpSlice)
+    return tuple(centre)
 
 
 def unrated_segments(segmentation_node) -> list[str]:
@@ -205,9 +244,9 @@ class RefineLogic:
     @staticmethod
     def start_refine(volume_node, segmentation_node, model_dir: str | os.PathLike,
                      device: str = "auto", on_progress=None, on_log=None) -> PendingResult:
-        """Refine in a child; the result is a new segmentation node "<name> refined" (same
-        names, colours, terminology and reference geometry) and the per-segment table of
-        changes. The initial node is left as it was."""
+        """Refine in the session's warm worker; the result is a new segmentation node
+        "<name> refined" (same names, colours, terminology and reference geometry) and the
+        per-segment table of changes. The initial node is left as it was."""
         initial = labelmap_from_segmentation_node(segmentation_node, volume_node)
 
         def prepare(folder: Path) -> list:
@@ -224,7 +263,7 @@ class RefineLogic:
             copy_segment_appearance(segmentation_node, node)
             return node, compare(initial, refined)
 
-        return PendingResult(prepare, finish, on_progress, on_log)
+        return PendingResult(prepare, finish, on_progress, on_log, worker=REFINER)
 
     @staticmethod
     def refine(volume_node, segmentation_node, model_dir: str | os.PathLike,

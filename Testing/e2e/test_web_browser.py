@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from scorekit.data.ratings import NONE, UNDER
+from scorekit.data.ratings import BOTH, NONE, OVER, UNDER
 from scorekit.web.app import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -76,6 +76,16 @@ def test_a_rater_rates_a_case_in_headless_chromium(served, unrated_workspace, tm
         page.click("#submit")
         page.wait_for_selector(f"text=Saved 2 ratings for {case}.")
         assert "1 / 2 cases rated" in page.inner_text("#progress")
+        # The second case by keyboard alone: quality, error, Enter; Enter on the last saves.
+        second = unrated_workspace.case_ids()[1]
+        page.wait_for_selector(f"text={second} (2 of 2)")
+        page.locator("#case-title").click()  # focus leaves the rater field
+        for key in ("2", "o", "Enter", "4", "b"):
+            page.keyboard.press(key)
+        assert page.locator("fieldset.region.current").get_attribute(
+            "data-region") == "humerus_right"
+        page.keyboard.press("Enter")
+        page.wait_for_selector(f"text=Saved 2 ratings for {second}.")
         browser.close()
     stored = {r.region: r for r in unrated_workspace.ratings.all(case)}
     assert (stored["humerus_left"].quality, stored["humerus_left"].error) == (3, UNDER)
@@ -83,3 +93,6 @@ def test_a_rater_rates_a_case_in_headless_chromium(served, unrated_workspace, tm
     assert stored["humerus_left"].rater == "Dr Browser"
     assert stored["humerus_left"].seconds > 0
     assert (tmp_path / "rating-form.png").stat().st_size > 10_000
+    by_keyboard = {r.region: r for r in unrated_workspace.ratings.all(second)}
+    assert (by_keyboard["humerus_left"].quality, by_keyboard["humerus_left"].error) == (2, OVER)
+    assert (by_keyboard["humerus_right"].quality, by_keyboard["humerus_right"].error) == (4, BOTH)

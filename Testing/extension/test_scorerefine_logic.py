@@ -259,3 +259,44 @@ def test_refined_segments_keep_colour_and_terminology_through_the_tag(mrml_scene
     value = vtk.reference("")
     assert copied.GetTag(tag, value) and str(value) == entry
     assert copied.GetColor() == pytest.approx((0.1, 0.2, 0.3))
+
+
+def test_the_rating_clock_counts_time_in_a_row_over_every_visit():
+    from SCORERefineLib.logic import RatingClock
+
+    now = [100.0]
+    clock = RatingClock({"b": 4.0}, now=lambda: now[0])
+    clock.enter("a")
+    now[0] += 3
+    assert clock.spent("a") == 3  # still in the row
+    clock.enter("b")  # leaving a for b
+    now[0] += 2
+    clock.enter("b")  # entering the row it is in changes nothing
+    clock.leave()
+    now[0] += 50  # nobody's time
+    clock.enter("a")
+    now[0] += 1
+    assert (clock.spent("a"), clock.spent("b")) == (4, 6)
+
+
+def test_the_views_centre_on_the_segment_being_rated(mrml_scene):
+    import slicer
+
+    from SCORERefineLib.logic import centre_views_on
+    from SCORESlicerLib.mrml import add_segmentation_node, add_volume_node, segments
+    from support import two_regions
+
+    labels = two_regions()
+    volume = add_volume_node(labels.with_array(labels.array.astype(np.int16)), "ct")
+    node = add_segmentation_node(labels, "initial", volume)
+    view = mrml_scene.AddNewNodeByClass("vtkMRMLSliceNode")
+    second = list(segments(node))[1]
+    centre = centre_views_on(node, second)
+    matrix = view.GetSliceToRAS()
+    assert [matrix.GetElement(i, 3) for i in range(3)] == pytest.approx(centre)
+    # The centre is the second box's, in RAS (LPS x and y change sign).
+    ijk = np.argwhere(labels.array == 2).mean(axis=0)[::-1]
+    lps = np.array(labels.geometry.origin) + np.array(labels.geometry.direction).reshape(3, 3) @ (
+        ijk * np.array(labels.geometry.spacing))
+    assert centre == pytest.approx((-lps[0], -lps[1], lps[2]), abs=2.0)
+    assert slicer.mrmlScene is mrml_scene

@@ -1,7 +1,7 @@
 """``scorekit <verb>``: a thin front end over the library calls.
 
 Each verb lives, arguments beside handler, in one module of this package (``data``,
-``workflows``, ``refinement``, ``experiments``, ``web``, ``weakstat``). Bad input (a
+``workflows``, ``refinement``, ``experiments``, ``web``, ``weakstat``, ``worker``). Bad input (a
 :class:`ScoreKitError`) prints one line on stderr and exits 2; ``--debug`` shows the
 traceback instead.
 """
@@ -12,7 +12,15 @@ import argparse
 import sys
 
 from scorekit import __version__
-from scorekit.cli import data, experiments, refinement, weakstat, web, workflows  # noqa: F401
+from scorekit.cli import (  # noqa: F401 (each module declares verbs)
+    data,
+    experiments,
+    refinement,
+    weakstat,
+    web,
+    worker,
+    workflows,
+)
 from scorekit.cli.verbs import VERBS
 from scorekit.errors import ScoreKitError
 

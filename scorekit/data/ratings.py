@@ -47,6 +47,12 @@ class ErrorLabel(enum.IntEnum):
         return self.name.lower()
 
     @property
+    def key(self) -> str:
+        """The key that picks it when rating by keyboard (u, n, o, b; digits pick the
+        quality), in the Slicer table and the web form alike."""
+        return self.label[0]
+
+    @property
     def title(self) -> str:
         """What a rater reads in a choice list."""
         return {"UNDER": "under-segmented", "OVER": "over-segmented"}.get(self.name, self.label)

@@ -21,6 +21,7 @@ Choices where the paper is silent:
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -96,12 +97,26 @@ def refine_case(image: Volume, initial: LabelMap, network: torch.nn.Module,
     return replace(initial, array=array)
 
 
+@functools.lru_cache(maxsize=2)
+def _model(folder: str, stamp: tuple, device: str):
+    return load_model(folder, torch.device(device))
+
+
+def cached_model(model: str | os.PathLike, device: torch.device):
+    """``load_model``, remembered while the model's files are unchanged: a process that
+    refines many scans (``scorekit worker``) loads a model once."""
+    folder = Path(model)
+    stamp = tuple(sorted((p.name, p.stat().st_mtime_ns) for p in folder.iterdir()
+                         if p.is_file())) if folder.is_dir() else ()
+    return _model(str(folder.resolve()), stamp, str(device))
+
+
 def refine_files(image: str | os.PathLike, seg: str | os.PathLike, model: str | os.PathLike,
                  out: str | os.PathLike, device: str = "auto") -> tuple[Path, list[str]]:
     """Read, refine, write (label map + sidecar, or .seg.nrrd); returns the output and the
     model's regions the segmentation lacks (left absent)."""
     torch_device = resolve_device(device)
-    network, config = load_model(model, torch_device)
+    network, config = cached_model(model, torch_device)
     initial = read_labelmap(seg)
     refined = refine_case(read_volume(image), initial, network, config, torch_device,
                           source=str(seg))

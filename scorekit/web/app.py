@@ -99,7 +99,8 @@ def create_app(workspace: str | os.PathLike, token: str | None = None) -> FastAP
     def scale() -> dict:
         return {"qualities": list(QUALITIES), "perfect": QUALITY_MAX,
                 "no_error": ErrorLabel.NONE.label,
-                "errors": [{"name": e.label, "title": e.title} for e in ErrorLabel]}
+                "errors": [{"name": e.label, "title": e.title, "key": e.key}
+                           for e in ErrorLabel]}
 
     @app.get("/api/cases")
     def cases(rater: str = "") -> dict:

@@ -3,7 +3,8 @@
 
 const token = new URLSearchParams(location.search).get("token") || "";
 const state = { cases: [], index: 0, case: null, preset: "bone", slice: {}, opened: 0, requests: 0,
-                scale: null };  // the rating model, from the server (api/scale)
+                scale: null,  // the rating model, from the server (api/scale)
+                current: 0 };  // the region the keyboard rates
 const $ = (selector) => document.querySelector(selector);
 
 function withToken(url) {
@@ -117,8 +118,45 @@ function buildForm() {
       }
     });
     error.disabled = region.rating !== null && region.rating.quality === perfect;
+    node.addEventListener("focusin", () => setCurrent(regionNodes().indexOf(node), false));
     container.append(node);
   }
+  setCurrent(0);
+}
+
+// -- rating by keyboard: digits pick the quality, the error labels' keys (u, o, b, n) the
+// error, Enter the next region (on the last one it saves). The views follow the region.
+function regionNodes() { return [...document.querySelectorAll(".region")]; }
+
+function setCurrent(index, showRegion = true) {
+  const nodes = regionNodes();
+  if (!nodes.length || index < 0) return;
+  state.current = Math.min(index, nodes.length - 1);
+  nodes.forEach((node, i) => node.classList.toggle("current", i === state.current));
+  if (showRegion) nodes[state.current].querySelector("legend").click();
+}
+
+function onKey(event) {
+  const typing = event.target.matches("input:not([type=radio]), textarea");
+  const node = regionNodes()[state.current];
+  if (typing || !node || !state.scale || event.ctrlKey || event.metaKey || event.altKey) return;
+  const key = event.key.toLowerCase();
+  const error = state.scale.errors.find((e) => e.key === key);
+  if (state.scale.qualities.map(String).includes(key)) {
+    const radio = node.querySelector(`.scores input[value="${key}"]`);
+    radio.checked = true;
+    radio.dispatchEvent(new Event("change", { bubbles: true }));
+  } else if (error) {
+    const select = node.querySelector(".error");
+    select.value = error.name;
+    select.dispatchEvent(new Event("change", { bubbles: true }));
+  } else if (key === "enter") {
+    if (state.current === regionNodes().length - 1) $("#rating-form").requestSubmit();
+    else setCurrent(state.current + 1);
+  } else {
+    return;
+  }
+  event.preventDefault();
 }
 
 function collectRatings() {
@@ -168,6 +206,7 @@ function wire() {
   $("#next").addEventListener("click", () => openCase(state.index + 1));
   $("#contours").addEventListener("change", showSlices);
   $("#rating-form").addEventListener("submit", submit);
+  document.addEventListener("keydown", onKey);
   for (const button of document.querySelectorAll(".preset")) {
     button.addEventListener("click", () => {
       state.preset = button.dataset.preset;
