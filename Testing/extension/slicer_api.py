@@ -6,10 +6,11 @@ Record (from a git clone of github.com/Slicer/Slicer with its release tags)::
     python Testing/extension/slicer_api.py SLICER_GIT_DIR v5.6.2
 
 writes ``Testing/extension/slicer-api-<version>.json``: every C++ class name, every method a
-header of MRML, the segmentation core, the Segmentations / Volumes / Terminologies modules
-or the MRML widgets declares (VTK's Get/Set/Boolean macros expanded), and the names that
-``slicer.util``, ``slicer.i18n``, ``slicer.ScriptedLoadableModule`` and
-``slicer.parameterNodeWrapper`` define.
+header of MRML, the segmentation core, the application's Qt base, the Segmentations /
+Volumes / Terminologies / Markups modules or the MRML widgets declares (VTK's Get/Set/Boolean
+macros expanded), the names the newest Slicer (``main``) declares there and that release
+does not, and the names that ``slicer.util``, ``slicer.i18n``,
+``slicer.ScriptedLoadableModule`` and ``slicer.parameterNodeWrapper`` define.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 SLICER_SIDE = ["SCORERefine", "WeakStatSeg", "SCORESlicerLib"]
 HEADER_FOLDERS = re.compile(
-    r"^(Libs/MRML/(Core|Widgets|Logic)|Libs/vtkSegmentationCore"
-    r"|Modules/Loadable/(Segmentations|Volumes|Terminologies)/(Logic|MRML|Widgets))/[^/]*\.h$")
+    r"^(Libs/MRML/(Core|Widgets|Logic)|Libs/vtkSegmentationCore|Base/(QTGUI|QTCore)"
+    r"|Modules/Loadable/(Segmentations|Volumes|Terminologies|Markups)/(Logic|MRML|Widgets))"
+    r"/[^/]*\.h$")
 PYTHON_MODULES = {
     "slicer.util": "Base/Python/slicer/util.py",
     "slicer.i18n": "Base/Python/slicer/i18n.py",
@@ -68,12 +70,21 @@ def python_names(read, path: str) -> set[str]:
     return names - {"*"}
 
 
-def record(repo: Path, tag: str) -> Path:
-    files = _git(repo, "ls-tree", "-r", "--name-only", tag).splitlines()
-    headers = [f for f in files if HEADER_FOLDERS.match(f)]
+def declared(repo: Path, revision: str) -> tuple[list[str], set[str]]:
+    """The files at ``revision`` and every name its headers declare."""
+    files = _git(repo, "ls-tree", "-r", "--name-only", revision).splitlines()
     methods = set()
-    for header in headers:
-        methods |= header_names(_git(repo, "show", f"{tag}:{header}"))
+    for header in (f for f in files if HEADER_FOLDERS.match(f)):
+        methods |= header_names(_git(repo, "show", f"{revision}:{header}"))
+    return files, methods
+
+
+def record(repo: Path, tag: str, newest: str = "HEAD") -> Path:
+    files, methods = declared(repo, tag)
+    # Names the newest Slicer declares and the oldest does not: a call to one of these is a
+    # call the oldest supported release cannot serve, whatever class it is on (Qt-style
+    # widget methods included, which slicer-core cannot list).
+    added_after = sorted(declared(repo, newest)[1] - methods)
     classes = sorted({Path(f).stem for f in files if re.match(r".*/(vtk|qMRML|qSlicer)\w+\.h$", f)})
     def read(path: str) -> str:
         return _git(repo, "show", f"{tag}:{path}")
@@ -81,7 +92,8 @@ def record(repo: Path, tag: str) -> Path:
     python = {module: sorted(python_names(read, path)) for module, path in PYTHON_MODULES.items()}
     out = HERE / f"slicer-api-{tag.lstrip('v')}.json"
     out.write_text(json.dumps({"version": tag.lstrip("v"), "classes": classes,
-                               "methods": sorted(methods), "python": python}, indent=0) + "\n")
+                               "methods": sorted(methods), "added_after": added_after,
+                               "python": python}, indent=0) + "\n")
     return out
 
 
@@ -92,13 +104,16 @@ def slicer_side_sources() -> list[Path]:
 
 def calls(path: Path) -> dict[str, set[tuple[str, int]]]:
     """``methods``: ``x.Name(...)`` calls with a capitalised name (VTK / MRML style);
+    ``all_methods``: every ``x.name(...)`` call;
     ``classes``: ``slicer.vtkX`` and ``from slicer import vtkX``; per Python module of
     Slicer, the names used from it (``slicer.util.x`` or ``from slicer.util import x``)."""
-    found: dict[str, set[tuple[str, int]]] = {"methods": set(), "classes": set()}
+    found: dict[str, set[tuple[str, int]]] = {"methods": set(), "all_methods": set(),
+                                              "classes": set()}
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
-                and node.func.attr[:1].isupper():
-            found["methods"].add((node.func.attr, node.lineno))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            found["all_methods"].add((node.func.attr, node.lineno))
+            if node.func.attr[:1].isupper():
+                found["methods"].add((node.func.attr, node.lineno))
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute) \
                 and isinstance(node.value.value, ast.Name) and node.value.value.id == "slicer":
             module = f"slicer.{node.value.attr}"

@@ -1,7 +1,8 @@
 """Every Slicer class, method and Python helper the modules use exists in the oldest Slicer
 release the extension supports (recorded from its sources in ``slicer-api-<version>.json``
-by ``slicer_api.py``). A method counts as Slicer's when a Slicer class of ``slicer-core``
-defines it; VTK's and Qt's own methods are not checked here."""
+by ``slicer_api.py``). A call is refused when its name is one the newest Slicer's headers
+declare and that release's do not, or when a Slicer class of ``slicer-core`` defines it
+and that release does not; VTK's and Qt's own methods pass."""
 
 from __future__ import annotations
 
@@ -36,9 +37,10 @@ def slicer_methods() -> set[str]:
 def unknown_calls(path, api, slicer_methods) -> list[str]:
     found = calls(path)
     where = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    newer = set(api["added_after"])
     problems = [f"{where}:{line}: {name}() is not in Slicer {api['version']}"
-                for name, line in found["methods"]
-                if name in slicer_methods and name not in api["methods"]]
+                for name, line in found["all_methods"]
+                if name in newer or (name in slicer_methods and name not in api["methods"])]
     problems += [f"{where}:{line}: class {name} is not in Slicer {api['version']}"
                  for name, line in found["classes"] if name not in api["classes"]]
     for module in PYTHON_MODULES:
@@ -63,3 +65,4 @@ def test_the_check_catches_what_came_after_the_oldest_release(oldest_api, slicer
     assert [p.split(": ", 1)[1] for p in problems] == [
         f"HasTerminology() is not in Slicer {OLDEST}",
         f"slicer.util.pip_ensure is not in Slicer {OLDEST}"]
+    assert "HasTerminology" in oldest_api["added_after"]
