@@ -46,3 +46,21 @@ def test_what_slicer_ships_is_pinned_at_the_version_installed():
     pins = dict(line.split("==") for line in dependencies.slicer_constraints().split())
     assert pins["numpy"] == dependencies.installed_version("numpy")
     assert set(pins) <= set(dependencies.SHIPPED_BY_SLICER)
+
+
+@pytest.mark.parametrize("module", ["SCORERefineLib.logic", "WeakStatSegLib.logic",
+                                    "SCORESlicerLib.pending", "SCORESlicerLib.dependencies"])
+def test_the_module_logic_imports_without_torch_monai_or_scipy(module):
+    """In a fresh interpreter, as Slicer imports it on entering the module."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("slicer", reason="slicer-core is a test dependency")
+    paths = [str(ROOT), str(ROOT / "SCORERefine"), str(ROOT / "WeakStatSeg")]
+    script = (f"import sys; sys.path[:0] = {paths!r}\n"
+              f"import {module}\n"
+              "print(sorted(m for m in ('torch', 'monai', 'scipy') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"

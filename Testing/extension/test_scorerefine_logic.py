@@ -281,10 +281,10 @@ def test_the_rating_clock_counts_time_in_a_row_over_every_visit():
 
 def test_the_views_centre_on_the_segment_being_rated(mrml_scene):
     import slicer
+    from support import two_regions
 
     from SCORERefineLib.logic import centre_views_on
     from SCORESlicerLib.mrml import add_segmentation_node, add_volume_node, segments
-    from support import two_regions
 
     labels = two_regions()
     volume = add_volume_node(labels.with_array(labels.array.astype(np.int16)), "ct")
