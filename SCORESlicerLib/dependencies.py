@@ -12,6 +12,7 @@ Standard library only, so the module can check before anything heavy is imported
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import tempfile
 from importlib import metadata
@@ -106,6 +107,12 @@ def install_packages(wanted: list[str]) -> None:
         with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as constraints:
             constraints.write(slicer_constraints())
         try:
-            slicer.util.pip_install([*rest, "-c", constraints.name])
+            if importlib.util.find_spec("slicer.packaging") is not None:  # Slicer 5.12 on
+                from slicer.packaging import pip_ensure
+
+                pip_ensure(rest, constraints=constraints.name, prompt_install=False,
+                           requester="SCORE")
+            else:
+                slicer.util.pip_install([*rest, "-c", constraints.name])
         finally:
             Path(constraints.name).unlink(missing_ok=True)

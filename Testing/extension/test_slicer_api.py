@@ -66,3 +66,10 @@ def test_the_check_catches_what_came_after_the_oldest_release(oldest_api, slicer
         f"HasTerminology() is not in Slicer {OLDEST}",
         f"slicer.util.pip_ensure is not in Slicer {OLDEST}"]
     assert "HasTerminology" in oldest_api["added_after"]
+
+
+def test_the_oldest_release_checked_is_the_one_the_extension_declares():
+    declared = f"Slicer {OLDEST} or later"
+    assert declared in (ROOT / "CMakeLists.txt").read_text()
+    assert declared in (ROOT / "SCORE.s4ext").read_text()
+    assert f"({OLDEST} or later)" in (ROOT / "README.md").read_text()
