@@ -202,8 +202,24 @@ class RatingStore:
         return self.put(read_ratings_csv(path))
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection): such
+# text cells are written behind a quote, which reading them back removes.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+TEXT_COLUMNS = ("case", "region", "rater", "comment")
+
+
 def _as_csv(records: list[Rating]) -> str:
-    return csv_text([asdict(r) | {"error": r.error_label.label} for r in records], CSV_COLUMNS)
+    rows = []
+    for r in records:
+        row = asdict(r) | {"error": r.error_label.label}
+        rows.append(row | {c: "'" + row[c] for c in TEXT_COLUMNS
+                           if row[c].startswith(FORMULA_START)})
+    return csv_text(rows, CSV_COLUMNS)
+
+
+def _text_cell(value: str | None) -> str:
+    value = (value or "").strip()
+    return value[1:] if value.startswith("'") and value[1:].startswith(FORMULA_START) else value
 
 
 def read_ratings_csv(path: str | os.PathLike) -> list[Rating]:
@@ -219,12 +235,12 @@ def read_ratings_csv(path: str | os.PathLike) -> list[Rating]:
         for line, row in enumerate(reader, start=2):
             try:
                 ratings.append(Rating(
-                    case=row["case"].strip(), region=row["region"].strip(),
+                    case=_text_cell(row["case"]), region=_text_cell(row["region"]),
                     quality=int(row["quality"]), error=ErrorLabel.parse(row["error"]),
-                    rater=(row.get("rater") or "anonymous").strip(),
+                    rater=_text_cell(row.get("rater")) or "anonymous",
                     seconds=float(row.get("seconds") or 0),
                     time=(row.get("time") or _now()).strip(),
-                    comment=(row.get("comment") or "").strip()))
+                    comment=_text_cell(row.get("comment"))))
             except ValueError as exc:
                 raise ScoreKitError(f"{path}, line {line}: {exc}") from None
     return ratings

@@ -15,7 +15,14 @@ Routes (JSON unless said otherwise):
     POST /api/cases/{case}/ratings               {rater, seconds, ratings: [{region, quality,
                                                   error, comment}]}
     GET  /api/ratings.csv                        every rating, as CSV
-With a token every route needs it, as ``?token=`` or the ``X-Token`` header.
+With a token every route needs it, as ``?token=``, the ``X-Token`` header or the cookie the
+page sets (so that its script and style sheet load).
+
+Hardening: every stored string reaches the page as text (the script never writes HTML);
+responses carry a Content-Security-Policy without inline script, ``nosniff`` and
+``X-Frame-Options: DENY``; request bodies are capped at ``MAX_BODY`` bytes; the Host header
+must name the address served or localhost (DNS rebinding); the API takes strict JSON types
+(``"3"`` or ``true`` are not qualities) and its validation errors never echo the input.
 """
 
 from __future__ import annotations
@@ -28,9 +35,9 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
-from fastapi.responses import FileResponse
-from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, Field
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from scorekit.data.ratings import QUALITIES, QUALITY_MAX, ErrorLabel, Rating
 from scorekit.data.workspace import Workspace
@@ -38,19 +45,64 @@ from scorekit.errors import ScoreKitError
 from scorekit.web.render import AXES, PRESETS, ViewCase, render_slice
 
 STATIC = Path(__file__).parent / "static"
+STATIC_FILES = {"app.js": "text/javascript", "style.css": "text/css"}
+MAX_BODY = 256 * 1024  # bytes; a case's ratings take a few kB
+COOKIE = "score_token"
+LOCAL_NAMES = ("localhost", "127.0.0.1", "::1")
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; "
+                               "base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
 
 
 class RegionRating(BaseModel):
-    region: str
+    model_config = ConfigDict(strict=True, extra="forbid")
+    region: str = Field(max_length=200)
     quality: int = Field(ge=min(QUALITIES), le=max(QUALITIES))
-    error: str
+    error: str = Field(max_length=20)
     comment: str = Field(default="", max_length=2000)
 
 
 class CaseRatings(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
     rater: str = Field(min_length=1, max_length=200)
-    seconds: float = Field(ge=0)
-    ratings: list[RegionRating] = Field(min_length=1)
+    seconds: float = Field(ge=0, le=7 * 24 * 3600, allow_inf_nan=False)
+    ratings: list[RegionRating] = Field(min_length=1, max_length=500)
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over ``limit`` bytes gets 413, whatever its
+    Content-Length says (chunked bodies are counted as they arrive)."""
+
+    def __init__(self, app, limit: int = MAX_BODY):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers", [])).get(b"content-length", b"0")
+        if not declared.isdigit() or int(declared) > self.limit:
+            return await _plain(send, 413, "request body too large")
+        seen = 0
+
+        async def counted():
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise HTTPException(413, "request body too large")
+            return message
+
+        return await self.app(scope, counted, send)
+
+
+async def _plain(send, status: int, text: str) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8")]})
+    await send({"type": "http.response.body", "body": text.encode()})
 
 
 def is_loopback(host: str) -> bool:
@@ -62,19 +114,45 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def create_app(workspace: str | os.PathLike, token: str | None = None) -> FastAPI:
+def create_app(workspace: str | os.PathLike, token: str | None = None,
+               hosts: tuple[str, ...] = LOCAL_NAMES) -> FastAPI:
+    """The app for ``workspace``; ``hosts``: the names the Host header may carry (the
+    address served and localhost)."""
     ws = Workspace(workspace)
 
-    def check_token(request: Request) -> None:
+    def check_request(request: Request) -> None:
+        host = request.headers.get("host", "")
+        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        if name.strip("[]") not in hosts:
+            raise HTTPException(400, "unexpected Host header")
         if token is None:
             return
-        given = request.headers.get("X-Token") or request.query_params.get("token") or ""
+        given = (request.headers.get("X-Token") or request.query_params.get("token")
+                 or request.cookies.get(COOKIE) or "")
         if not secrets.compare_digest(given.encode(), token.encode()):
             raise HTTPException(401, "a valid token is required (?token=... or X-Token)")
 
-    app = FastAPI(title="SCORE rating form", dependencies=[Depends(check_token)],
+    app = FastAPI(title="SCORE rating form", dependencies=[Depends(check_request)],
                   docs_url=None, redoc_url=None, openapi_url=None)
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(BodyLimit)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):
+        response = await call_next(request)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        """Where and what, never the input itself (it may be huge or hostile)."""
+        problems = [{"loc": [str(p) for p in e["loc"]], "msg": e["msg"]} for e in error.errors()]
+        return JSONResponse({"detail": problems[:20]}, status_code=422)
+
+    @app.get("/static/{name}")
+    def static(name: str) -> FileResponse:
+        if name not in STATIC_FILES:
+            raise HTTPException(404, "no such file")
+        return FileResponse(STATIC / name, media_type=STATIC_FILES[name])
 
     def case_or_404(case_id: str):
         try:
@@ -93,7 +171,10 @@ def create_app(workspace: str | os.PathLike, token: str | None = None) -> FastAP
 
     @app.get("/")
     def page() -> FileResponse:
-        return FileResponse(STATIC / "index.html")
+        page = FileResponse(STATIC / "index.html")
+        if token is not None:  # the page's script, style sheet and calls then carry it
+            page.set_cookie(COOKIE, token, httponly=True, samesite="strict")
+        return page
 
     @app.get("/api/scale")
     def scale() -> dict:
@@ -119,6 +200,9 @@ def create_app(workspace: str | os.PathLike, token: str | None = None) -> FastAP
         regions = []
         for name in case.regions:
             rating = done.get((case_id, name))
+            if name not in shown.values:
+                raise HTTPException(422, f"case '{case_id}': case.json lists region '{name}', "
+                                         "which its initial segmentation does not hold")
             value = shown.values[name]
             regions.append({
                 "name": name, "color": _hex(shown.colors[value]), "focus": shown.focus(value),
@@ -173,7 +257,7 @@ def serve(workspace: str | os.PathLike, host: str = "127.0.0.1", port: int = 876
     if not is_loopback(host) and not token:
         raise ScoreKitError(f"--host {host} is reachable from other machines: give --token "
                             "(a long random string) so only raters who have it can use it")
-    app = create_app(workspace, token)
+    app = create_app(workspace, token, hosts=(host, *LOCAL_NAMES))
     query = f"?token={token}" if token else ""
     print(f"rating form for {workspace}: http://{host}:{port}/{query}  (Ctrl+C stops)")
     uvicorn.run(app, host=host, port=port, log_level="warning")

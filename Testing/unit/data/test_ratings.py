@@ -82,16 +82,21 @@ def test_two_processes_rating_at_once_lose_nothing(workspace):
 
 def test_ratings_csv_round_trip(workspace, tmp_path):
     case = workspace.case_ids()[0]
+    formula = '=HYPERLINK("http://evil.example","x")'
     ratings = [Rating(case, "humerus_left", 3, BOTH, rater="ana", seconds=12.5, comment="a, b"),
-               Rating(case, "humerus_right", 5, NONE, rater="ana", seconds=4)]
+               Rating(case, "humerus_right", 5, NONE, rater="@ana", seconds=4, comment=formula)]
     workspace.ratings.put(ratings)
     assert workspace.ratings.export_csv(tmp_path / "r.csv") == 2
-    assert "both" in (tmp_path / "r.csv").read_text()
+    exported = (tmp_path / "r.csv").read_text()
+    assert "both" in exported
+    # Cells a spreadsheet would run as formulas are written behind a quote ...
+    assert "'@ana" in exported and '"\'=HYPERLINK(' in exported
+    assert ",=" not in exported and ",@" not in exported
     other = Workspace.create(tmp_path / "other")
     for c in workspace.cases():
         other.add_case(c.id, c.image(), c.initial())
     assert other.ratings.import_csv(tmp_path / "r.csv") == 2
-    assert other.ratings.all() == workspace.ratings.all()
+    assert other.ratings.all() == workspace.ratings.all()  # ... and read back as they were
 
 
 

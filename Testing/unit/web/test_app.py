@@ -9,12 +9,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from scorekit.cli import main
-from scorekit.web.app import create_app
+from scorekit.web.app import MAX_BODY, create_app
+
+LOCAL = "http://localhost"  # the Host header the app accepts by default
 
 
 @pytest.fixture()
 def client(unrated_workspace) -> TestClient:
-    return TestClient(create_app(unrated_workspace.path))
+    return TestClient(create_app(unrated_workspace.path), base_url=LOCAL)
 
 
 
@@ -108,11 +110,76 @@ def test_invalid_ratings_get_a_4xx_with_a_reason_and_store_nothing(client, unrat
 
 
 def test_a_token_guards_every_route(unrated_workspace):
-    guarded = TestClient(create_app(unrated_workspace.path, token="s3cret-token"))
+    guarded = TestClient(create_app(unrated_workspace.path, token="s3cret-token"),
+                         base_url=LOCAL)
     assert guarded.get("/api/cases").status_code == 401
+    assert guarded.get("/static/app.js").status_code == 401  # static files too
     assert guarded.get("/", params={"token": "wrong"}).status_code == 401
     assert guarded.get("/api/cases", headers={"X-Token": "s3cret-token"}).status_code == 200
-    assert guarded.get("/", params={"token": "s3cret-token"}).status_code == 200
+    page = guarded.get("/", params={"token": "s3cret-token"})
+    assert page.status_code == 200 and "httponly" in page.headers["set-cookie"].lower()
+    assert guarded.get("/static/app.js").status_code == 200  # the page's cookie carries it
+
+
+def test_every_response_carries_the_security_headers(client):
+    for path in ("/", "/static/app.js", "/api/scale", "/api/cases/nowhere"):
+        headers = client.get(path).headers
+        assert "script-src" not in headers["content-security-policy"]  # 'self' only
+        assert "default-src 'self'" in headers["content-security-policy"]
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["x-frame-options"] == "DENY"
+
+
+def test_a_foreign_host_header_is_refused(unrated_workspace):
+    rebound = TestClient(create_app(unrated_workspace.path), base_url="http://evil.example")
+    assert rebound.get("/api/cases").status_code == 400
+    served = TestClient(create_app(unrated_workspace.path, hosts=("10.0.0.5",)),
+                        base_url="http://10.0.0.5:8765")
+    assert served.get("/api/cases").status_code == 200
+
+
+def test_a_large_body_is_refused_before_it_is_read(client, unrated_workspace):
+    case = unrated_workspace.case_ids()[0]
+    huge = b'{"rater": "x", "seconds": 1, "ratings": [' + b" " * (MAX_BODY + 1) + b"]}"
+    response = client.post(f"/api/cases/{case}/ratings", content=huge,
+                           headers={"content-type": "application/json"})
+    assert response.status_code == 413 and len(response.content) < 100
+
+
+@pytest.mark.parametrize("field, value", [("quality", "3"), ("quality", True),
+                                          ("quality", 3.0), ("error", 1)])
+def test_ratings_need_strict_json_types(client, unrated_workspace, field, value):
+    case = unrated_workspace.case_ids()[0]
+    rating = {"region": "humerus_left", "quality": 3, "error": "under"} | {field: value}
+    response = client.post(f"/api/cases/{case}/ratings",
+                           json={"rater": "r", "seconds": 1, "ratings": [rating]})
+    assert response.status_code == 422
+    assert unrated_workspace.ratings.all(case) == []
+
+
+def test_validation_errors_never_echo_the_input(client, unrated_workspace):
+    case = unrated_workspace.case_ids()[0]
+    hostile = "<script>alert(1)</script>" + "x" * 3000
+    response = client.post(f"/api/cases/{case}/ratings", json={
+        "rater": "r", "seconds": 1,
+        "ratings": [{"region": "humerus_left", "quality": 3, "error": "under",
+                     "comment": hostile}]})
+    assert response.status_code == 422
+    assert "<script>" not in response.text and len(response.text) < 1000
+
+
+def test_a_case_whose_case_json_disagrees_gets_422_and_the_rest_works(client,
+                                                                      unrated_workspace):
+    import json
+
+    broken, fine = unrated_workspace.case_ids()[:2]
+    info = unrated_workspace.case(broken).image_path.parent / "case.json"
+    record = json.loads(info.read_text())
+    info.write_text(json.dumps(record | {"regions": [*record["regions"], "femur_left"]}))
+    response = client.get(f"/api/cases/{broken}")
+    assert response.status_code == 422 and "femur_left" in response.json()["detail"]
+    assert client.get(f"/api/cases/{fine}").status_code == 200
+    assert client.get("/api/cases").status_code == 200
 
 
 
@@ -126,7 +193,8 @@ def test_two_raters_saving_at_once_lose_nothing(unrated_workspace):
     case = unrated_workspace.case_ids()[0]
 
     def rate(rater: str) -> int:
-        with TestClient(create_app(unrated_workspace.path)) as client:  # one server per rater
+        # one server per rater
+        with TestClient(create_app(unrated_workspace.path), base_url=LOCAL) as client:
             for _ in range(5):
                 response = client.post(f"/api/cases/{case}/ratings", json=_form(
                     case, {"humerus_left": (2, "over"), "humerus_right": (4, "under")},
