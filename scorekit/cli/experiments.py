@@ -5,17 +5,24 @@ from __future__ import annotations
 import numpy as np
 
 from scorekit import registry
-from scorekit.cli.verbs import VERBS, add_device, add_json_progress, comma_list
+from scorekit.cli.verbs import (
+    VERBS,
+    add_device,
+    add_json_progress,
+    comma_list,
+    count,
+    non_negative,
+)
 from scorekit.errors import ScoreKitError
 
 
 def _phantom_arguments(p) -> None:
     p.add_argument("--out", required=True, help="workspace folder (created)")
-    p.add_argument("--cases", type=int, default=8)
+    p.add_argument("--cases", type=count(1), default=8)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--kind", default="humerus", choices=["humerus"])
     p.add_argument("--fov", default="full", choices=["full", "proximal", "distal"])
-    p.add_argument("--error-scale", type=float, default=1.0,
+    p.add_argument("--error-scale", type=non_negative, default=1.0,
                    help="how far the initial masks' surfaces move, relative to the default")
     add_json_progress(p)
 

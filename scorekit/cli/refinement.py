@@ -7,7 +7,15 @@ from pathlib import Path
 
 from scorekit import registry
 from scorekit.cli.data import class_map_names
-from scorekit.cli.verbs import VERBS, add_device, add_json_progress, comma_list
+from scorekit.cli.verbs import (
+    VERBS,
+    add_device,
+    add_json_progress,
+    comma_list,
+    count,
+    patch_edge,
+    positive,
+)
 from scorekit.cli.workflows import EXIT_SOME_FAILED, add_case_arguments, case_files
 from scorekit.errors import ScoreKitError
 
@@ -58,10 +66,10 @@ def download_weights(args) -> int:
 def _train_arguments(p) -> None:
     p.add_argument("--workspace", required=True)
     p.add_argument("--out", required=True, help="model folder")
-    p.add_argument("--steps", type=int, default=registry.TRAINING_STEPS)
-    p.add_argument("--lr", type=float, default=registry.LEARNING_RATE,
+    p.add_argument("--steps", type=count(1), default=registry.TRAINING_STEPS)
+    p.add_argument("--lr", type=positive, default=registry.LEARNING_RATE,
                    help=f"Adam learning rate (paper: {registry.LEARNING_RATE:g})")
-    p.add_argument("--patch-size", type=int, default=registry.PATCH_SIZE,
+    p.add_argument("--patch-size", type=patch_edge, default=registry.PATCH_SIZE,
                    help="cubic patch edge, voxels")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--method", default=registry.DEFAULT_METHOD, choices=list(registry.METHODS),
@@ -126,10 +134,11 @@ def _refine_folder(args) -> int:
     from scorekit.progress import Progress
     from scorekit.workflows.batch import parse_shard, refine_batch
 
+    shard = parse_shard(args.shard)
     report = refine_batch(case_files(args), args.model, args.out,
                           class_map_names(args.class_map), args.engine,
-                          comma_list(args.structures) or None, parse_shard(args.shard),
-                          args.device, Progress(args.json_progress))
+                          comma_list(args.structures) or None, shard, args.device,
+                          Progress(args.json_progress))
     print(f"{args.out}: refined {len(report.refined)} case(s)"
           + (f", {len(report.done_before)} done before" if report.done_before else "")
           + (f"; failed (named above): {', '.join(report.failed)}" if report.failed else "")

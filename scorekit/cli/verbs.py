@@ -13,6 +13,7 @@ Handlers parse nothing themselves, call one library function and print its resul
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -67,3 +68,68 @@ def add_json_progress(parser: argparse.ArgumentParser) -> None:
 
 def comma_list(text: str | None) -> list[str]:
     return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Bad arguments get one line on stderr (``scorekit <verb>: error: ...``) and exit 2, as
+    every other bad input does; ``--help`` still shows the usage."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+# -- argument types: a value outside its range is refused by argparse, naming the option ---
+def count(minimum: int = 1):
+    def whole(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is below {minimum}")
+        return value
+    return whole
+
+
+def _finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"'{text}' is not a finite number")
+    return value
+
+
+def positive(text: str) -> float:
+    if (value := _finite(text)) <= 0:
+        raise argparse.ArgumentTypeError(f"{value} is not above 0")
+    return value
+
+
+def non_negative(text: str) -> float:
+    if (value := _finite(text)) < 0:
+        raise argparse.ArgumentTypeError(f"{value} is below 0")
+    return value
+
+
+def fraction(text: str) -> float:
+    """Strictly between 0 and 1."""
+    if not 0 < (value := _finite(text)) < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not strictly between 0 and 1")
+    return value
+
+
+def port(text: str) -> int:
+    value = count(1)(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a TCP port (1..65535)")
+    return value
+
+
+def patch_edge(text: str) -> int:
+    """A cubic patch edge the 4-level network can halve three times: a multiple of 8."""
+    value = count(8)(text)
+    if value % 8:
+        raise argparse.ArgumentTypeError(f"{value} is not a multiple of 8")
+    return value

@@ -5,7 +5,16 @@ from __future__ import annotations
 from dataclasses import replace
 
 from scorekit import registry
-from scorekit.cli.verbs import VERBS, Verbs, add_device, add_json_progress, comma_list
+from scorekit.cli.verbs import (
+    VERBS,
+    Verbs,
+    add_device,
+    add_json_progress,
+    comma_list,
+    count,
+    fraction,
+    positive,
+)
 
 ACTIONS = Verbs()
 
@@ -17,17 +26,17 @@ def _train_arguments(p) -> None:
     p.add_argument("--losses", default=",".join(registry.WEAKSTAT_DEFAULT_LOSSES),
                    help=f"any of {', '.join(registry.WEAKSTAT_LOSSES)} (confidence + "
                         "reconstruction always on)")
-    p.add_argument("--weak-size", type=float, default=None,
+    p.add_argument("--weak-size", type=fraction, default=None,
                    help="make weak masks of this share of each reference ROI (paper: "
                         + ", ".join(map(str, registry.WEAKSTAT_WEAK_SIZES))
                         + "); default: the dataset's weak masks, else "
                         + str(registry.WEAKSTAT_WEAK_SIZE))
     p.add_argument("--backbone", help="2D: " + ", ".join(registry.WEAKSTAT_BACKBONES[2])
                    + "; 3D: " + ", ".join(registry.WEAKSTAT_BACKBONES[3]) + " (first: default)")
-    p.add_argument("--size", type=int, nargs="+", help="training grid, e.g. 256 256")
-    p.add_argument("--steps", type=int, default=registry.WEAKSTAT_STEPS)
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--size", type=count(8), nargs="+", help="training grid, e.g. 256 256")
+    p.add_argument("--steps", type=count(1), default=registry.WEAKSTAT_STEPS)
+    p.add_argument("--batch", type=count(1), default=8)
+    p.add_argument("--lr", type=positive, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--largest-slice", action="store_true",
                    help="volumes: train on each one's slice with the largest ROI (2D protocol)")
@@ -54,7 +63,7 @@ def _segment_arguments(p) -> None:
     p.add_argument("--model", required=True)
     p.add_argument("--image", required=True)
     p.add_argument("--out", required=True, help="mask file: PNG for pictures, else NIfTI/NRRD")
-    p.add_argument("--threshold", type=float, default=0.5)
+    p.add_argument("--threshold", type=fraction, default=0.5)
     add_device(p)
 
 
@@ -76,7 +85,7 @@ def _benchmark_arguments(p) -> None:
                    help="a small UNet at 128x128, 400 steps (full: DeepLabV3-ResNet-50, "
                         "256x256, 1500)")
     p.add_argument("--configs", help="comma-separated subset of " + ", ".join(CONFIGS))
-    p.add_argument("--steps", type=int, help="override the plan's steps")
+    p.add_argument("--steps", type=count(1), help="override the plan's steps")
     p.add_argument("--largest-slice", action="store_true")
     p.add_argument("--backbone-weights")
     p.add_argument("--seed", type=int, default=0)
@@ -103,7 +112,7 @@ def benchmark(args) -> int:
 
 def _phantom_arguments(p) -> None:
     p.add_argument("--out", required=True)
-    p.add_argument("--count", type=int, default=24)
+    p.add_argument("--count", type=count(1), default=24)
     p.add_argument("--seed", type=int, default=0)
 
 

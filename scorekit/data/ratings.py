@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import enum
 import json
+import math
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -128,10 +129,14 @@ class Rating:
         """Why this rating is invalid, or None."""
         if (problem := rating_problem(self.quality, self.error)) is not None:
             return problem
-        if self.seconds < 0:
-            return f"seconds spent {self.seconds} is negative"
+        if not math.isfinite(self.seconds) or self.seconds < 0:
+            return f"seconds spent {self.seconds} is not a finite number ≥ 0"
         if not self.rater.strip():
             return "rater name is empty"
+        try:
+            datetime.fromisoformat(self.time)
+        except (TypeError, ValueError):
+            return f"time '{self.time}' is not an ISO 8601 date and time"
         return None
 
 
@@ -199,7 +204,12 @@ class RatingStore:
     def import_csv(self, path: str | os.PathLike) -> int:
         """Import a CSV with columns case, region, quality, error (rater, seconds, time,
         comment optional); one bad row refuses the whole file."""
-        return self.put(read_ratings_csv(path))
+        try:
+            return self.put(read_ratings_csv(path))
+        except ScoreKitError as error:
+            message = str(error)
+            raise ScoreKitError(message if message.startswith(str(path)) else
+                                f"{path}: {message}") from None
 
 
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection): such
@@ -226,6 +236,14 @@ def read_ratings_csv(path: str | os.PathLike) -> list[Rating]:
     path = Path(path)
     if not path.exists():
         raise ScoreKitError(f"{path}: no such file")
+    try:
+        return _ratings_from_csv(path)
+    except UnicodeDecodeError as exc:
+        raise ScoreKitError(f"{path}: not UTF-8 text (byte {exc.start}); save the CSV as "
+                            "UTF-8") from None
+
+
+def _ratings_from_csv(path: Path) -> list[Rating]:
     ratings = []
     with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
@@ -233,6 +251,11 @@ def read_ratings_csv(path: str | os.PathLike) -> list[Rating]:
         if missing:
             raise ScoreKitError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
         for line, row in enumerate(reader, start=2):
+            short = [column for column, value in row.items() if value is None]
+            if short or None in row:
+                raise ScoreKitError(f"{path}, line {line}: "
+                                    + (f"no value for {', '.join(short)}" if short else
+                                       "more values than columns"))
             try:
                 ratings.append(Rating(
                     case=_text_cell(row["case"]), region=_text_cell(row["region"]),

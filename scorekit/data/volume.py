@@ -20,8 +20,13 @@ import numpy as np
 import SimpleITK as sitk
 
 from scorekit.data.atomic import atomic_path
+from scorekit.data.nifti import check_nifti
 from scorekit.errors import ScoreKitError
 from scorekit.registry import VOLUME_SUFFIXES
+
+# ITK's warnings go to stderr beside scorekit's one-line errors; the checks here say what
+# matters (a missing DICOM slice, a truncated file) as errors instead.
+sitk.ProcessObject_SetGlobalWarningDisplay(False)
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,8 @@ def read_image(path: str | os.PathLike) -> sitk.Image:
     path = Path(path)
     if not path.exists():
         raise ScoreKitError(f"{path}: no such file or folder")
+    if path.is_file() and path.name.endswith((".nii", ".nii.gz")):
+        check_nifti(path)  # ITK zero-fills truncated files and zeroes NaN / Inf
     try:
         if path.is_dir():
             return _read_dicom_series(path)
@@ -124,7 +131,29 @@ def _read_dicom_series(folder: Path) -> sitk.Image:
     # Several series in one folder: take the one with the most slices.
     files = max((reader.GetGDCMSeriesFileNames(str(folder), s) for s in series), key=len)
     reader.SetFileNames(files)
-    return reader.Execute()
+    reader.MetaDataDictionaryArrayUpdateOn()
+    image = reader.Execute()
+    check_slice_spacing(folder, [reader.GetMetaData(i, "0020|0032") for i in range(len(files))
+                                 if reader.HasMetaDataKey(i, "0020|0032")], image)
+    return image
+
+
+def check_slice_spacing(folder: Path, positions: list[str], image: sitk.Image) -> None:
+    """ITK averages the spacing of a series with a missing or duplicated slice: refuse
+    positions along the slice normal that are not evenly spaced, naming the gap."""
+    if len(positions) < 3:
+        return
+    normal = np.array(image.GetDirection()).reshape(3, 3)[:, 2]
+    along = np.sort([float(np.dot(normal, [float(v) for v in p.split("\\")]))
+                     for p in positions])
+    steps = np.diff(along)
+    typical = float(np.median(steps))
+    uneven = np.flatnonzero(np.abs(steps - typical) > max(0.1 * typical, 0.01))
+    if uneven.size:
+        k = int(uneven[0])
+        raise ScoreKitError(f"{folder}: slices are not evenly spaced: {steps[k]:.2f} mm between "
+                            f"slices {k + 1} and {k + 2} of {len(along)} (elsewhere "
+                            f"{typical:.2f} mm); a slice is missing or repeated")
 
 
 def _itk_reason(exc: RuntimeError) -> str:
@@ -139,7 +168,7 @@ def read_volume(path: str | os.PathLike, allow_single_slice: bool = False) -> Vo
     """Read a 3D scalar volume (NIfTI, NRRD, MHA or a DICOM series folder).
 
     Raises :class:`ScoreKitError` for 2D images (unless ``allow_single_slice``: then they
-    become one-slice volumes), multi-component images and NaN values.
+    become one-slice volumes), multi-component images and NaN or infinite values.
     """
     image = read_image(path)
     if allow_single_slice and image.GetDimension() == 2:
@@ -152,8 +181,9 @@ def read_volume(path: str | os.PathLike, allow_single_slice: bool = False) -> Vo
         raise ScoreKitError(f"{path}: has {image.GetNumberOfComponentsPerPixel()} components "
                             "per voxel; a scalar volume is needed")
     volume = Volume.from_sitk(image)
-    if volume.array.dtype.kind == "f" and np.isnan(volume.array).any():
-        raise ScoreKitError(f"{path}: contains NaN values")
+    if volume.array.dtype.kind == "f" and not np.isfinite(volume.array).all():
+        bad = int(volume.array.size - np.count_nonzero(np.isfinite(volume.array)))
+        raise ScoreKitError(f"{path}: contains {bad} NaN or infinite voxel value(s)")
     return volume
 
 

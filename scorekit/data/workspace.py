@@ -105,8 +105,15 @@ class Workspace:
         folder = self.path / "cases" / case_id
         if not CASE_ID.match(case_id) or not (folder / CASE_INFO).exists():
             raise ScoreKitError(f"case '{case_id}': not in workspace {self.path}")
-        info = json.loads((folder / CASE_INFO).read_text(encoding="utf-8"))
-        return Case(case_id, folder, list(info["regions"]), info)
+        path = folder / CASE_INFO
+        try:
+            info = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ScoreKitError(f"{path}: not valid JSON ({exc})") from None
+        regions = info.get("regions") if isinstance(info, dict) else None
+        if not isinstance(regions, list) or not all(isinstance(r, str) for r in regions):
+            raise ScoreKitError(f"{path}: field 'regions' is missing or not a list of names")
+        return Case(case_id, folder, list(regions), info)
 
     def cases(self) -> list[Case]:
         return [self.case(c) for c in self.case_ids()]

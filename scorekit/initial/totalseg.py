@@ -126,6 +126,8 @@ def download_weights(structures: list[str] | None, fast: bool,
     own download function; returns what was fetched."""
     from totalsegmentator.libs import download_pretrained_weights
 
+    if structures:
+        validate_structures(structures)
     missing = [w for w in required_weights(structures, fast) if not w.present]
     progress = progress or Silent()
     progress.start("download", len(missing), unit="model")

@@ -66,14 +66,23 @@ class ModelConfig:
 
     @classmethod
     def from_json(cls, text: str, source: str = "model.json") -> ModelConfig:
-        data = json.loads(text)
-        if data.get("format") != MODEL_FORMAT:
-            raise ScoreKitError(f"{source}: not a SCORE model config (format "
-                                f"{data.get('format')!r})")
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise ScoreKitError(f"{source}: not valid JSON ({exc})") from None
+        found = data.get("format") if isinstance(data, dict) else None
+        if found != MODEL_FORMAT:
+            raise ScoreKitError(f"{source}: not a SCORE model config (format {found!r})")
         data.pop("channels", None)
         data.pop("outputs", None)
         known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in data.items() if k in known})
+        try:
+            config = cls(**{k: v for k, v in data.items() if k in known})
+        except TypeError as exc:  # a required field is missing
+            raise ScoreKitError(f"{source}: {exc}".replace("__init__() ", "")) from None
+        if not isinstance(config.regions, list) or not config.regions:
+            raise ScoreKitError(f"{source}: field 'regions' is missing or empty")
+        return config
 
 
 class RefinementNet(torch.nn.Module):

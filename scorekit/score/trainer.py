@@ -436,19 +436,28 @@ class Trainer:
         if not meta_path.exists():
             progress.log(f"no checkpoint in {self.out}; starting from scratch")
             return
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        tensors = load_file(str(self._checkpoint.with_suffix(".safetensors")))
-        self.network.load_state_dict({k[6:]: v for k, v in tensors.items()
-                                      if k.startswith("model.")})
-        state: dict[int, dict] = {}
-        for name, value in tensors.items():
-            if name.startswith("optim."):
-                _, index, key = name.split(".", 2)
-                state.setdefault(int(index), {})[key] = value.to(self.device) \
-                    if key != "step" else value
-        self.optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
-        self.generator.set_state(tensors["rng"])  # process 0's stream
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            tensors = load_file(str(self._checkpoint.with_suffix(".safetensors")))
+            self.network.load_state_dict({k[6:]: v for k, v in tensors.items()
+                                          if k.startswith("model.")})
+            state: dict[int, dict] = {}
+            for name, value in tensors.items():
+                if name.startswith("optim."):
+                    _, index, key = name.split(".", 2)
+                    state.setdefault(int(index), {})[key] = value.to(self.device) \
+                        if key != "step" else value
+            self.optimizer.load_state_dict({"state": state,
+                                            "param_groups": meta["param_groups"]})
+            self.generator.set_state(tensors["rng"])  # process 0's stream
+            step, best, history = meta["step"], meta["best"], meta["history"]
+        except (ValueError, KeyError, RuntimeError, OSError) as exc:
+            # safetensors refuses a pickle or a cut file; torch refuses other options' shapes
+            reason = str(exc).splitlines()[0][:200]
+            raise ScoreKitError(f"{self._checkpoint}: cannot resume from this checkpoint "
+                                f"({type(exc).__name__}: {reason}); train again without "
+                                "--resume, or with the options it was made with") from None
         if not self.group.is_main:  # the others continue on streams of their own
-            self.generator.manual_seed(self.options.seed + 1000 * self.group.rank + meta["step"])
-        self.step, self.best, self.history = meta["step"], meta["best"], meta["history"]
+            self.generator.manual_seed(self.options.seed + 1000 * self.group.rank + step)
+        self.step, self.best, self.history = step, best, history
         progress.log(f"resumed from step {self.step} of {self.out}")
