@@ -43,7 +43,7 @@ TRAINING_STEPS = 2000
 LEARNING_RATE = 1e-4  # the paper's; short CPU runs want ~1e-3 (see docs/method.md)
 PATCH_SIZE = 64  # cubic patch edge, voxels
 ETA = 2  # η: erosion / dilation radius of Ω_stab and Ω_corr, voxels
-CHECKPOINT = "checkpoint_latest"  # .safetensors + .json beside the model
+CHECKPOINT = "checkpoint_latest"  # <name>.safetensors beside the model (one file)
 
 # -- WeakStatSeg (scorekit/weakstat/) ---------------------------------------------------------
 WEAKSTAT_LOSSES = ("stat", "weak", "full")  # confidence and reconstruction are always on

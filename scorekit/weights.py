@@ -6,17 +6,29 @@ from __future__ import annotations
 import os
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from scorekit.data.atomic import atomic_path
 from scorekit.errors import ScoreKitError
 
 
-def save_weights(network: torch.nn.Module, path: str | os.PathLike) -> None:
+def save_weights(network: torch.nn.Module, path: str | os.PathLike,
+                 metadata: dict[str, str] | None = None) -> None:
+    """The network's state (and ``metadata``, text kept in the file's header), atomically."""
     state = {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
     with atomic_path(path) as tmp:
-        save_file(state, str(tmp))
+        save_file(state, str(tmp), metadata=metadata)
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The text a safetensors file carries in its header ({} when none)."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except (SafetensorError, OSError) as exc:
+        raise ScoreKitError(f"{path}: not a safetensors file ({str(exc).splitlines()[0]})"
+                            ) from None
 
 
 def load_weights(network: torch.nn.Module, path: str | os.PathLike) -> None:

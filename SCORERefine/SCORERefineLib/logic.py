@@ -228,7 +228,7 @@ class RefineLogic:
     # - training -
     @staticmethod
     def can_resume(model_dir: str | os.PathLike) -> bool:
-        return (Path(model_dir) / f"{CHECKPOINT}.json").exists()
+        return (Path(model_dir) / f"{CHECKPOINT}.safetensors").exists()
 
     @staticmethod
     def start_training(workspace: str | os.PathLike, model_dir: str | os.PathLike,

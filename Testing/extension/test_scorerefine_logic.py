@@ -178,7 +178,7 @@ def test_a_training_job_cancels_and_offers_to_resume(small_phantom_workspace, tm
     job = RefineLogic.start_training(small_phantom_workspace.path, out, steps=100000,
                                      device="cpu", patch_size=32, on_progress=progress.append)
     deadline = time.monotonic() + 300
-    while not (out / "checkpoint_latest.json").exists() and time.monotonic() < deadline:
+    while not (out / "checkpoint_latest.safetensors").exists() and time.monotonic() < deadline:
         assert job.poll() is None, job.error
         time.sleep(0.2)
     job.cancel()

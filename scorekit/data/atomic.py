@@ -6,6 +6,7 @@ import contextlib
 import csv
 import io
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -42,6 +43,23 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+# Temporary names: atomic_path's ("." + target name + "." + mkstemp's 8 characters +
+# suffixes) and the ".tmpXXXXXX" safetensors writes through on its own.
+TEMPORARY = re.compile(r"^(\..+\.[a-z0-9_]{8}(\.[A-Za-z0-9]+)*|\.tmp[A-Za-z0-9]{6})$")
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[str]:
+    """Delete what writes killed mid-way left in ``folder`` (call it where no other process
+    writes, e.g. at the start of a training run into its own folder)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    stale = [p for p in folder.iterdir() if p.is_file() and TEMPORARY.match(p.name)]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return [p.name for p in stale]
 
 
 def write_text_atomic(target: str | os.PathLike, text: str) -> None:

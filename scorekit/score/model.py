@@ -27,7 +27,7 @@ from monai.networks.nets import UNet
 from scorekit import __version__, registry
 from scorekit.data.atomic import write_text_atomic
 from scorekit.errors import ScoreKitError
-from scorekit.weights import load_weights, save_weights
+from scorekit.weights import load_weights, read_metadata, save_weights
 
 MODEL_FORMAT = "scorekit-score-model"
 WEIGHTS, CONFIG = "model.safetensors", "model.json"
@@ -118,10 +118,15 @@ def normalise_ct(image: np.ndarray | torch.Tensor, window) -> np.ndarray | torch
     return (np.clip(image.astype(np.float32), low, high) - low) / (high - low) - 0.5
 
 
+CONFIG_KEY = "scorekit.model_config"  # the config inside the weights file's header
+
+
 def save_model(folder: str | os.PathLike, network: torch.nn.Module, config: ModelConfig) -> Path:
-    """Write weights and config atomically; the config last, so its presence means done."""
+    """Weights and their config in one file, written atomically (a kill at any instant
+    leaves the old model or the new one, never one's weights with the other's config);
+    ``model.json`` beside it is a readable copy, written after."""
     folder = Path(folder)
-    save_weights(network, folder / WEIGHTS)
+    save_weights(network, folder / WEIGHTS, {CONFIG_KEY: config.to_json()})
     write_text_atomic(folder / CONFIG, config.to_json())
     return folder
 
@@ -129,10 +134,16 @@ def save_model(folder: str | os.PathLike, network: torch.nn.Module, config: Mode
 def load_model(folder: str | os.PathLike, device: str | torch.device = "cpu"
                ) -> tuple[torch.nn.Module, ModelConfig]:
     folder = Path(folder)
-    if not (folder / CONFIG).exists() or not (folder / WEIGHTS).exists():
-        raise ScoreKitError(f"{folder}: not a SCORE model (needs {CONFIG} and {WEIGHTS})")
-    config = ModelConfig.from_json((folder / CONFIG).read_text(encoding="utf-8"),
-                                   str(folder / CONFIG))
+    if not (folder / WEIGHTS).exists():
+        raise ScoreKitError(f"{folder}: not a SCORE model (no {WEIGHTS})")
+    embedded = read_metadata(folder / WEIGHTS).get(CONFIG_KEY)
+    if embedded is not None:
+        config = ModelConfig.from_json(embedded, str(folder / WEIGHTS))
+    elif (folder / CONFIG).exists():  # models written before the config moved inside
+        config = ModelConfig.from_json((folder / CONFIG).read_text(encoding="utf-8"),
+                                       str(folder / CONFIG))
+    else:
+        raise ScoreKitError(f"{folder}: not a SCORE model (no config in {WEIGHTS}, no {CONFIG})")
     network = build_network(config)
     load_weights(network, folder / WEIGHTS)
     return network.to(device).eval(), config

@@ -26,9 +26,10 @@ Shared behaviour:
 * **Validation and model selection**: when there are at least three rated cases, the last
   20 % (at least one) by case id are held out and the model with the best
   :meth:`~Trainer.selection_value` on them is kept. With fewer cases the last model is kept.
-* **Checkpoints**: ``<CHECKPOINT>.safetensors`` + ``.json`` every ``checkpoint_every``
-  steps (weights, optimizer, random generator, step, history), so a killed run continues
-  with ``resume=True`` exactly where the checkpoint was.
+* **Checkpoints**: one file, ``<CHECKPOINT>.safetensors``, every ``checkpoint_every``
+  steps: weights, optimizer state and random generator as tensors, step, history and
+  options as JSON in its header, written atomically, so that its parts always come from
+  one step and a killed run continues with ``resume=True`` exactly where it was.
 * **Several GPUs**: launched with ``torchrun --nproc_per_node N -m scorekit train ...``
   every process trains on its own random patches and DistributedDataParallel averages the
   gradients (NCCL on GPUs, gloo on CPUs); process 0 alone validates and writes files.
@@ -46,7 +47,7 @@ import numpy as np
 import torch
 
 from scorekit import registry
-from scorekit.data.atomic import atomic_path, write_text_atomic
+from scorekit.data.atomic import atomic_path, remove_stale_temporaries, write_text_atomic
 from scorekit.data.ratings import NONE, QUALITY_MAX
 from scorekit.data.workspace import Case, Workspace
 from scorekit.devices import autocast, resolve_device
@@ -64,6 +65,7 @@ from scorekit.score.loss import (
 from scorekit.score.model import ModelConfig, build_network, save_model
 from scorekit.score.morphology import band
 from scorekit.score.refine import labels_from_probabilities, predict_probabilities
+from scorekit.weights import read_metadata
 
 
 @dataclass
@@ -106,7 +108,8 @@ def train(workspace: str | os.PathLike, out: str | os.PathLike, options: TrainOp
         raise ScoreKitError(f"unknown ablation '{options.ablation}'; one of "
                             + ", ".join(registry.ABLATIONS))
     registry.load(registry.PRIORS, options.prior, "prior")
-    if (out / f"{registry.CHECKPOINT}.json").exists() and not resume:
+    remove_stale_temporaries(out)  # what a killed write left
+    if (out / f"{registry.CHECKPOINT}.safetensors").exists() and not resume:
         raise ScoreKitError(f"{out}: holds a checkpoint; resume it or choose another model "
                             "folder")
     group, torch_device = _join_process_group(device)
@@ -168,6 +171,17 @@ def _join_process_group(device: str) -> tuple[_ProcessGroup, torch.device]:
     backend = "nccl" if torch_device.type == "cuda" else "gloo"
     torch.distributed.init_process_group(backend, rank=rank, world_size=size)
     return _ProcessGroup(rank, size), torch_device
+
+
+CHECKPOINT_KEY = "scorekit.checkpoint"  # the step, history and options, in the file's header
+
+
+def checkpoint_meta(path: str | os.PathLike) -> dict:
+    """What a checkpoint file says of itself: step, best, history, optimizer groups."""
+    text = read_metadata(path).get(CHECKPOINT_KEY)
+    if text is None:
+        raise ScoreKitError(f"{path}: not a scorekit checkpoint (no '{CHECKPOINT_KEY}')")
+    return json.loads(text)
 
 
 def _union_of_regions(ws: Workspace) -> list[str]:
@@ -423,22 +437,21 @@ class Trainer:
             for key, value in state.items():
                 tensors[f"optim.{index}.{key}"] = torch.as_tensor(value).cpu().contiguous()
         tensors["rng"] = self.generator.get_state()
-        with atomic_path(self._checkpoint.with_suffix(".safetensors")) as tmp:
-            save_file(tensors, str(tmp))
         meta = {"step": self.step, "best": self.best, "history": self.history,
                 "param_groups": optim["param_groups"], "options": asdict(self.options)}
-        write_text_atomic(self._checkpoint.with_suffix(".json"), json.dumps(meta) + "\n")
+        with atomic_path(self._checkpoint.with_suffix(".safetensors")) as tmp:
+            save_file(tensors, str(tmp), metadata={CHECKPOINT_KEY: json.dumps(meta)})
 
     def load_checkpoint(self, progress: Progress) -> None:
         from safetensors.torch import load_file
 
-        meta_path = self._checkpoint.with_suffix(".json")
-        if not meta_path.exists():
+        path = self._checkpoint.with_suffix(".safetensors")
+        if not path.exists():
             progress.log(f"no checkpoint in {self.out}; starting from scratch")
             return
         try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-            tensors = load_file(str(self._checkpoint.with_suffix(".safetensors")))
+            meta = checkpoint_meta(path)
+            tensors = load_file(str(path))
             self.network.load_state_dict({k[6:]: v for k, v in tensors.items()
                                           if k.startswith("model.")})
             state: dict[int, dict] = {}

@@ -30,6 +30,17 @@ def test_model_files_are_safetensors_and_json_and_round_trip(tmp_path):
 
 
 
+def test_the_weights_carry_their_config_so_a_stale_model_json_cannot_mislead(tmp_path):
+    """A kill between the two files of a model leaves new weights beside an old
+    model.json: the config inside the weights file is the one used."""
+    config = ModelConfig(regions=["humerus_left", "humerus_right"], features=[8, 16, 32])
+    save_model(tmp_path / "m", build_network(config), config)
+    older = ModelConfig(regions=["femur_left"], features=[8, 16, 32])
+    (tmp_path / "m" / "model.json").write_text(older.to_json())
+    _, loaded = load_model(tmp_path / "m")
+    assert loaded == config
+
+
 def test_a_pickled_or_foreign_model_is_refused(tmp_path):
     folder = tmp_path / "m"
     folder.mkdir()
@@ -37,6 +48,11 @@ def test_a_pickled_or_foreign_model_is_refused(tmp_path):
     (folder / "model.json").write_text(ModelConfig(regions=["a"]).to_json())
     with pytest.raises(ScoreKitError, match=r"model\.safetensors"):
         load_model(folder)
+    # Weights without a config inside (an older model): model.json decides, and a foreign
+    # one is refused.
+    from safetensors.torch import save_file
+
+    save_file({"x": torch.zeros(1)}, str(folder / "model.safetensors"))
     (folder / "model.json").write_text('{"format": "something-else"}')
     with pytest.raises(ScoreKitError, match="not a SCORE model config"):
         load_model(folder)

@@ -17,13 +17,14 @@ from support import SCORE_TINY as TINY
 from scorekit.errors import ScoreKitError
 from scorekit.score.model import ModelConfig, load_model
 from scorekit.score.refine import refine_case
-from scorekit.score.trainer import TrainOptions, train
+from scorekit.score.trainer import TrainOptions, checkpoint_meta, train
 
 
 def test_training_writes_a_model_history_and_checkpoint(trained):
     names = {p.name for p in trained.iterdir()}
     assert {"model.json", "model.safetensors", "history.json",
-            "checkpoint_latest.json", "checkpoint_latest.safetensors"} <= names
+            "checkpoint_latest.safetensors"} <= names
+    assert checkpoint_meta(trained / "checkpoint_latest.safetensors")["step"] == 10
     history = json.loads((trained / "history.json").read_text())["history"]
     assert len(history) == 10 and all(np.isfinite(h["loss"]) for h in history)
     config = json.loads((trained / "model.json").read_text())
@@ -45,14 +46,14 @@ def test_a_killed_training_resumes_from_its_last_checkpoint(small_phantom_worksp
                str(small_phantom_workspace.path), "--out", str(out), "--steps", "400",
                "--patch-size", "32", "--device", "cpu", "--json-progress"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    checkpoint = out / "checkpoint_latest.json"
+    checkpoint = out / "checkpoint_latest.safetensors"
     deadline = time.monotonic() + 240
     while not checkpoint.exists() and time.monotonic() < deadline:
         time.sleep(0.5)
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert checkpoint.exists(), "no checkpoint was written before the deadline"
-    killed_at = json.loads(checkpoint.read_text())["step"]
+    killed_at = checkpoint_meta(checkpoint)["step"]
     assert 0 < killed_at < 400
 
     again = [("60" if arg == "400" else arg) for arg in command]
@@ -66,7 +67,7 @@ def test_a_killed_training_resumes_from_its_last_checkpoint(small_phantom_worksp
         assert any(f"resumed from step {killed_at}" in m for m in logs)
         steps = [e["done"] for e in events if e["event"] == "progress"]
         assert steps[0] == 0 and killed_at in steps and steps[-1] == 60
-    assert json.loads(checkpoint.read_text())["step"] >= 60
+    assert checkpoint_meta(checkpoint)["step"] >= 60
     assert (out / "model.safetensors").exists()
 
 
@@ -170,3 +171,58 @@ def test_a_workspace_where_one_case_lacks_a_region_trains_on_the_union(tmp_path)
     _, config = load_model(out)
     assert config.regions == ["humerus_left", "humerus_right"]
     assert config.training["cases"] == 2  # the one-arm case counts: its rating set is whole
+
+
+# A child that trains (or resumes) with the tiny options, checkpointing every two steps.
+TRAIN_SCRIPT = """
+import sys
+from scorekit.score.trainer import TrainOptions, train
+options = TrainOptions(steps=400, lr=1e-3, seed=11, checkpoint_every=2, validate_every=6,
+                       patch_size=[32, 32, 32], features=[8, 16, 32])
+train(sys.argv[1], sys.argv[2], options, "cpu", resume=True)
+"""
+
+
+def _model_tensors(path) -> dict:
+    from safetensors.torch import load_file
+
+    return {k: v for k, v in load_file(str(path)).items() if k.startswith("model.")}
+
+
+@pytest.mark.slow
+def test_training_killed_twenty_times_ends_as_an_unkilled_run(small_phantom_workspace, tmp_path):
+    """Kills at random instants and inside checkpoint and model writes (when their
+    temporary file appears): every model and checkpoint left between kills loads, and the
+    resumed run ends with the weights of a run never killed."""
+    import random
+
+    reference, killed = tmp_path / "reference", tmp_path / "killed"
+    command = [sys.executable, "-c", TRAIN_SCRIPT, str(small_phantom_workspace.path)]
+    subprocess.run([*command, str(reference)], check=True, timeout=600,
+                   capture_output=True)
+    chance, interrupted = random.Random(5), 0
+    for kill in range(20):
+        there = {p.name for p in killed.iterdir()} if killed.is_dir() else set()
+        process = subprocess.Popen([*command, str(killed)], stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + (chance.uniform(3.0, 5.0) if kill % 2 else 60)
+        while process.poll() is None and time.monotonic() < deadline:
+            if kill % 2 == 0 and killed.is_dir() and any(
+                    p.name.startswith(".") and p.name not in there for p in killed.iterdir()):
+                break  # inside a write: its temporary file has appeared
+            time.sleep(0.002)
+        interrupted += process.poll() is None
+        process.kill()
+        process.wait()
+        if (killed / "model.safetensors").exists():
+            load_model(killed)  # the old model or the new one, never a mixture
+        if (killed / "checkpoint_latest.safetensors").exists():
+            assert checkpoint_meta(killed / "checkpoint_latest.safetensors")["step"] <= 400
+    assert interrupted >= 18  # the kills fell inside running trainings
+    assert checkpoint_meta(killed / "checkpoint_latest.safetensors")["step"] < 400
+    subprocess.run([*command, str(killed)], check=True, timeout=600, capture_output=True)
+    final, expected = (_model_tensors(out / "checkpoint_latest.safetensors")
+                       for out in (killed, reference))
+    assert final.keys() == expected.keys()
+    assert all(torch.equal(final[k], expected[k]) for k in final)
+    assert not [p.name for p in killed.iterdir() if p.name.startswith(".")]  # no leftovers
