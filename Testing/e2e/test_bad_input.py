@@ -321,3 +321,32 @@ def test_bad_requests_for_views_get_a_clean_status(api, path, status):
     client, ws = api
     response = client.get(path.format(case=ws.case_ids()[0]))
     assert response.status_code == status, response.text[:300]
+
+
+def test_a_lock_file_that_is_a_link_is_refused(inputs, tmp_path, capsys):
+    ws = shutil.copytree(inputs["workspace"], tmp_path / "ws")
+    target = tmp_path / "elsewhere.txt"
+    target.write_text("not scorekit's")
+    (ws / "ratings.json.lock").unlink(missing_ok=True)
+    (ws / "ratings.json.lock").symlink_to(target)
+    case = sorted(p.name for p in (ws / "cases").iterdir())[0]
+    (tmp_path / "r.csv").write_text(f"case,region,quality,error\n{case},humerus_left,3,under\n")
+    before = snapshot(ws)
+    code, lines = run(["ratings", "import", tmp_path / "r.csv", "--workspace", ws], capsys)
+    assert code == 2 and len(lines) == 1 and "ratings.json.lock" in lines[0], lines
+    assert snapshot(ws) == before and target.read_text() == "not scorekit's"
+
+
+def test_a_pickle_where_a_checkpoint_should_be_is_refused(inputs, tmp_path, capsys):
+    import torch
+
+    model = tmp_path / "m"
+    model.mkdir()
+    torch.save({"model.x": torch.zeros(1)}, model / "checkpoint_latest.safetensors")
+    before = snapshot(model)
+    code, lines = run(["train", "--workspace", inputs["workspace"], "--out", model,
+                       "--resume", "--steps", "2", "--patch-size", "32", "--device", "cpu"],
+                      capsys)
+    assert code == 2 and len(lines) == 1, lines
+    assert "checkpoint_latest.safetensors" in lines[0] and "Traceback" not in lines[0]
+    assert snapshot(model) == before

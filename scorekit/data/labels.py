@@ -16,10 +16,17 @@ from pathlib import Path
 
 import numpy as np
 
-from scorekit.data.atomic import write_text_atomic
+from scorekit.data.atomic import atomic_path
 from scorekit.data.labelmap import LabelMap
 from scorekit.data.segnrrd import SEG_NRRD, read_seg_nrrd, write_seg_nrrd
-from scorekit.data.volume import Geometry, Volume, read_volume, resample, write_volume
+from scorekit.data.volume import (
+    Geometry,
+    Volume,
+    check_output_format,
+    read_volume,
+    resample,
+    write_image,
+)
 from scorekit.errors import ScoreKitError
 from scorekit.registry import VOLUME_SUFFIXES
 
@@ -28,8 +35,36 @@ MAX_LABELS = 1000
 
 
 def is_labelmap_path(path: str | os.PathLike) -> bool:
-    """True for ``.seg.nrrd`` files and plain volumes that have a JSON sidecar."""
-    return str(path).endswith(SEG_NRRD) or sidecar_path(path).exists()
+    """True for ``.seg.nrrd`` files and plain volumes with a label-name sidecar."""
+    return str(path).endswith(SEG_NRRD) or label_sidecar(path) is not None
+
+
+def label_sidecar(path: str | os.PathLike) -> Path | None:
+    """The JSON beside ``path`` when it names label values (``{"1": "liver"}`` or
+    ``{"labels": {...}}``); None for none, a folder, or another kind of JSON such as a BIDS
+    sidecar of a CT (``{"Modality": "CT", ...}``)."""
+    sidecar = sidecar_path(path)
+    if not sidecar.is_file():
+        return None
+    try:
+        data = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    data = data.get("labels", data) if isinstance(data, dict) else None
+    if not isinstance(data, dict) or not data:
+        return None
+    return sidecar if all(str(k).strip().isdigit() for k in data) else None
+
+
+def present_values(array: np.ndarray) -> np.ndarray:
+    """The distinct values of a non-negative integer array, counted a slab at a time, so
+    that a large label map is never copied whole into 64-bit integers."""
+    high = int(array.max(initial=0))
+    seen = np.zeros(high + 1, dtype=bool)
+    slabs = array.reshape(-1, *array.shape[-2:]) if array.ndim >= 2 else array[None]
+    for start in range(0, len(slabs), 16):
+        seen |= np.bincount(slabs[start:start + 16].ravel(), minlength=high + 1) > 0
+    return np.flatnonzero(seen)
 
 
 def looks_like_labels(array: np.ndarray) -> bool:
@@ -39,7 +74,7 @@ def looks_like_labels(array: np.ndarray) -> bool:
     low, high = int(array.min()), int(array.max())
     if low < 0 or high > 65535:
         return False
-    return int(np.count_nonzero(np.bincount(array.ravel().astype(np.int64)))) <= MAX_LABELS
+    return len(present_values(array)) <= MAX_LABELS
 
 
 def sidecar_path(path: str | os.PathLike) -> Path:
@@ -55,14 +90,18 @@ def sidecar_path(path: str | os.PathLike) -> Path:
 def as_labelmap(volume: Volume, names: dict[int, str], source: str) -> LabelMap:
     """Name the values present in ``volume``; refuse non-integer or negative content."""
     array = volume.array
-    if array.dtype.kind == "f":
-        if not np.all(np.mod(array, 1) == 0):
-            raise ScoreKitError(f"{source}: label map holds non-integer values")
-        array = array.astype(np.int64)
-    if array.dtype.kind not in "iub" or (array.size and array.min() < 0):
+    if array.dtype.kind == "f" and not np.all(np.mod(array, 1) == 0):
+        raise ScoreKitError(f"{source}: label map holds non-integer values")
+    if array.dtype.kind not in "iubf" or (array.size and array.min() < 0):
         raise ScoreKitError(f"{source}: label map must hold non-negative integers")
-    array = array.astype(np.uint8 if array.max(initial=0) < 256 else np.uint16, copy=False)
-    present = [int(v) for v in np.flatnonzero(np.bincount(array.ravel())) if v != 0]
+    high = int(array.max(initial=0))
+    if high > np.iinfo(np.uint32).max:
+        raise ScoreKitError(f"{source}: label value {high} is too large (at most "
+                            f"{np.iinfo(np.uint32).max})")
+    # The smallest type that holds every value (65537 must stay 65537, not wrap to 1).
+    kind = np.uint8 if high < 2**8 else np.uint16 if high < 2**16 else np.uint32
+    array = array.astype(kind, copy=False)
+    present = [int(v) for v in present_values(array) if v != 0]
     regions = {v: names.get(v, f"label_{v}") for v in present}
     return LabelMap(array, volume.geometry, regions=regions)
 
@@ -74,8 +113,8 @@ def read_labelmap(path: str | os.PathLike, names: dict[int, str] | None = None,
         labels = read_seg_nrrd(path)
     else:
         names = names or {}
-        sidecar = sidecar_path(path)
-        if sidecar.exists():
+        sidecar = label_sidecar(path)
+        if sidecar is not None:
             names = _read_sidecar(sidecar)
         labels = as_labelmap(read_volume(path), names, str(path))
     if not allow_empty and not labels.array.any():
@@ -97,9 +136,13 @@ def write_labelmap(labels: LabelMap, path: str | os.PathLike) -> Path:
     path = Path(path)
     if str(path).endswith(SEG_NRRD):
         return write_seg_nrrd(labels, path)
-    write_volume(labels, path)
+    check_output_format(path)
     names = {str(v): n for v, n in sorted(labels.regions.items())}
-    write_text_atomic(sidecar_path(path), json.dumps(names, indent=1) + "\n")
+    # Both files or neither: each is written to a temporary name and renamed only when
+    # both are complete (the sidecar first, then the image).
+    with atomic_path(path) as image_tmp, atomic_path(sidecar_path(path)) as names_tmp:
+        write_image(labels, image_tmp)
+        names_tmp.write_text(json.dumps(names, indent=1) + "\n", encoding="utf-8")
     return path
 
 

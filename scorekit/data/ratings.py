@@ -155,6 +155,15 @@ class RatingStore:
         self._regions_of = regions_of
         self._lock = FileLock(str(self.path) + ".lock", timeout=60)
 
+    def _locked(self) -> FileLock:
+        """The store's lock; a lock file that is a link (which could point anywhere) is
+        refused rather than followed."""
+        lock = Path(self._lock.lock_file)
+        if lock.is_symlink():
+            raise ScoreKitError(f"{lock}: is a symbolic link; remove it (scorekit creates "
+                                "this lock file itself)")
+        return self._lock
+
     def all(self, case: str | None = None) -> list[Rating]:
         records = self._read()
         return [r for r in records if case is None or r.case == case]
@@ -172,7 +181,7 @@ class RatingStore:
         ratings = list(ratings)
         for rating in ratings:
             self.validate(rating)
-        with self._lock:
+        with self._locked():
             merged = {r.key: r for r in self._read()}
             merged.update({r.key: r for r in ratings})
             records = sorted(merged.values(), key=lambda r: r.key)

@@ -190,12 +190,21 @@ def read_volume(path: str | os.PathLike, allow_single_slice: bool = False) -> Vo
 def write_volume(volume: Volume, path: str | os.PathLike) -> Path:
     """Write ``volume`` atomically; the format follows the file name."""
     path = Path(path)
+    check_output_format(path)
+    with atomic_path(path) as tmp:
+        write_image(volume, tmp)
+    return path
+
+
+def check_output_format(path: Path) -> None:
     if not str(path).endswith(VOLUME_SUFFIXES):
         raise ScoreKitError(f"{path}: unsupported output format; use one of "
                             + ", ".join(VOLUME_SUFFIXES))
-    with atomic_path(path) as tmp:
-        sitk.WriteImage(volume.to_sitk(), str(tmp), useCompression=True)
-    return path
+
+
+def write_image(volume: Volume, path: Path) -> None:
+    """Write ``volume`` to ``path`` as it is (no atomic rename; see ``write_volume``)."""
+    sitk.WriteImage(volume.to_sitk(), str(path), useCompression=True)
 
 
 def resample(volume: Volume, reference: Geometry, *, nearest: bool,

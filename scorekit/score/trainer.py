@@ -109,9 +109,12 @@ def train(workspace: str | os.PathLike, out: str | os.PathLike, options: TrainOp
                             + ", ".join(registry.ABLATIONS))
     registry.load(registry.PRIORS, options.prior, "prior")
     remove_stale_temporaries(out)  # what a killed write left
-    if (out / f"{registry.CHECKPOINT}.safetensors").exists() and not resume:
+    checkpoint = out / f"{registry.CHECKPOINT}.safetensors"
+    if checkpoint.exists() and not resume:
         raise ScoreKitError(f"{out}: holds a checkpoint; resume it or choose another model "
                             "folder")
+    if checkpoint.exists():
+        checkpoint_meta(checkpoint)  # a foreign or damaged file is refused before any work
     group, torch_device = _join_process_group(device)
     if not group.is_main:
         progress = Silent()
