@@ -25,10 +25,15 @@ def _segment_arguments(p) -> None:
     p.add_argument("--out", required=True, help="output .seg.nrrd or label map")
     p.add_argument("--engine", choices=list(registry.ENGINES),
                    help="default: totalsegmentator when installed, else threshold")
+    _structure_arguments(p)
+    add_device(p)
+
+
+def _structure_arguments(p) -> None:
+    """What decides which TotalSegmentator models run: the classes and the resolution."""
     p.add_argument("--structures", default=",".join(registry.DEFAULT_STRUCTURES),
                    help="comma-separated class names of TotalSegmentator's total task")
     p.add_argument("--fast", action="store_true", help="TotalSegmentator's 3 mm model")
-    add_device(p)
 
 
 @VERBS.verb("segment", "initial segmentation (TotalSegmentator or thresholds)",
@@ -45,9 +50,7 @@ def segment(args) -> int:
 
 
 def _download_arguments(p) -> None:
-    p.add_argument("--structures", default=",".join(registry.DEFAULT_STRUCTURES),
-                   help="the classes the runs will ask for (decides which models are needed)")
-    p.add_argument("--fast", action="store_true", help="TotalSegmentator's 3 mm model")
+    _structure_arguments(p)
     add_json_progress(p)
 
 
