@@ -50,13 +50,15 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
 TEMPORARY = re.compile(r"^(\..+\.[a-z0-9_]{8}(\.[A-Za-z0-9]+)*|\.tmp[A-Za-z0-9]{6})$")
 
 
-def remove_stale_temporaries(folder: str | os.PathLike) -> list[str]:
-    """Delete what writes killed mid-way left in ``folder`` (call it where no other process
-    writes, e.g. at the start of a training run into its own folder)."""
+def remove_stale_temporaries(folder: str | os.PathLike, of: str | None = None) -> list[str]:
+    """Delete what writes killed mid-way left in ``folder`` (only those of the file ``of``
+    when given). Call it where no other process is writing them: at the start of a training
+    run into its own folder, or holding the lock that every writer of ``of`` takes."""
     folder = Path(folder)
     if not folder.is_dir():
         return []
-    stale = [p for p in folder.iterdir() if p.is_file() and TEMPORARY.match(p.name)]
+    stale = [p for p in folder.iterdir() if p.is_file() and TEMPORARY.match(p.name)
+             and (of is None or p.name.startswith(f".{of}."))]
     for path in stale:
         path.unlink(missing_ok=True)
     return [p.name for p in stale]

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from scorekit.data.atomic import csv_text, write_text_atomic
+from scorekit.data.atomic import csv_text, remove_stale_temporaries, write_text_atomic
 from scorekit.errors import ScoreKitError
 
 QUALITY_MAX = 5  # excellent: the only quality without an error
@@ -182,6 +182,7 @@ class RatingStore:
         for rating in ratings:
             self.validate(rating)
         with self._locked():
+            remove_stale_temporaries(self.path.parent, of=self.path.name)  # killed writes
             merged = {r.key: r for r in self._read()}
             merged.update({r.key: r for r in ratings})
             records = sorted(merged.values(), key=lambda r: r.key)

@@ -107,3 +107,13 @@ def test_csv_import_with_a_bad_row_imports_nothing(workspace, tmp_path):
     with pytest.raises(ScoreKitError, match="line 3"):
         workspace.ratings.import_csv(tmp_path / "r.csv")
     assert workspace.ratings.all() == []
+
+
+def test_a_killed_write_of_the_store_is_cleaned_up_by_the_next_one(workspace):
+    case = workspace.case_ids()[0]
+    left = workspace.ratings.path.parent / ".ratings.json.abcd1234.json"  # a killed write's
+    left.write_text("{half")
+    other = workspace.ratings.path.parent / ".model.json.abcd1234.json"  # not the store's
+    other.write_text("{}")
+    workspace.ratings.put([Rating(case, "humerus_left", 3, BOTH, rater="ana")])
+    assert not left.exists() and other.exists()
