@@ -9,6 +9,7 @@ the whole battery stays fast.
 from __future__ import annotations
 
 import gzip
+import os
 import shutil
 import struct
 from pathlib import Path
@@ -23,6 +24,7 @@ from scorekit.data.labels import write_labelmap
 from scorekit.data.volume import Volume, write_volume
 
 PRE_EXISTING = b"an earlier result that must survive"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -350,3 +352,45 @@ def test_a_pickle_where_a_checkpoint_should_be_is_refused(inputs, tmp_path, caps
     assert code == 2 and len(lines) == 1, lines
     assert "checkpoint_latest.safetensors" in lines[0] and "Traceback" not in lines[0]
     assert snapshot(model) == before
+
+
+@pytest.mark.parametrize("verb", [
+    ["convert", "{good}", "{locked}/out.nii.gz"],
+    ["phantom", "--out", "{locked}/ws", "--cases", "1"],
+    ["workspace", "add", "{locked}/ws", "--image", "{good}", "--seg", "{seg}"],
+])
+def test_as_another_user_a_folder_one_may_not_write_gets_one_line(inputs, verb):
+    """Permission errors as a user meets them: root may write anywhere, so the verb runs as
+    'nobody' (uid 65534) when this process is root."""
+    import subprocess
+    import sys
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(dir="/tmp"))
+    try:
+        root.chmod(0o755)
+        for name in ("good", "seg"):
+            shutil.copy(inputs[name], root / inputs[name].name)
+            (root / inputs[name].name).chmod(0o644)
+        locked = root / "locked"
+        locked.mkdir(mode=0o555)
+        locked.chmod(0o555)
+        argv = [a.format(good=root / inputs["good"].name, seg=root / inputs["seg"].name,
+                         locked=locked) for a in verb]
+        as_nobody = ({"user": 65534, "group": 65534, "extra_groups": []}
+                     if os.geteuid() == 0 else {})
+        try:
+            result = subprocess.run([sys.executable, "-m", "scorekit", *argv],
+                                    capture_output=True, text=True, timeout=300, cwd=root,
+                                    env={**os.environ, "PYTHONPATH": str(ROOT)}, **as_nobody)
+        except PermissionError:
+            pytest.skip("no other user may run this Python here (its folder is private)")
+        if result.returncode != 2 and "Permission denied" in result.stderr and \
+                "python" in result.stderr.lower():
+            pytest.skip("no other user may run this Python here (its folder is private)")
+        lines = [x for x in result.stderr.splitlines() if x.strip() and "\r" not in x]
+        assert result.returncode == 2, result.stderr
+        assert len(lines) == 1 and "locked" in lines[0] and "ermission" in lines[0], lines
+        assert list(locked.iterdir()) == []
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
