@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import bench_fixes
 import bench_headroom
+import bench_labelmap_memory
 import bench_morphology
 import bench_phantoms
 import bench_prior
@@ -38,6 +39,7 @@ def main() -> None:
                "morphology": bench_morphology.main(common),
                "training": bench_training.main(common),
                "refine": bench_refine.main(common),
+               "labelmap_memory": bench_labelmap_memory.main(common),
                "worker": bench_worker.main(common),
                "fixes": bench_fixes.main(common),
                "stab": bench_stab.main(common),
