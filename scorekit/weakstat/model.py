@@ -22,7 +22,7 @@ from safetensors.torch import load_file
 from scorekit import registry
 from scorekit.data.atomic import write_text_atomic
 from scorekit.errors import ScoreKitError
-from scorekit.weights import load_weights, save_weights
+from scorekit.weights import load_weights, read_metadata, save_weights
 
 CONFIG, WEIGHTS = "weakstat.json", "weakstat.safetensors"
 
@@ -112,22 +112,35 @@ def load_backbone_weights(network: WeakStatNet, path: str | os.PathLike) -> str:
     return f"loaded {len(usable)} of {len(own)} backbone tensors from {path.name}"
 
 
+CONFIG_KEY = "scorekit.weakstat_config"  # the config inside the weights file's header
+
+
 def save_model(folder: str | os.PathLike, network: WeakStatNet, config: WeakStatConfig) -> Path:
+    """Weights and config in one file, atomically (a kill leaves the old model or the new
+    one); ``weakstat.json`` beside it is a readable copy, written after."""
     folder = Path(folder)
-    save_weights(network, folder / WEIGHTS)
-    write_text_atomic(folder / CONFIG, json.dumps(asdict(config), indent=1) + "\n")
+    text = json.dumps(asdict(config), indent=1) + "\n"
+    save_weights(network, folder / WEIGHTS, {CONFIG_KEY: text})
+    write_text_atomic(folder / CONFIG, text)
     return folder
 
 
 def load_model(folder: str | os.PathLike, device: str | torch.device = "cpu"
                ) -> tuple[WeakStatNet, WeakStatConfig]:
     folder = Path(folder)
-    if not (folder / CONFIG).exists() or not (folder / WEIGHTS).exists():
-        raise ScoreKitError(f"{folder}: not a WeakStatSeg model (needs {CONFIG} and {WEIGHTS})")
+    if not (folder / WEIGHTS).exists():
+        raise ScoreKitError(f"{folder}: not a WeakStatSeg model (no {WEIGHTS})")
+    text = read_metadata(folder / WEIGHTS).get(CONFIG_KEY)
+    source = folder / WEIGHTS
+    if text is None:  # models written before the config moved inside
+        if not (folder / CONFIG).exists():
+            raise ScoreKitError(f"{folder}: not a WeakStatSeg model (no config in {WEIGHTS}, "
+                                f"no {CONFIG})")
+        text, source = (folder / CONFIG).read_text(encoding="utf-8"), folder / CONFIG
     try:
-        config = WeakStatConfig(**json.loads((folder / CONFIG).read_text(encoding="utf-8")))
+        config = WeakStatConfig(**json.loads(text))
     except (TypeError, json.JSONDecodeError) as exc:
-        raise ScoreKitError(f"{folder / CONFIG}: not a valid config ({exc})") from None
+        raise ScoreKitError(f"{source}: not a valid config ({exc})") from None
     network = WeakStatNet(config.check())
     load_weights(network, folder / WEIGHTS)
     return network.to(device).eval(), config

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from scorekit import registry
-from scorekit.data.atomic import atomic_path
+from scorekit.data.atomic import atomic_path, remove_stale_temporaries
 from scorekit.data.volume import read_volume, write_volume
 from scorekit.devices import autocast, resolve_device
 from scorekit.errors import ScoreKitError
@@ -72,6 +72,7 @@ def train_model(data: str | os.PathLike, out: str | os.PathLike,
     Defaults follow the data: the backbone and grid of its dimension, and weak masks of
     ``WEAKSTAT_WEAK_SIZE`` × ROI made from the references where the dataset has none.
     """
+    remove_stale_temporaries(out)  # what a killed write of an earlier run left
     samples = read_dataset(data)
     if largest_slice:
         samples = largest_roi_slices(samples)
