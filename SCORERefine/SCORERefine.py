@@ -80,6 +80,7 @@ class SCORERefineWidget(ModuleWidget):
         self._clock = None  # RatingClock: seconds per segment, row entered to row left
         self._ratedNode = None  # the segmentation node the rating table shows
         self._ratingKeys = []  # keyboard rating shortcuts, made once the dependencies are in
+        self._missing = []  # requirements not met (showDependencyState checks them)
 
     def setup(self) -> None:
         ModuleWidget.setup(self)
@@ -102,16 +103,17 @@ class SCORERefineWidget(ModuleWidget):
         self.ui.initialSegmentationSelector.connect(
             "currentNodeChanged(vtkMRMLNode*)", self.fillRatingTable)
         self.ui.ratingTable.connect("currentCellChanged(int,int,int,int)", self.onRatingRowEntered)
+        self.showDependencyState()  # before the parameter node fills the table
         self.observeScene()
-        self.showDependencyState()
 
     def parameterNodeSet(self) -> None:
         self.fillRatingTable(self._parameterNode.initialSegmentation)
 
     @property
     def ready(self) -> bool:
-        """True once torch and the rest of scorekit's dependencies import."""
-        return not dependencies.missing_packages()
+        """True once scorekit's dependencies are installed (checked at start and after an
+        install, not at every refresh of the buttons)."""
+        return not self._missing
 
     def refreshButtons(self, p) -> None:
         self.followVolumeName(p, "caseId")
@@ -136,7 +138,7 @@ class SCORERefineWidget(ModuleWidget):
     # -- dependencies --------------------------------------------------------------------------
     def showDependencyState(self) -> None:
         """Until the dependencies are installed only the install button is enabled."""
-        missing = dependencies.missing_packages()
+        missing = self._missing = dependencies.missing_packages()
         for section in (self.ui.inputsCollapsibleButton, self.ui.ratingCollapsibleButton,
                         self.ui.trainCollapsibleButton, self.ui.refineCollapsibleButton):
             section.enabled = not missing

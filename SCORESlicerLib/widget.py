@@ -166,7 +166,8 @@ class ModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                     on_result(pending[0].result())
             self.updateButtons()
 
-        self.setStatus(_("Running {what}...").format(what=what))
+        if not self.jobs.busy:  # (a click while busy is the Cancel of the running job)
+            self.setStatus(_("Running {what}...").format(what=what))
         self.runJob(button, startJob, finished, what)
 
     def toggleTraining(self, button, start_job) -> None:
