@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from benchcli import bench_parser
+from benchcli import add_grid_arguments, bench_parser
 
 CHILD = "--child"
 
@@ -50,9 +50,7 @@ def child(path: Path) -> None:
 
 def main(argv=None) -> dict:
     parser = bench_parser(__doc__, quick="512×512×343 instead")
-    parser.add_argument("--size", type=int, nargs=3, default=[768, 768, 1417],
-                        metavar=("X", "Y", "Z"))
-    parser.add_argument("--work", default="/tmp/scorekit-bench-labelmap")
+    add_grid_arguments(parser, [768, 768, 1417], "/tmp/scorekit-bench-labelmap")
     args = parser.parse_args(argv)
     size = [512, 512, 343] if args.quick else args.size
     path = Path(args.work) / f"{'x'.join(map(str, size))}.nii.gz"

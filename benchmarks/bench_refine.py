@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from benchcli import bench_parser
+from benchcli import add_grid_arguments, bench_parser
 
 CHILD = "--child"
 
@@ -88,9 +88,7 @@ def child(work: Path, device: str) -> None:
 
 def main(argv=None) -> dict:
     parser = bench_parser(__doc__, quick="256×256×172 instead")
-    parser.add_argument("--size", type=int, nargs=3, default=[512, 512, 343],
-                        metavar=("X", "Y", "Z"))
-    parser.add_argument("--work", default="/tmp/scorekit-bench-refine")
+    add_grid_arguments(parser, [512, 512, 343], "/tmp/scorekit-bench-refine")
     args = parser.parse_args(argv)
     size = [256, 256, 172] if args.quick else args.size
     work = Path(args.work) / "x".join(map(str, size))

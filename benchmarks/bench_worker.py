@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from bench_refine import prepare
-from benchcli import bench_parser
+from benchcli import add_grid_arguments, bench_parser
 
 from scorekit import jobs
 
@@ -34,9 +34,7 @@ def timed(job_start) -> float:
 
 def main(argv=None) -> dict:
     parser = bench_parser(__doc__, quick="one cold and two warm runs instead of three each")
-    parser.add_argument("--size", type=int, nargs=3, default=[512, 512, 343],
-                        metavar=("X", "Y", "Z"))
-    parser.add_argument("--work", default="/tmp/scorekit-bench-refine")
+    add_grid_arguments(parser, [512, 512, 343], "/tmp/scorekit-bench-refine")
     args = parser.parse_args(argv)
     work = Path(args.work) / "x".join(map(str, args.size))
     work.mkdir(parents=True, exist_ok=True)

@@ -24,6 +24,12 @@ def bench_parser(doc: str, quick: str) -> argparse.ArgumentParser:
     return parser
 
 
+def add_grid_arguments(parser: argparse.ArgumentParser, default: list[int], work: str) -> None:
+    """``--size X Y Z`` of the synthetic scan and ``--work``, the folder that caches it."""
+    parser.add_argument("--size", type=int, nargs=3, default=default, metavar=("X", "Y", "Z"))
+    parser.add_argument("--work", default=work, help="cache of the generated files")
+
+
 def humerus_ct_and_prediction(data: Path, benchmark: str):
     """The shared DICOM humerus CT and TotalSegmentator's prediction on its grid, or None
     (with a line saying the benchmark is skipped) where the data is absent."""
