@@ -10,7 +10,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from scorekit import jobs
-from scorekit.errors import ScoreKitError
 
 
 class PendingResult:
@@ -34,11 +33,7 @@ class PendingResult:
     def result(self):
         """The nodes, once the job has ended; its one-line error when it failed."""
         try:
-            if self.job.returncode is None:
-                raise ScoreKitError(f"scorekit {self.job.argv[0]} has not finished")
-            if self.job.returncode != 0:
-                raise ScoreKitError(self.job.error or f"scorekit {self.job.argv[0]} failed "
-                                    f"(exit {self.job.returncode})")
+            self.job.check()
             return self._finish(Path(self._folder.name))
         finally:
             self.discard()

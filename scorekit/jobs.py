@@ -150,6 +150,16 @@ class Job:
                 os.killpg(self._process.pid, signal.SIGKILL)
         self._process.wait()
 
+    def check(self) -> None:
+        """Raise the child's one-line error (a ScoreKitError) unless it ended well."""
+        from scorekit.errors import ScoreKitError
+
+        if self.returncode is None:
+            raise ScoreKitError(f"scorekit {self.argv[0]} has not finished")
+        if self.returncode != 0:
+            raise ScoreKitError(self.error or f"scorekit {self.argv[0]} failed "
+                                f"(exit {self.returncode})")
+
     @property
     def error(self) -> str:
         """The child's last line of output: scorekit prints its one-line error there."""
@@ -247,9 +257,7 @@ def _json_record(line: str) -> dict | None:
 
 def run(argv: list[str], **callbacks) -> Job:
     """Start a job and wait for it; raise with the child's error line when it fails."""
-    from scorekit.errors import ScoreKitError
-
     job = Job(argv, **callbacks).start()
-    if job.wait() != 0:
-        raise ScoreKitError(job.error or f"scorekit {argv[0]} failed (exit {job.returncode})")
+    job.wait()
+    job.check()
     return job

@@ -4,6 +4,7 @@ one clear error when a file does not fit its network."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -19,6 +20,21 @@ def save_weights(network: torch.nn.Module, path: str | os.PathLike,
     state = {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
     with atomic_path(path) as tmp:
         save_file(state, str(tmp), metadata=metadata)
+
+
+def embedded_config(weights: Path, key: str, config_file: Path, what: str) -> tuple[str, Path]:
+    """A model's config: the text under ``key`` in its weights file (written with it, so
+    the two always match), else, for models written before, ``config_file``; and where it
+    was read."""
+    if not weights.exists():
+        raise ScoreKitError(f"{weights.parent}: not a {what} model (no {weights.name})")
+    text = read_metadata(weights).get(key)
+    if text is not None:
+        return text, weights
+    if not config_file.exists():
+        raise ScoreKitError(f"{weights.parent}: not a {what} model (no config in "
+                            f"{weights.name}, no {config_file.name})")
+    return config_file.read_text(encoding="utf-8"), config_file
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, str]:

@@ -200,9 +200,11 @@ class RefineLogic:
                          segmentation_node) -> list[str]:
         """Regions whose stored rating of ``case_id`` by the same rater differs from the
         node's: what saving would replace (ask first)."""
-        if not (Path(workspace) / "cases" / case_id).is_dir():
+        try:
+            ratings = Workspace(workspace).ratings.all(case_id)
+        except ScoreKitError:  # no workspace yet: nothing to replace
             return []
-        stored = {(r.region, r.rater): r for r in Workspace(workspace).ratings.all(case_id)}
+        stored = {(r.region, r.rater): r for r in ratings}
         return [r.region for r in ratings_of(segmentation_node, case_id)
                 if (old := stored.get((r.region, r.rater))) is not None
                 and (old.quality, old.error) != (r.quality, r.error)]

@@ -14,14 +14,14 @@ ACTIONS = Verbs()
 EXIT_SOME_FAILED = 1
 
 
-def add_case_arguments(p, single_seg: str = "initial segmentation") -> None:
+def add_case_arguments(p) -> None:
     """Where the cases come from: one image or a folder, with segmentations or an engine."""
     images = p.add_mutually_exclusive_group(required=True)
     images.add_argument("--image", help="one CT: a volume file or a DICOM series folder")
     images.add_argument("--images", help="a folder of CTs (volume files, DICOM folders)")
     segs = p.add_mutually_exclusive_group()
-    segs.add_argument("--seg", help=f"{single_seg} of --image: a label map, .seg.nrrd or a "
-                                    "folder of one mask per structure")
+    segs.add_argument("--seg", help="initial segmentation of --image: a label map, .seg.nrrd "
+                                    "or a folder of one mask per structure")
     segs.add_argument("--segs", help="a folder of segmentations paired with --images by name")
     segs.add_argument("--engine", choices=list(registry.ENGINES),
                       help="segment the CTs (default when no segmentation is given: "

@@ -77,14 +77,19 @@ def looks_like_labels(array: np.ndarray) -> bool:
     return len(present_values(array)) <= MAX_LABELS
 
 
+def file_stem(path: str | os.PathLike) -> str:
+    """The name without its image suffix (``a.nii.gz`` and ``a.seg.nrrd`` → ``a``; a
+    folder keeps its name)."""
+    name = Path(path).name
+    for suffix in (SEG_NRRD, *VOLUME_SUFFIXES):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
 def sidecar_path(path: str | os.PathLike) -> Path:
     """``seg.nii.gz`` → ``seg.json``: where a plain label map keeps its region names."""
-    path = Path(path)
-    name = path.name
-    for suffix in VOLUME_SUFFIXES:
-        if name.endswith(suffix):
-            return path.with_name(name[: -len(suffix)] + ".json")
-    return path.with_name(name + ".json")
+    return Path(path).with_name(file_stem(path) + ".json")
 
 
 def as_labelmap(volume: Volume, names: dict[int, str], source: str) -> LabelMap:

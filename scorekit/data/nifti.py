@@ -39,12 +39,13 @@ class Header:
 def parse_header(raw: bytes, path: Path) -> Header:
     """NIfTI-1 (348-byte) or NIfTI-2 (540-byte) header fields that fix the data's size."""
     for order in "<>":
-        if len(raw) >= 4 and struct.unpack(order + "i", raw[:4])[0] == 348 and len(raw) >= 348:
+        header_size = struct.unpack(order + "i", raw[:4])[0] if len(raw) >= 4 else 0
+        if header_size == 348 and len(raw) >= 348:
             datatype, bitpix = struct.unpack(order + "hh", raw[70:74])
             dims = struct.unpack(order + "8h", raw[40:56])
             offset = int(struct.unpack(order + "f", raw[108:112])[0])
             break
-        if len(raw) >= 4 and struct.unpack(order + "i", raw[:4])[0] == 540 and len(raw) >= 540:
+        if header_size == 540 and len(raw) >= 540:
             datatype, bitpix = struct.unpack(order + "hh", raw[12:16])
             dims = struct.unpack(order + "8q", raw[16:80])
             offset = struct.unpack(order + "q", raw[168:176])[0]
@@ -55,7 +56,6 @@ def parse_header(raw: bytes, path: Path) -> Header:
     if not 1 <= ndim <= 7 or any(d < 1 for d in dims[1:ndim + 1]) or bitpix <= 0:
         raise ScoreKitError(f"{path}: NIfTI header is corrupt (dimensions {dims[:ndim + 1]}, "
                             f"{bitpix} bits per voxel)")
-    header_size = 348 if struct.unpack(order + "i", raw[:4])[0] == 348 else 540
     return Header(order, datatype, bitpix, tuple(dims[1:ndim + 1]),
                   max(offset, header_size))
 

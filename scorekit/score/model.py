@@ -27,7 +27,7 @@ from monai.networks.nets import UNet
 from scorekit import __version__, registry
 from scorekit.data.atomic import write_text_atomic
 from scorekit.errors import ScoreKitError
-from scorekit.weights import load_weights, read_metadata, save_weights
+from scorekit.weights import embedded_config, load_weights, save_weights
 
 MODEL_FORMAT = "scorekit-score-model"
 WEIGHTS, CONFIG = "model.safetensors", "model.json"
@@ -134,16 +134,8 @@ def save_model(folder: str | os.PathLike, network: torch.nn.Module, config: Mode
 def load_model(folder: str | os.PathLike, device: str | torch.device = "cpu"
                ) -> tuple[torch.nn.Module, ModelConfig]:
     folder = Path(folder)
-    if not (folder / WEIGHTS).exists():
-        raise ScoreKitError(f"{folder}: not a SCORE model (no {WEIGHTS})")
-    embedded = read_metadata(folder / WEIGHTS).get(CONFIG_KEY)
-    if embedded is not None:
-        config = ModelConfig.from_json(embedded, str(folder / WEIGHTS))
-    elif (folder / CONFIG).exists():  # models written before the config moved inside
-        config = ModelConfig.from_json((folder / CONFIG).read_text(encoding="utf-8"),
-                                       str(folder / CONFIG))
-    else:
-        raise ScoreKitError(f"{folder}: not a SCORE model (no config in {WEIGHTS}, no {CONFIG})")
+    text, source = embedded_config(folder / WEIGHTS, CONFIG_KEY, folder / CONFIG, "SCORE")
+    config = ModelConfig.from_json(text, str(source))
     network = build_network(config)
     load_weights(network, folder / WEIGHTS)
     return network.to(device).eval(), config

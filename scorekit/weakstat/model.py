@@ -22,7 +22,7 @@ from safetensors.torch import load_file
 from scorekit import registry
 from scorekit.data.atomic import write_text_atomic
 from scorekit.errors import ScoreKitError
-from scorekit.weights import load_weights, read_metadata, save_weights
+from scorekit.weights import embedded_config, load_weights, save_weights
 
 CONFIG, WEIGHTS = "weakstat.json", "weakstat.safetensors"
 
@@ -128,15 +128,7 @@ def save_model(folder: str | os.PathLike, network: WeakStatNet, config: WeakStat
 def load_model(folder: str | os.PathLike, device: str | torch.device = "cpu"
                ) -> tuple[WeakStatNet, WeakStatConfig]:
     folder = Path(folder)
-    if not (folder / WEIGHTS).exists():
-        raise ScoreKitError(f"{folder}: not a WeakStatSeg model (no {WEIGHTS})")
-    text = read_metadata(folder / WEIGHTS).get(CONFIG_KEY)
-    source = folder / WEIGHTS
-    if text is None:  # models written before the config moved inside
-        if not (folder / CONFIG).exists():
-            raise ScoreKitError(f"{folder}: not a WeakStatSeg model (no config in {WEIGHTS}, "
-                                f"no {CONFIG})")
-        text, source = (folder / CONFIG).read_text(encoding="utf-8"), folder / CONFIG
+    text, source = embedded_config(folder / WEIGHTS, CONFIG_KEY, folder / CONFIG, "WeakStatSeg")
     try:
         config = WeakStatConfig(**json.loads(text))
     except (TypeError, json.JSONDecodeError) as exc:

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from scorekit.data.labelmap import LabelMap
-from scorekit.data.labels import read_labelmap, resample_labelmap
+from scorekit.data.labels import file_stem, read_labelmap, resample_labelmap
 from scorekit.data.volume import read_volume
 from scorekit.data.workspace import Workspace
 from scorekit.errors import ScoreKitError
@@ -56,15 +56,6 @@ class IntakeReport:
     failed: dict[str, str] = field(default_factory=dict)  # case → the one-line reason
 
 
-def stem(path: Path) -> str:
-    """The name without its volume suffix (``a.nii.gz`` → ``a``; a folder keeps its name)."""
-    name = path.name
-    for suffix in (".seg.nrrd", *VOLUME_SUFFIXES):
-        if name.endswith(suffix):
-            return name[: -len(suffix)]
-    return name
-
-
 def is_dicom_folder(path: Path) -> bool:
     return path.is_dir() and any(p.is_file() and not p.name.endswith(VOLUME_SUFFIXES)
                                  for p in path.iterdir())
@@ -88,7 +79,7 @@ def segmentation_inputs(folder: Path) -> list[Path]:
 
 
 def pairing_key(path: Path, role: re.Pattern) -> str:
-    return role.sub("", stem(path))
+    return role.sub("", file_stem(path))
 
 
 def case_files_in(images: Path, segmentations: Path | None = None,
@@ -141,7 +132,7 @@ def read_segmentation(path: Path, names: dict[int, str] | None = None,
 
 def _mask_folder(folder: Path, structures: list[str] | None) -> LabelMap:
     """TotalSegmentator's one-mask-per-structure output: the file name is the region."""
-    files = {stem(p): p for p in sorted(folder.iterdir())
+    files = {file_stem(p): p for p in sorted(folder.iterdir())
              if p.is_file() and p.name.endswith(VOLUME_SUFFIXES)}
     if structures:
         files = {name: files[name] for name in structures if name in files}

@@ -144,6 +144,11 @@ def test_a_large_body_is_refused_before_it_is_read(client, unrated_workspace):
     response = client.post(f"/api/cases/{case}/ratings", content=huge,
                            headers={"content-type": "application/json"})
     assert response.status_code == 413 and len(response.content) < 100
+    # A body sent in chunks, with no length declared, is counted as it arrives.
+    chunks = (b" " * 1024 for _ in range(MAX_BODY // 1024 + 2))
+    response = client.post(f"/api/cases/{case}/ratings", content=chunks,
+                           headers={"content-type": "application/json"})
+    assert response.status_code == 413
 
 
 @pytest.mark.parametrize("field, value", [("quality", "3"), ("quality", True),
