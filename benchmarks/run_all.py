@@ -16,6 +16,7 @@ import bench_fixes
 import bench_headroom
 import bench_labelmap_memory
 import bench_morphology
+import bench_own_scans
 import bench_phantoms
 import bench_prior
 import bench_refine
@@ -39,6 +40,7 @@ def main() -> None:
                "morphology": bench_morphology.main(common),
                "training": bench_training.main(common),
                "refine": bench_refine.main(common),
+               "own_scans": bench_own_scans.main(common),
                "labelmap_memory": bench_labelmap_memory.main(common),
                "worker": bench_worker.main(common),
                "fixes": bench_fixes.main(common),
