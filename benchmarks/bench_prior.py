@@ -5,11 +5,11 @@ For each variant, the initial mask is replaced inside its correction band Ω_cor
 P > 0.5 (what the SCORE loss converges to when under- and over-segmentation are equally
 frequent), and the mean Dice against the reference is printed, with what the voxels the
 initial masks miss look like: their median intensity, the share inside the band and the
-share the prior calls "inside". With ``--data`` the cases are the verse benchmark suite's
-vertebrae (threshold-made initial masks).
+share the default prior calls "inside". With ``--data`` the verse benchmark suite's scans
+(``--initial model-like|threshold`` masks) get a column beside the phantoms'.
 
     python benchmarks/bench_prior.py [--cases 6] [--quick]
-    python benchmarks/bench_prior.py --data ../shared/data/ct/verse19
+    python benchmarks/bench_prior.py --data ../shared/data/ct/verse19 [--initial threshold]
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import torch
 from benchcli import bench_parser
 
 from scorekit import registry
-from scorekit.experiments.refinement import verse_pairs, vertebra_cases
+from scorekit.experiments.refinement import scan_case, verse_pairs
 from scorekit.metrics import dice
 from scorekit.score.morphology import band
 from scorekit.score.priors import prior_function
@@ -29,6 +29,7 @@ from scorekit.synth.errors import simulate_initial
 from scorekit.synth.humerus import humerus_phantom
 
 GLOBAL_THRESHOLDS = (100, 150, 200, 250, 300)
+ETA = 2  # voxels (1 mm on the VerSe scans)
 
 
 def phantom_cases(count: int):
@@ -40,54 +41,65 @@ def phantom_cases(count: int):
         yield phantom.image.array, initial, phantom.reference
 
 
-def verse_cases(data: Path):
-    """The same for every vertebra of the verse benchmark suite in ``data``."""
-    for scan, ct, mask in verse_pairs(data):
-        for _, image, initial, reference in vertebra_cases(scan, ct, mask):
-            yield image.array, initial, reference
+def verse_cases(data: Path, initial: str):
+    """The same for every scan of the verse benchmark suite in ``data``."""
+    for pair in verse_pairs(data):
+        _, image, initial_masks, reference = scan_case(*pair, initial, seed=0)
+        yield image.array, initial_masks, reference
 
 
 def main(argv=None) -> dict:
     parser = bench_parser(__doc__, quick="3 phantom cases")
     parser.add_argument("--cases", type=int, default=6)
     parser.add_argument("--data", type=Path, help="folder of VerSe *_ct + *_seg-vert_msk pairs")
+    parser.add_argument("--initial", choices=registry.INITIAL_KINDS,
+                        default=registry.INITIAL_KINDS[0])
     args = parser.parse_args(argv)
-    cases = (verse_cases(args.data) if args.data
-             else phantom_cases(3 if args.quick else args.cases))
+    suites = {"phantoms": prior_scores(phantom_cases(3 if args.quick else args.cases))}
+    if args.data:
+        suites[f"verse ({args.initial})"] = prior_scores(verse_cases(args.data, args.initial))
+    rows = list(next(iter(suites.values())))
+    print("mean Dice, P > 0.5 in each region's band | " + " | ".join(suites))
+    for row in rows:
+        cells = [f"{suite[row]:.3f}" if row in suite else "-" for suite in suites.values()]
+        print(f"{row:<40} | " + " | ".join(cells))
+    return suites
+
+
+def prior_scores(cases) -> dict[str, float]:
+    """Mean Dice per variant, and what the voxels the initial masks miss look like."""
     scores: dict[str, list[float]] = {}
     missed_level, missed_inside, missed_in_band = [], [], []
     for image, initial, reference in cases:
         image = image.astype(np.float32)
-        in_band = band(torch.from_numpy(initial.array > 0), 2).numpy()
-        priors = {f"registered '{name}'": prior_function(name)(torch.from_numpy(image), in_band)[0]
+        masks = torch.from_numpy(np.stack([initial.mask(n) for n in initial.names]))
+        spacing = initial.geometry.spacing_zyx
+        priors = {f"prior '{name}'":
+                  prior_function(name)(torch.from_numpy(image), masks, ETA, spacing)[0]
                   for name in registry.PRIORS}
-        default = priors[f"registered '{registry.DEFAULT_PRIOR}'"].numpy()
+        default = priors[f"prior '{registry.DEFAULT_PRIOR}'"].numpy()
         variants = {
             **{name: p.numpy() for name, p in priors.items()},
             **{f"global threshold {t} HU": (image > t).astype(np.float32)
                for t in GLOBAL_THRESHOLDS},
         }
-        for name in initial.names:
+        for k, name in enumerate(initial.names):
             mask, truth = initial.mask(name), reference.mask(name)
-            region_band = band(torch.from_numpy(mask), 2).numpy()
+            region_band = band(torch.from_numpy(mask), ETA).numpy()
+            others = (masks.sum(0) - masks[k].int() > 0).numpy()  # see loss.region_priors
             scores.setdefault("initial masks", []).append(dice(mask, truth))
             for label, prior in variants.items():
                 scores.setdefault(label, []).append(
-                    dice(np.where(region_band, prior > 0.5, mask), truth))
+                    dice(np.where(region_band, (prior > 0.5) & ~others, mask), truth))
             missed = truth & ~mask
             if missed.any():
                 missed_level.append(float(np.median(image[missed])))
                 missed_inside.append(float(np.mean(default[missed] > 0.5)))
                 missed_in_band.append(float(np.mean(region_band[missed])))
     means = {k: float(np.mean(v)) for k, v in scores.items()}
-    for label, value in means.items():
-        print(f"prior {label:<32} mean Dice {value:.3f}")
-    means["missed_median_intensity"] = float(np.median(missed_level))
-    means["missed_inside_by_local_prior"] = float(np.mean(missed_inside))
-    means["missed_in_band"] = float(np.mean(missed_in_band))
-    print(f"voxels the initial masks miss: median intensity {np.median(missed_level):.0f} "
-          f"(median over regions), {np.mean(missed_in_band):.0%} of them in the band, "
-          f"{np.mean(missed_inside):.0%} P > 0.5 (default prior)")
+    means["missed: median intensity"] = float(np.median(missed_level))
+    means["missed: share in the band"] = float(np.mean(missed_in_band))
+    means["missed: share P > 0.5 (default prior)"] = float(np.mean(missed_inside))
     return means
 
 

@@ -26,10 +26,11 @@ ABLATIONS = ("ternary-labels", "no-stab", "no-prior", "no-morph-aug")
 
 # -- boundary priors P (scorekit/score/priors/) ------------------------------------------------
 PRIORS = {
+    "edge": "scorekit.score.priors.edge:edge_prior",
     "local": "scorekit.score.priors.local:local_prior",
     "paper": "scorekit.score.priors.paper:paper_prior",
 }
-DEFAULT_PRIOR = "local"
+DEFAULT_PRIOR = "edge"
 
 # -- initial segmenters (scorekit/initial/) ----------------------------------------------------
 ENGINES = {
@@ -41,8 +42,10 @@ DEFAULT_STRUCTURES = ("humerus_left", "humerus_right")
 # -- training defaults (SCORE paper: Adam, lr 1e-4) --------------------------------------------
 TRAINING_STEPS = 2000
 LEARNING_RATE = 1e-4  # the paper's; short CPU runs want ~1e-3 (see docs/method.md)
-PATCH_SIZE = 64  # cubic patch edge, voxels
-ETA = 2  # η: erosion / dilation radius of Ω_stab and Ω_corr, voxels
+PATCH_SIZE = 64  # cubic patch edge, voxels of the working grid
+ETA_MM = 3.0  # η: erosion / dilation radius of Ω_stab and Ω_corr
+ETA = 2  # η in voxels of models made before the working grid
+AUGMENT_RADIUS_MM = 3.0  # the largest radius of score-guided morphology
 CHECKPOINT = "checkpoint_latest"  # <name>.safetensors beside the model (one file)
 
 # -- WeakStatSeg (scorekit/weakstat/) ---------------------------------------------------------
@@ -54,6 +57,10 @@ WEAKSTAT_GRID = {2: (256, 256), 3: (64, 64, 64)}  # default training grid per di
 WEAKSTAT_WEAK_SIZES = (0.04, 0.08, 0.12)  # the paper's weak-mask sizes, × ROI
 WEAKSTAT_WEAK_SIZE = 0.08
 WEAKSTAT_STEPS = 1500
+# Spatial priors beside the paper's losses (scorekit/weakstat/priors.py); each applies only
+# where its inputs exist: "smooth" to every weakly supervised configuration, "place" where
+# both the weak mask and the fraction are used.
+WEAKSTAT_PRIORS = ("smooth", "place")
 
 # -- benchmark rows: display name → training options (None: not trained) ---------------------
 BENCHMARK_METHODS = {
@@ -69,6 +76,7 @@ BENCHMARK_METHODS = {
 TABLE1 = ("initial", "Post-DAE", "Post-DAE+Scan", "SCORE")
 TABLE2 = ("SCORE", "SCORE-ternary", "SCORE-no-stab", "SCORE-no-prior", "SCORE-no-morph-aug")
 SUITES = ("phantom", "verse")
+INITIAL_KINDS = ("model-like", "threshold")  # the verse suite's initial masks; first default
 
 # -- files ---------------------------------------------------------------------------------------
 VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd")

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from scorekit.cli import main
 from scorekit.data.labelmap import LabelMap
-from scorekit.data.labels import resample_labelmap
-from scorekit.data.volume import Geometry
+from scorekit.data.volume import Geometry, Volume
+from scorekit.errors import ScoreKitError
 from scorekit.experiments.refinement import (
     COLUMNS,
     SMALL,
     RefinementPlan,
-    crop,
     read_refinement_results,
     run_refinement_benchmark,
     threshold_initial,
@@ -46,36 +46,60 @@ def test_the_phantom_suite_writes_results_tables_and_figures(tmp_path):
         assert (out / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_the_verse_suite_leaves_one_scan_out(shared_data, tmp_path):
+def test_the_verse_suite_takes_each_scan_whole_and_leaves_one_out(shared_data, tmp_path):
     # Patch 48 is thicker than sub-verse006 (37 slices): training pads such crops.
     out = run_refinement_benchmark("verse", tmp_path / "verse",
                                    data=shared_data / "ct" / "verse19",
                                    plan=RefinementPlan(0, 0, 3, 48),
                                    methods=["initial", "SCORE"], device="cpu")
     rows = read_refinement_results(out / "results.csv")
-    cases = {r["case"] for r in rows if r["method"] == "initial"}
-    assert cases == {f"sub-verse005_L{i}" for i in range(1, 6)} | {"sub-verse006_L4",
-                                                                    "sub-verse006_L5"}
-    # The threshold engine's masks are imperfect but on the vertebrae.
+    regions = {(r["case"], r["region"]) for r in rows if r["method"] == "initial"}
+    assert regions == {("sub-verse005", f"L{i}") for i in range(1, 6)} | {
+        ("sub-verse006", "L4"), ("sub-verse006", "L5")}
+    # Model-like initial masks lie where a foundation model's vertebra Dice lies.
     initial = [r["dice"] for r in rows if r["method"] == "initial"]
-    assert 0.4 < np.mean(initial) < 0.95
-    # Each held-out scan's model never saw that scan's vertebrae.
+    assert 0.88 < np.mean(initial) < 0.97
+    # Each held-out scan's model never saw that scan.
     for scan in ("sub-verse005", "sub-verse006"):
         training = tmp_path / "verse" / "data" / scan / "training" / "cases"
-        assert not any(p.name.startswith(scan) for p in training.iterdir())
+        assert [p.name for p in training.iterdir()] == [
+            {"sub-verse005": "sub-verse006", "sub-verse006": "sub-verse005"}[scan]]
 
 
-def test_verse_initial_masks_are_solid_bone_near_the_vertebra():
+def test_external_masks_are_scored_as_a_row_and_a_missing_one_is_named(shared_data,
+                                                                      tmp_path):
+    data = shared_data / "ct" / "verse19"
+    masks = tmp_path / "manual"
+    masks.mkdir()
+    for scan in ("sub-verse005", "sub-verse006"):  # the reference itself: Dice 1
+        (masks / f"{scan}.nii.gz").write_bytes((data / f"{scan}_seg-vert_msk.nii.gz")
+                                               .read_bytes())
+    out = run_refinement_benchmark("verse", tmp_path / "o", data=data, methods=["initial"],
+                                   external=[f"corrected={masks}"], device="cpu")
+    rows = read_refinement_results(out / "results.csv")
+    assert {r["dice"] for r in rows if r["method"] == "corrected"} == {1.0}
+    assert "| corrected |" in (out / "table1.md").read_text()
+    (masks / "sub-verse006.nii.gz").unlink()
+    with pytest.raises(ScoreKitError, match="no mask for case 'sub-verse006'"):
+        run_refinement_benchmark("verse", tmp_path / "p", data=data, methods=["initial"],
+                                 external=[f"corrected={masks}"], device="cpu")
+    with pytest.raises(ScoreKitError, match="expected NAME=FOLDER"):
+        run_refinement_benchmark("verse", tmp_path / "q", data=data, external=["corrected"])
+
+
+def test_threshold_initial_masks_are_solid_bone_near_each_vertebra():
     # A bright ring (cortex) around dark marrow, and a second bone 10 voxels away.
     _, y, x = np.mgrid[:6, :40, :40]
     radius = np.hypot(y - 15, x - 15)
     image = np.where((radius > 6) & (radius <= 8), 900, 40).astype(np.int16)
     image[:, 30:34, 30:34] = 900  # neighbouring bone, out of the 3 mm reach
-    vertebra = radius <= 8
-    initial = threshold_initial(image, vertebra, (1.0, 1.0, 1.0))
+    geometry = Geometry((40, 40, 6), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0),
+                        (1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0))
+    vertebra = LabelMap((radius <= 8).astype(np.uint8) * 20, geometry, regions={20: "L1"})
+    initial = threshold_initial(Volume(image, geometry), vertebra).array == 20
     assert initial[:, 15, 15].all()  # the dark marrow inside the cortex is filled
     assert not initial[:, 32, 32].any()
-    assert initial.sum() == vertebra.sum()
+    assert initial.sum() == (radius <= 8).sum()
 
 
 def test_significance_marks_follow_the_wilcoxon_test():
@@ -87,17 +111,6 @@ def test_significance_marks_follow_the_wilcoxon_test():
     assert significance(worse, better, higher_is_better=False) == "+"  # HD95: lower wins
     noisy = better + np.where(np.arange(12) % 2, 0.01, -0.01)
     assert significance(better, noisy, higher_is_better=True) == ""
-
-
-def test_a_crop_stays_at_the_same_physical_place():
-    geometry = Geometry((20, 16, 12), (0.8, 0.9, 2.5), (-10.0, 40.0, -300.0),
-                        (1.0, 0, 0, 0, 0.8, -0.6, 0, 0.6, 0.8))
-    array = np.zeros(geometry.shape, np.uint8)
-    array[4:7, 5:9, 6:12] = 1
-    labels = LabelMap(array, geometry, regions={1: "x"})
-    part = crop(labels, (slice(3, 9), slice(2, 12), slice(5, 15)))
-    back = resample_labelmap(part, geometry)
-    assert np.array_equal(back.array, array)
 
 
 def test_the_verse_suite_needs_its_data(tmp_path, capsys):

@@ -2,7 +2,7 @@
 
 The same network, patches and spatial augmentation as SCORE, but the input masks are the
 *reference* masks randomly eroded / dilated (the score-guided morphology with no rating to
-follow, up to ``DENOISING_MAX_RADIUS`` voxels) and the target is the reference itself
+follow, up to ``DENOISING_MAX_RADIUS_MM``) and the target is the reference itself
 (binary cross-entropy + soft Dice). Post-DAE sees the masks only (image and prior channels
 zeroed), Post-DAE+Scan the image too. Both keep the model with the best validation Dice.
 """
@@ -20,7 +20,7 @@ from scorekit.score.trainer import Trainer, TrainingCase
 # held-out training case of the quick phantom plan (post-dae+scan, 1500 steps; validation
 # Dice, initial masks 0.940): 3 voxels 0.948, 8 voxels 0.981. With 3 the baseline only
 # learns to undo changes far milder than a model's errors.
-DENOISING_MAX_RADIUS = 8.0
+DENOISING_MAX_RADIUS_MM = 8.0
 
 
 def soft_dice_loss(probabilities: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -44,7 +44,7 @@ class PostDAEScan(Trainer):
                                torch.full((regions,), NONE, dtype=torch.long))
         sample, trim = self.spatial_patch(clean, case)
         corrupted = augment.morphological_augment(sample, self.generator, probability=0.8,
-                                                  max_radius=DENOISING_MAX_RADIUS,
+                                                  max_radius=self.voxels(DENOISING_MAX_RADIUS_MM),
                                                   volumes=case.reference.flatten(1).sum(1))
         target = sample.initial[trim].float()[None]
         logits = self.forward(network_input(sample.image[trim], corrupted.initial[trim],

@@ -88,6 +88,12 @@ def _benchmark_arguments(p) -> None:
     p.add_argument("--quick", action="store_true", help="small, meaningful run (~10 min CPU)")
     p.add_argument("--methods", help="comma-separated subset of "
                                      + ", ".join(registry.BENCHMARK_METHODS))
+    p.add_argument("--initial", choices=registry.INITIAL_KINDS,
+                   default=registry.INITIAL_KINDS[0],
+                   help="verse: the initial masks (default: a coarse model's errors)")
+    p.add_argument("--external", action="append", default=[], metavar="NAME=FOLDER",
+                   help="score FOLDER/<case>.nii.gz (any label format) as method NAME; "
+                        "repeatable")
     p.add_argument("--seed", type=int, default=0)
     add_device(p)
     add_json_progress(p)
@@ -104,7 +110,8 @@ def benchmark(args) -> int:
                             "*_seg-vert_msk.nii.gz pairs")
     out = run_refinement_benchmark(args.suite, args.out, data=args.data, quick=args.quick,
                                    device=args.device, progress=Progress(args.json_progress),
-                                   methods=comma_list(args.methods) or None, seed=args.seed)
+                                   methods=comma_list(args.methods) or None, seed=args.seed,
+                                   initial=args.initial, external=args.external)
     for table in ("table1.md", "table2.md"):
         print((out / table).read_text(encoding="utf-8"))
     return 0

@@ -62,7 +62,7 @@ class Geometry:
         """Axis-aligned physical bounding box ``(low, high)`` of the voxel centres."""
         corners = np.array([[i, j, k] for i in (0, self.size[0] - 1)
                             for j in (0, self.size[1] - 1) for k in (0, self.size[2] - 1)])
-        matrix = np.array(self.direction).reshape(3, 3) * np.array(self.spacing)
+        matrix = self._matrix()
         points = corners @ matrix.T + np.array(self.origin)
         half = np.abs(matrix).sum(axis=1) / 2  # extend to the voxel faces
         return points.min(axis=0) - half, points.max(axis=0) + half
@@ -71,6 +71,29 @@ class Geometry:
         low_a, high_a = self.bounds()
         low_b, high_b = other.bounds()
         return bool(np.all(low_a < high_b) and np.all(low_b < high_a))
+
+    def cropped(self, box: tuple[slice, slice, slice]) -> Geometry:
+        """The grid of ``array[box]`` (``box`` in ``[z, y, x]``, steps of 1), at the same
+        physical place."""
+        start = np.array([box[2].start, box[1].start, box[0].start], float)
+        size = tuple(b.stop - b.start for b in box[::-1])
+        origin = np.array(self.origin) + self._matrix() @ start
+        return Geometry(size, self.spacing, tuple(float(o) for o in origin), self.direction)
+
+    def isotropic(self, spacing_mm: float) -> Geometry:
+        """A grid of ``spacing_mm`` voxels, same direction, covering the same physical box
+        (voxel faces to voxel faces); its first voxel shares this grid's first corner."""
+        extent = np.array(self.size) * np.array(self.spacing)
+        size = tuple(max(int(np.ceil(e / spacing_mm - 1e-6)), 1) for e in extent)
+        corner = np.array(self.origin) - self._matrix() @ np.full(3, 0.5)
+        direction = np.array(self.direction).reshape(3, 3)
+        origin = corner + direction @ np.full(3, spacing_mm / 2)
+        return Geometry(size, (spacing_mm,) * 3, tuple(float(o) for o in origin),
+                        self.direction)
+
+    def _matrix(self) -> np.ndarray:
+        """Index (x, y, z) → physical offset."""
+        return np.array(self.direction).reshape(3, 3) * np.array(self.spacing)
 
     @classmethod
     def of(cls, image: sitk.Image) -> Geometry:

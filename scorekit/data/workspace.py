@@ -24,6 +24,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import SimpleITK as sitk
+
 from scorekit.data.atomic import write_text_atomic
 from scorekit.data.labelmap import LabelMap
 from scorekit.data.labels import read_labelmap, resample_labelmap, write_labelmap
@@ -61,6 +63,13 @@ class Case:
     @property
     def has_reference(self) -> bool:
         return self.reference_path.exists()
+
+    def spacing(self) -> tuple[float, float, float]:
+        """The image's voxel size (x, y, z) mm, from its header alone."""
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(str(self.image_path))
+        reader.ReadImageInformation()
+        return tuple(reader.GetSpacing())
 
     def image(self) -> Volume:
         return read_volume(self.image_path)

@@ -3,19 +3,28 @@ paper's Tables 1 and 2 on data we have.
 
 * ``phantom``: a training workspace of rated humerus phantoms (full field of view) and three
   test sets as in the paper (full humerus, proximal and distal fields of view).
-* ``verse``: real CT with manual vertebra masks (``*_ct.nii.gz`` + ``*_seg-vert_msk.nii.gz``
-  pairs). Each vertebra is a case (its box plus a margin; region ``vertebra``). Initial
-  masks come from the threshold engine's bone mask near the vertebra — a process unlike
-  the training augmentation — so the refiner cannot just learn to undo its own corruption:
-  above 200 HU, closed, holes filled slice by slice, within 3 mm of the manual mask,
-  largest component (it misses low-density trabecular bone and takes in neighbouring
-  bone). Ratings are simulated against the manual masks.
-  Evaluation is leave-one-scan-out.
+* ``verse``: real CT with manual vertebra masks, any folder of ``*_ct.nii.gz`` +
+  ``*_seg-vert_msk.nii.gz`` pairs (VerSe's names and label codes). Each scan is one case
+  with **all its vertebrae as regions**, as TotalSegmentator delivers them, so neighbours
+  compete at refinement. Initial masks (``--initial``):
+
+  - ``model-like`` (default): what a coarse foundation model gives — resolution loss plus
+    smooth boundary displacement per region error mode
+    (:func:`scorekit.synth.errors.model_like_initial`);
+  - ``threshold``: bone above 200 HU within 3 mm of each manual mask, largest component
+    (misses low-density trabecular bone, takes in neighbouring bone) — a process unlike
+    any training augmentation.
+
+  Ratings are simulated against the manual masks; evaluation is leave-one-scan-out. A
+  vertebra the training scans never show is not a region of that fold's model and stays as
+  the initial mask.
 
 Methods: ``initial``, ``Post-DAE``, ``Post-DAE+Scan`` (fully supervised baselines),
-``SCORE`` and its ablations. Outputs: ``results.csv`` (method, test_set, case, region,
-dice, hd95, train_s, test_s), ``table1.md``, ``table2.md``, ``boxplots.png``,
-``overlay.png``.
+``SCORE`` and its ablations, and external masks (``--external NAME=FOLDER``: one
+``<case>.nii.gz`` or other label file per case, made by another tool, scored as a row).
+Outputs: ``results.csv`` (method, test_set, case, region, dice, hd95, train_s, test_s),
+``table1.md``, ``table2.md``, ``boxplots.png``, ``overlay.png``, and each trained model's
+verdict in ``verdicts.csv``.
 """
 
 from __future__ import annotations
@@ -30,8 +39,8 @@ from scipy import ndimage
 
 from scorekit.data.atomic import write_csv_atomic, write_text_atomic
 from scorekit.data.labelmap import LabelMap
-from scorekit.data.labels import read_labelmap
-from scorekit.data.volume import Geometry, Volume, read_volume
+from scorekit.data.labels import read_labelmap, resample_labelmap
+from scorekit.data.volume import Volume, read_volume
 from scorekit.data.workspace import Workspace
 from scorekit.devices import resolve_device
 from scorekit.errors import ScoreKitError
@@ -44,11 +53,20 @@ from scorekit.experiments.results import (
 from scorekit.initial.threshold import bone_mask
 from scorekit.metrics import dice, hd95
 from scorekit.progress import Progress, Silent
-from scorekit.registry import BENCHMARK_METHODS, SUITES, TABLE1, TABLE2, case_id_from_name
+from scorekit.registry import (
+    BENCHMARK_METHODS,
+    INITIAL_KINDS,
+    SUITES,
+    TABLE1,
+    TABLE2,
+    VOLUME_SUFFIXES,
+    case_id_from_name,
+)
 from scorekit.score.model import load_model
 from scorekit.score.refine import refine_case
 from scorekit.score.trainer import TrainOptions, train
 from scorekit.synth import write_phantom_workspace
+from scorekit.synth.errors import model_like_initial
 from scorekit.synth.rater import simulated_rating
 
 COLUMNS = ["method", "test_set", "case", "region", "dice", "hd95", "train_s", "test_s"]
@@ -81,6 +99,7 @@ class Fold:
     name: str
     training: Workspace
     tests: dict[str, Workspace]
+    label_names: dict[int, str] | None = None  # external masks' values (None: the reference's)
 
 
 # -- suites ------------------------------------------------------------------------------------
@@ -110,67 +129,91 @@ def verse_pairs(data: Path) -> list[tuple[str, Path, Path]]:
     return pairs
 
 
-def crop(volume: Volume, box: tuple[slice, slice, slice]) -> Volume:
-    """The part of ``volume`` inside ``box`` (z, y, x), at the same physical place."""
-    g = volume.geometry
-    start_xyz = np.array([box[2].start, box[1].start, box[0].start], float)
-    origin = np.array(g.origin) + np.array(g.direction).reshape(3, 3) @ (
-        np.array(g.spacing) * start_xyz)
-    array = np.ascontiguousarray(volume.array[box])
-    geometry = Geometry(tuple(int(n) for n in array.shape[::-1]), g.spacing,
-                        tuple(float(o) for o in origin), g.direction)
-    return replace(volume, array=array, geometry=geometry)
+def threshold_initial(image: Volume, reference: LabelMap, threshold: float = 200.0,
+                      reach_mm: float = 3.0) -> LabelMap:
+    """A bone-threshold initial segmentation (see module doc): per region, bone within
+    ``reach_mm`` of its manual mask, largest component; a voxel near two regions goes to
+    the nearer one."""
+    spacing = image.geometry.spacing_zyx
+    bone = bone_mask(image.array, threshold)
+    nearest = np.full(bone.shape, np.inf, dtype=np.float32)
+    array = np.zeros_like(reference.array)
+    for value in reference.regions:
+        distance = ndimage.distance_transform_edt(reference.array != value, sampling=spacing)
+        mine = largest_component(bone & (distance <= reach_mm)) & (distance < nearest)
+        nearest[mine], array[mine] = distance[mine], value
+    return replace(reference, array=array)
 
 
-def threshold_initial(image: np.ndarray, reference: np.ndarray, spacing_zyx,
-                      threshold: float = 200.0, reach_mm: float = 3.0) -> np.ndarray:
-    """The verse suite's initial mask (see module doc)."""
-    near = ndimage.distance_transform_edt(~reference, sampling=spacing_zyx) <= reach_mm
-    mask = bone_mask(image, threshold) & near
+def largest_component(mask: np.ndarray) -> np.ndarray:
     components, count = ndimage.label(mask)
     if count == 0:
         return mask
-    sizes = np.bincount(components.ravel())[1:]
-    return components == 1 + int(np.argmax(sizes))
+    return components == 1 + int(np.argmax(np.bincount(components.ravel())[1:]))
 
 
-def vertebra_cases(scan: str, ct: Path, mask: Path, margin_mm: float = 10.0):
-    """(case id, image crop, initial, reference) per vertebra of one scan."""
-    image, labels = read_volume(ct), read_labelmap(mask, allow_empty=True)
+def scan_case(scan: str, ct: Path, mask: Path, initial_kind: str, seed: int):
+    """(case id, image, initial, reference) of one scan, every vertebra a region."""
+    image = read_volume(ct)
+    labels = read_labelmap(mask, names=VERSE_NAMES, allow_empty=True)
     if not labels.geometry.matches(image.geometry):
         raise ScoreKitError(f"{mask}: not on the grid of {ct.name}")
-    spacing = image.geometry.spacing_zyx
-    for value in sorted(v for v in np.unique(labels.array) if v):
-        name = VERSE_NAMES.get(int(value), f"label{int(value)}")
-        vertebra = labels.array == value
-        box = tuple(slice(max(int(idx.min()) - round(margin_mm / s), 0),
-                          min(int(idx.max()) + 1 + round(margin_mm / s), n))
-                    for idx, s, n in zip(np.nonzero(vertebra), spacing, vertebra.shape))
-        part = crop(image, box)
-        reference = vertebra[box]
-        initial = threshold_initial(part.array, reference, spacing)
-        as_labels = [LabelMap(m.astype(np.uint8), part.geometry, regions={1: "vertebra"})
-                     for m in (initial, reference)]
-        yield case_id_from_name(f"{scan}_{name}"), part, *as_labels
+    if not labels.regions:
+        raise ScoreKitError(f"{mask}: no vertebra in the mask")
+    if initial_kind == "threshold":
+        initial = threshold_initial(image, labels)
+    else:  # a distinct, reproducible error draw per scan
+        rng = np.random.default_rng([seed, *scan.encode()])
+        initial, _ = model_like_initial(labels, rng)
+    return case_id_from_name(scan), image, initial, labels
 
 
-def verse_folds(data: Path, out: Path, progress: Progress) -> list[Fold]:
-    by_scan = {scan: list(vertebra_cases(scan, ct, mask))
-               for scan, ct, mask in verse_pairs(data)}
+def verse_folds(data: Path, out: Path, initial_kind: str, seed: int,
+                progress: Progress) -> list[Fold]:
+    cases = [scan_case(*pair, initial_kind, seed) for pair in verse_pairs(data)]
     folds = []
-    for held_out in by_scan:
+    for held_out, *_ in cases:
         folder = out / "data" / held_out
         training, test = Workspace.create(folder / "training"), Workspace.create(folder / "test")
-        for scan, cases in by_scan.items():
-            ws = test if scan == held_out else training
-            for case_id, image, initial, reference in cases:
-                ws.add_case(case_id, image, initial, reference)
-                ws.ratings.put([simulated_rating(case_id, "vertebra",
-                                                 reference.array > 0, initial.array > 0)])
-        progress.log(f"fold {held_out}: {len(training.case_ids())} training vertebrae, "
-                     f"{len(test.case_ids())} test vertebrae")
-        folds.append(Fold(held_out, training, {"verse": test}))
+        for case_id, image, initial, reference in cases:
+            ws = test if case_id == held_out else training
+            ws.add_case(case_id, image, initial, reference)
+            ws.ratings.put([simulated_rating(case_id, name, reference.mask(name),
+                                             initial.mask(name)) for name in reference.names])
+        progress.log(f"fold {held_out}: {len(training.case_ids())} training scans, "
+                     f"regions {', '.join(_regions(training))}")
+        folds.append(Fold(held_out, training, {"verse": test}, VERSE_NAMES))
     return folds
+
+
+def _regions(ws: Workspace) -> list[str]:
+    return sorted({name for case in ws.cases() for name in case.initial().names})
+
+
+def external_masks(spec: str) -> tuple[str, Path]:
+    """``NAME=FOLDER`` of ``--external``: a method's name and its folder of masks."""
+    name, sep, folder = spec.partition("=")
+    if not sep or not name or not folder:
+        raise ScoreKitError(f"--external '{spec}': expected NAME=FOLDER")
+    if name in BENCHMARK_METHODS:
+        raise ScoreKitError(f"--external '{spec}': '{name}' is a built-in method's name")
+    if not Path(folder).is_dir():
+        raise ScoreKitError(f"--external '{spec}': {folder} is not a folder")
+    return name, Path(folder)
+
+
+def external_result(folder: Path, case_id: str, image: Volume, names: dict[int, str]
+                    ) -> LabelMap:
+    """The external method's mask of ``case_id``: ``FOLDER/<case>.<any label format>``,
+    regions named by the file (``.seg.nrrd``, sidecar) or else by ``names`` (the suite's
+    label codes: VerSe's for the verse suite)."""
+    found = [folder / f"{case_id}{suffix}" for suffix in (".seg.nrrd", *VOLUME_SUFFIXES)
+             if (folder / f"{case_id}{suffix}").exists()]
+    if not found:
+        raise ScoreKitError(f"{folder}: no mask for case '{case_id}' "
+                            f"(expected {case_id}.nii.gz or another label format)")
+    labels = read_labelmap(found[0], names=names, allow_empty=True)
+    return resample_labelmap(labels, image.geometry, str(found[0]))
 
 
 # -- running -----------------------------------------------------------------------------------
@@ -178,7 +221,8 @@ def run_refinement_benchmark(suite: str, out: str | os.PathLike,
                              data: str | os.PathLike | None = None, quick: bool = False,
                              device: str = "auto", progress: Progress | None = None,
                              methods: list[str] | None = None,
-                             plan: RefinementPlan | None = None, seed: int = 0) -> Path:
+                             plan: RefinementPlan | None = None, seed: int = 0,
+                             initial: str = "model-like", external: list[str] = ()) -> Path:
     progress = progress or Silent()
     out = empty_output_folder(out)
     methods = methods or list(BENCHMARK_METHODS)
@@ -188,6 +232,10 @@ def run_refinement_benchmark(suite: str, out: str | os.PathLike,
                             + ", ".join(BENCHMARK_METHODS))
     if suite not in SUITES:
         raise ScoreKitError(f"unknown suite '{suite}'; one of {', '.join(SUITES)}")
+    if initial not in INITIAL_KINDS:
+        raise ScoreKitError(f"unknown initial masks '{initial}'; one of "
+                            + ", ".join(INITIAL_KINDS))
+    externals = dict(external_masks(spec) for spec in external)
     plan = plan or REFINEMENT_PLANS[suite]["quick" if quick else "full"]
     if suite == "phantom":
         folds = phantom_folds(out, plan, seed, progress)
@@ -195,13 +243,16 @@ def run_refinement_benchmark(suite: str, out: str | os.PathLike,
         if data is None:
             raise ScoreKitError("the verse suite needs a data folder with *_ct.nii.gz + "
                                 "*_seg-vert_msk.nii.gz pairs")
-        folds = verse_folds(Path(data), out, progress)
+        folds = verse_folds(Path(data), out, initial, seed, progress)
     rows, examples = [], {}
     for fold in folds:
         for method in methods:
             rows += _run_method(method, fold, plan, out, device, seed, progress, examples)
+        for name, folder in externals.items():
+            rows += _external_rows(name, folder, fold)
     write_csv_atomic(out / "results.csv", rows, COLUMNS)
-    write_text_atomic(out / "table1.md", table_markdown(rows, TABLE1, "Table 1", plan))
+    write_text_atomic(out / "table1.md", table_markdown(rows, (*TABLE1, *externals),
+                                                        "Table 1", plan))
     write_text_atomic(out / "table2.md", table_markdown(rows, TABLE2, "Table 2", plan))
     from scorekit.experiments.plots import boxplots, contour_overview
 
@@ -244,9 +295,22 @@ def _run_method(method: str, fold: Fold, plan: RefinementPlan, out: Path, device
     return rows
 
 
+def _external_rows(name: str, folder: Path, fold: Fold) -> list[dict]:
+    rows = []
+    for test_set, ws in fold.tests.items():
+        for case in ws.cases():
+            reference = case.reference()
+            result = external_result(folder, case.id, case.image(),
+                                     fold.label_names or reference.regions)
+            rows += [_row(name, test_set, case.id, region, result, reference, 0.0, 0.0)
+                     for region in reference.names]
+    return rows
+
+
 def _row(method, test_set, case_id, region, result: LabelMap, reference: LabelMap,
          train_s: float, test_s: float) -> dict:
-    truth, found = reference.mask(region), result.mask(region)
+    truth = reference.mask(region)
+    found = result.mask(region) if region in result.names else np.zeros_like(truth)
     return {"method": method, "test_set": test_set, "case": case_id, "region": region,
             "dice": round(dice(found, truth), 5),
             "hd95": round(hd95(found, truth, reference.geometry.spacing_zyx), 4),

@@ -1,28 +1,43 @@
 """From a case's files to the network's input tensors, the same for training and refinement.
 
 The volume is cropped to the box around the model's regions (plus a margin), so that a
-512×512×343 CT with two humeri costs a few million voxels, not ninety.
+512×512×343 CT with two humeri costs a few million voxels, not ninety, and the crop is
+resampled onto the model's **working grid**: isotropic voxels of ``spacing_mm`` with the
+scan's direction, covering the crop's physical box (``Geometry.isotropic``). The network,
+η, the margin and the augmentation radii thus mean the same millimetres on a 1×1×3 mm
+scan, a 0.23 mm one and the training scans. Images are resampled linearly, masks by
+nearest neighbour. A model with ``spacing_mm = None`` (made before the working grid)
+works on each scan's own grid.
+
+Back onto the scan (:func:`to_scan`): a scan voxel takes the refined label of the working
+voxel nearest to its centre where that working voxel's label *changed*, and keeps its
+initial label elsewhere, so a model that changes nothing returns the initial mask
+exactly on any grid (oblique, anisotropic, finer or coarser than the working grid), and
+where the working grid is as fine as the scan's in every axis, nearest-neighbour there
+and back is itself the identity.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from scorekit.data.labelmap import LabelMap
-from scorekit.data.volume import Volume
+from scorekit.data.volume import Geometry, Volume, resample
 from scorekit.errors import ScoreKitError
 from scorekit.score.model import ModelConfig, normalise_ct
-from scorekit.score.morphology import band
 from scorekit.score.priors import prior_function
 
 
 @dataclass(frozen=True)
 class CaseInputs:
-    box: tuple[slice, slice, slice]  # crop in the full [z, y, x] array
-    image: torch.Tensor  # (1, Z, Y, X) normalised
+    box: tuple[slice, slice, slice]  # crop in the scan's [z, y, x] array
+    crop: Geometry  # the crop on the scan's grid
+    grid: Geometry  # the working grid (the crop's own when the model has no spacing)
+    image: torch.Tensor  # (1, Z, Y, X) normalised, on the working grid
     initial: torch.Tensor  # (K, Z, Y, X) bool
     prior: torch.Tensor  # (1, Z, Y, X) in [0, 1]
     surroundings: float  # lo of the boundary prior, in intensity units
@@ -33,48 +48,87 @@ def missing_regions(labels: LabelMap, config: ModelConfig) -> list[str]:
     return [r for r in config.regions if r not in labels.names]
 
 
-def region_masks(labels: LabelMap, regions: list[str], source: str) -> np.ndarray:
-    """(K, Z, Y, X) bool masks in the model's region order. A region the segmentation
-    lacks is empty; one with none of the regions is refused."""
+def region_index(labels: LabelMap, regions: list[str], source: str) -> np.ndarray:
+    """(Z, Y, X) uint16: k + 1 where region k of ``regions`` is, 0 elsewhere. A region the
+    segmentation lacks is empty; one with none of the regions is refused."""
     present = [r for r in regions if r in labels.names]
     if not present:
         raise ScoreKitError(f"{source}: segmentation has none of the regions the model "
                             f"knows ({', '.join(regions)}); it has {', '.join(labels.names)}")
-    masks = np.zeros((len(regions), *labels.array.shape), dtype=bool)
+    lookup = np.zeros(int(labels.array.max()) + 1, dtype=np.uint16)
     for k, region in enumerate(regions):
         if region in present:
-            masks[k] = labels.mask(region)
-    return masks
+            lookup[labels.value_of(region)] = k + 1
+    return lookup[labels.array]
 
 
-def crop_box(masks: np.ndarray, margin: int, min_size) -> tuple[slice, slice, slice]:
-    """Bounding box of all masks, grown by ``margin`` and to at least ``min_size``."""
-    any_mask = masks.any(axis=0)
-    if not any_mask.any():
+def split_index(index: torch.Tensor, regions: int) -> torch.Tensor:
+    """(K, Z, Y, X) bool masks from a (Z, Y, X) index map."""
+    return index[None] == torch.arange(1, regions + 1, device=index.device)[:, None, None, None]
+
+
+def crop_box(inside: np.ndarray, margin, min_size) -> tuple[slice, slice, slice]:
+    """Bounding box of ``inside``, grown by ``margin`` and to at least ``min_size`` voxels
+    per axis (both (z, y, x))."""
+    if not inside.any():
         raise ScoreKitError("all regions are empty; nothing to refine")
     box = []
-    for axis, size in enumerate(any_mask.shape):
+    for axis, size in enumerate(inside.shape):
         other = tuple(a for a in range(3) if a != axis)
-        hits = np.flatnonzero(any_mask.any(axis=other))
-        low, high = hits[0] - margin, hits[-1] + 1 + margin
+        hits = np.flatnonzero(inside.any(axis=other))
+        low, high = hits[0] - margin[axis], hits[-1] + 1 + margin[axis]
         grow = max(min_size[axis] - (high - low), 0)
         low, high = low - grow // 2, high + grow - grow // 2
-        low, high = max(low, 0), min(high, size)
-        box.append(slice(int(low), int(high)))
+        box.append(slice(int(max(low, 0)), int(min(high, size))))
     return tuple(box)
+
+
+def working_grid(crop: Geometry, config: ModelConfig) -> Geometry:
+    return crop if config.spacing_mm is None else crop.isotropic(config.spacing_mm)
+
+
+def on_grid(array: np.ndarray, source: Geometry, target: Geometry, nearest: bool,
+            default: float = 0) -> np.ndarray:
+    """``array`` (on ``source``) resampled onto ``target`` in physical space."""
+    return resample(Volume(array, source), target, nearest=nearest, default=default).array
 
 
 def case_inputs(image: Volume, initial: LabelMap, config: ModelConfig, source: str,
                 device: str | torch.device = "cpu") -> CaseInputs:
-    masks = region_masks(initial, config.regions, source)
-    box = crop_box(masks, config.crop_margin, config.patch_size)
-    crop = image.array[box]
-    masks = torch.from_numpy(np.ascontiguousarray(masks[(slice(None), *box)])).to(device)
-    band_voxels = band(masks.any(0), config.eta).cpu().numpy()
-    pixels = torch.from_numpy(np.ascontiguousarray(crop)).to(device)
+    index = region_index(initial, config.regions, source)
+    spacing = image.geometry.spacing_zyx
+    working = config.spacing_mm or min(spacing)
+    margin = [math.ceil(config.crop_margin_mm / s) for s in spacing]
+    min_size = [math.ceil(p * working / s) for p, s in zip(config.patch_size, spacing)]
+    box = crop_box(index > 0, margin, min_size)
+    crop = image.geometry.cropped(box)
+    grid = working_grid(crop, config)
+    air = float(config.intensity_window[0])
+    pixels = on_grid(np.ascontiguousarray(image.array[box], dtype=np.float32), crop, grid,
+                     nearest=False, default=air)
+    index = on_grid(np.ascontiguousarray(index[box]), crop, grid, nearest=True)
+    pixels = torch.from_numpy(pixels).to(device)
+    masks = split_index(torch.from_numpy(index.astype(np.int64)).to(device), len(config.regions))
     try:
-        prior, lo = prior_function(config.prior)(pixels, band_voxels)
+        prior, lo = prior_function(config.prior)(pixels, masks, config.eta, grid.spacing_zyx)
     except ValueError as exc:
         raise ScoreKitError(f"{source}: cannot compute the boundary prior ({exc})") from None
-    prior = prior[None]
-    return CaseInputs(box, normalise_ct(pixels, config.intensity_window)[None], masks, prior, lo)
+    return CaseInputs(box, crop, grid, normalise_ct(pixels, config.intensity_window)[None],
+                      masks, prior[None], lo)
+
+
+def working_masks(labels: LabelMap, regions: list[str], inputs: CaseInputs, source: str
+                  ) -> torch.Tensor:
+    """(K, Z, Y, X) bool masks of ``labels`` (on the scan's grid) on the working grid."""
+    index = region_index(labels, regions, source)[inputs.box]
+    index = on_grid(np.ascontiguousarray(index), inputs.crop, inputs.grid, nearest=True)
+    return split_index(torch.from_numpy(index.astype(np.int64)), len(regions))
+
+
+def changes_on_scan(refined: np.ndarray, initial: np.ndarray, inputs: CaseInputs
+                    ) -> np.ndarray:
+    """The crop on the scan's grid: the refined index (0 / k + 1) where the nearest working
+    voxel changed, −1 where it kept its initial label (see module doc). ``refined`` and
+    ``initial`` are index maps on the working grid."""
+    changed = np.where(refined != initial, refined.astype(np.int32), -1)
+    return on_grid(changed, inputs.grid, inputs.crop, nearest=True, default=-1)

@@ -42,7 +42,7 @@ def add_background_region(initial: torch.Tensor, quality: torch.Tensor, error: t
     including it): S̃_0 = no region; its error mirrors the regions' (a region missing
     voxels means background holds too many), l_0 = over if some region is under, under if
     some is over, both if both, none if none; q_0 = the lowest region quality. Its prior is
-    1 − P (see :func:`with_background_prior`).
+    1 − P (see :func:`region_priors`).
 
     ``initial`` ``(B, K, Z, Y, X)`` bool; ``quality``, ``error`` ``(B, K)``.
     """
@@ -55,9 +55,19 @@ def add_background_region(initial: torch.Tensor, quality: torch.Tensor, error: t
             torch.cat([l0[:, None], error], 1))
 
 
-def with_background_prior(prior: torch.Tensor, regions: int) -> torch.Tensor:
-    """Per-channel prior for [background, regions]: 1 − P, then P for every region."""
-    return torch.cat([1 - prior, prior.expand(-1, regions, *prior.shape[2:])], 1)
+def region_priors(prior: torch.Tensor, initial: torch.Tensor, background: bool
+                  ) -> torch.Tensor:
+    """P_k per region ``(B, K(+1), Z, Y, X)`` from P ``(B, 1, Z, Y, X)`` and S̃ ``(B, K, ...)``.
+
+    Our choice where the paper has one P for all regions: a voxel that another region's
+    initial mask holds is no evidence for this one, P_k = P · [no other S̃_j there], so
+    that a region cannot grow into its neighbour on the neighbour's intensities (on VerSe
+    scans, vertebrae touch at the facet joints). With ``background`` first: 1 − P.
+    """
+    held = initial.bool()
+    others = held.sum(1, keepdim=True) - held.int() > 0
+    per_region = prior * ~others
+    return torch.cat([1 - prior, per_region], 1) if background else per_region
 
 
 def regions_of_interest(initial: torch.Tensor, error: torch.Tensor, eta: int = ETA

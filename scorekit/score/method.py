@@ -21,6 +21,7 @@ from dataclasses import replace
 
 import torch
 
+from scorekit import registry
 from scorekit.data.ratings import BOTH, OVER, UNDER
 from scorekit.errors import ScoreKitError
 from scorekit.score import augment
@@ -53,8 +54,9 @@ class ScoreTrainer(Trainer):
         sample, trim = self.spatial_patch(
             augment.Sample(crop.image, crop.initial, crop.prior, q, l_), case)
         if self.options.augment and self.options.ablation != "no-morph-aug":
-            sample = augment.morphological_augment(sample, self.generator,
-                                                   volumes=case.volumes)
+            sample = augment.morphological_augment(
+                sample, self.generator, max_radius=self.voxels(registry.AUGMENT_RADIUS_MM),
+                volumes=case.volumes)
         return sample, trim
 
     def train_step(self, case: TrainingCase) -> dict[str, float]:

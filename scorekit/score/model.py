@@ -41,9 +41,12 @@ class ModelConfig:
     res_units: int = 0  # residual units per level; 0 is ~3× faster on CPU (see docs/method.md)
     # CT normalisation: clip to [low, high] HU, then (I − low) / (high − low) − 0.5.
     intensity_window: list[float] = field(default_factory=lambda: [-1000.0, 2000.0])
+    # Working grid: isotropic voxels of spacing_mm (None: each scan's own grid, as models
+    # made before it); eta is η in voxels of that grid (eta_mm / spacing_mm).
+    spacing_mm: float | None = None
     eta: int = registry.ETA
     prior: str = registry.DEFAULT_PRIOR  # boundary prior P by name (registry.PRIORS)
-    crop_margin: int = 12  # voxels kept around the regions
+    crop_margin_mm: float = 20.0  # kept around the regions
     confine_to_band: bool = True  # keep S̃ outside Ω_corr at inference
     background_region: bool = False  # also predict background as region 0 (see loss.py)
     mask_only: bool = False  # image and prior channels zeroed (the Post-DAE baseline)

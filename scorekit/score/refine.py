@@ -12,9 +12,10 @@ Choices where the paper is silent:
   score (probability in the band, the initial mask's 0 / 1 elsewhere) when that score is
   ≥ 0.5, and to background otherwise. A model that predicts background as a region lets
   it compete like the others (highest score wins).
-* **Pasting back**: refined regions replace the initial ones in the crop; voxels they take
-  from other (unmodelled) regions of the initial segmentation become theirs; everything
-  outside the crop and every other region is left as it was.
+* **Pasting back** (``inputs.changes_on_scan``): a scan voxel whose nearest working-grid
+  voxel changed label takes the new label (a voxel a refined region takes from another,
+  unmodelled region becomes theirs; one it gives up becomes background); every other voxel,
+  everything outside the crop and every unmodelled region is left as it was.
 * **Regions a scan lacks** (one arm in the field of view) stay absent: the model's other
   regions are refined (``missing_regions`` says which were skipped).
 """
@@ -34,7 +35,7 @@ from scorekit.data.labelmap import LabelMap
 from scorekit.data.labels import read_labelmap, resample_labelmap, write_labelmap
 from scorekit.data.volume import Volume, read_volume
 from scorekit.devices import autocast, resolve_device
-from scorekit.score.inputs import CaseInputs, case_inputs, missing_regions
+from scorekit.score.inputs import CaseInputs, case_inputs, changes_on_scan, missing_regions
 from scorekit.score.model import ModelConfig, load_model
 from scorekit.score.morphology import band
 
@@ -84,17 +85,24 @@ def refine_case(image: Volume, initial: LabelMap, network: torch.nn.Module,
     if not initial.geometry.matches(image.geometry):
         initial = resample_labelmap(initial, image.geometry, source)
     inputs = case_inputs(image, initial, config, source, device)
-    crop_labels = labels_from_probabilities(
+    refined = labels_from_probabilities(
         predict_probabilities(network, inputs, config), inputs.initial, config).cpu().numpy()
+    before = index_of(inputs.initial).cpu().numpy()
+    changes = changes_on_scan(refined, before, inputs)
     # Label value per network label (0: background, or a region this scan lacks).
     values = np.array([0, *(initial.value_of(r) if r in initial.names else 0
                             for r in config.regions)])
     array = initial.array.copy()
     crop = array[inputs.box]
-    crop[np.isin(crop, values[values > 0])] = 0
-    refined = values[crop_labels]
-    crop[refined > 0] = refined[refined > 0]
+    moved = changes >= 0
+    crop[moved] = values[changes[moved]]
     return replace(initial, array=array)
+
+
+def index_of(masks: torch.Tensor) -> torch.Tensor:
+    """(Z, Y, X) index map (0 / k + 1) of non-overlapping (K, Z, Y, X) masks."""
+    best, index = masks.int().max(dim=0)
+    return torch.where(best > 0, index + 1, torch.zeros_like(index))
 
 
 @functools.lru_cache(maxsize=2)

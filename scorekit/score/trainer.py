@@ -55,12 +55,12 @@ from scorekit.errors import ScoreKitError
 from scorekit.metrics import dice
 from scorekit.progress import Progress, Silent
 from scorekit.score import augment
-from scorekit.score.inputs import CaseInputs, case_inputs, region_masks
+from scorekit.score.inputs import CaseInputs, case_inputs, working_masks
 from scorekit.score.loss import (
     LossWeights,
     add_background_region,
+    region_priors,
     score_loss,
-    with_background_prior,
 )
 from scorekit.score.model import ModelConfig, build_network, save_model
 from scorekit.score.morphology import band
@@ -82,6 +82,8 @@ class TrainOptions:
     background_region: bool = False
     initial_logit: float = ModelConfig.initial_logit  # 0: no initial-mask skip (model.py)
     prior: str = registry.DEFAULT_PRIOR
+    spacing_mm: float | None = None  # working grid; None: the training scans' (see train)
+    eta_mm: float = registry.ETA_MM
     validate_every: int = 100
     checkpoint_every: int = 50
     band_patch_fraction: float = 0.8
@@ -121,12 +123,14 @@ def train(workspace: str | os.PathLike, out: str | os.PathLike, options: TrainOp
     torch.manual_seed(options.seed)
     ws = Workspace(workspace)
     regions = _union_of_regions(ws)
+    spacing_mm = options.spacing_mm or working_spacing(ws)
     config = ModelConfig(regions=regions, patch_size=list(options.patch_size),
                          features=list(options.features), res_units=options.res_units,
                          confine_to_band=options.confine_to_band,
                          background_region=options.background_region,
                          initial_logit=options.initial_logit, prior=options.prior,
-                         mask_only=method.mask_only)
+                         mask_only=method.mask_only, spacing_mm=spacing_mm,
+                         eta=_voxels(options.eta_mm, spacing_mm))
     run = method(config, options, torch_device, out, group)
     progress.log(f"loading rated cases from {ws.path} onto {torch_device}")
     cases = [c for c in (run.load_case(ws, case) for case in ws.cases()) if c is not None]
@@ -193,6 +197,20 @@ def _union_of_regions(ws: Workspace) -> list[str]:
     if not cases:
         raise ScoreKitError(f"{ws.path}: workspace has no case")
     return list(dict.fromkeys(region for case in cases for region in case.regions))
+
+
+def working_spacing(ws: Workspace) -> float:
+    """The default working grid: the median over the training scans of each scan's finest
+    voxel edge, as nnU-Net picks its target spacing from the data (1.0 mm on the VerSe
+    scans, 1.5 mm on the humerus phantoms), rounded to 0.05 mm."""
+    finest = [min(case.spacing()) for case in ws.cases()]
+    return round(round(float(np.median(finest)) / 0.05) * 0.05, 2) if finest else 1.0
+
+
+def _voxels(mm: float, spacing_mm: float | None) -> int:
+    """A length in voxels of the working grid (at least one); without a working grid, the
+    scans' own voxels are taken as 1 mm."""
+    return max(1, round(mm / (spacing_mm or 1.0)))
 
 
 def _padded_to_patch(inputs: CaseInputs, reference: torch.Tensor | None, patch_size
@@ -281,8 +299,8 @@ class Trainer:
         inputs = case_inputs(case.image(), case.initial(), self.config, source, self.device)
         reference = None
         if case.has_reference:
-            ref = region_masks(case.reference(), regions, f"{source} reference")
-            reference = torch.from_numpy(ref[(slice(None), *inputs.box)].copy()).to(self.device)
+            reference = working_masks(case.reference(), regions, inputs,
+                                      f"{source} reference").to(self.device)
         sets = []
         for ratings in complete:
             q = torch.tensor([ratings[r][0] for r in regions], device=self.device)
@@ -294,6 +312,9 @@ class Trainer:
         return TrainingCase(case.id, inputs, sets, reference, band_voxels, volumes)
 
     # -- patches -----------------------------------------------------------------------------
+    def voxels(self, mm: float) -> int:
+        return _voxels(mm, self.config.spacing_mm)
+
     def _pick(self, n: int) -> int:
         return int(torch.randint(n, (1,), generator=self.generator))
 
@@ -337,11 +358,10 @@ class Trainer:
     def loss_targets(self, sample: augment.Sample):
         """S̃, P, q, l as the SCORE loss sees them (batch of one; background prepended if
         used)."""
-        initial, prior = sample.initial[None], sample.prior[None]
-        quality, error = sample.quality[None], sample.error[None]
+        initial, quality, error = sample.initial[None], sample.quality[None], sample.error[None]
+        prior = region_priors(sample.prior[None], initial, self.config.background_region)
         if self.config.background_region:
             initial, quality, error = add_background_region(initial, quality, error)
-            prior = with_background_prior(prior, len(self.config.regions))
         return initial, prior, quality, error
 
     def optimise(self, loss: torch.Tensor, terms: dict[str, torch.Tensor]) -> dict[str, float]:

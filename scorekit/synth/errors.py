@@ -57,12 +57,62 @@ def simulate_initial(reference: LabelMap, rng: np.random.Generator,
     return replace(reference, array=array), modes
 
 
-def _displacement(mode: str, shape, spacing_zyx, rng) -> np.ndarray:
-    """Unit-amplitude signed patches: +1 grows, -1 shrinks, 0 leaves the surface alone."""
-    field = smooth_noise(shape, [12.0 / s for s in spacing_zyx], rng)  # ~12 mm blobs
+def _displacement(mode: str, shape, spacing_zyx, rng, blob_mm: float = 12.0) -> np.ndarray:
+    """Unit-amplitude signed patches of about ``blob_mm``: +1 grows, -1 shrinks, 0 leaves
+    the surface alone."""
+    field = smooth_noise(shape, [blob_mm / s for s in spacing_zyx], rng)
     patches = np.clip((np.abs(field) - 0.4) / 0.8, 0.0, 1.0)
     if mode == "under":
         return -patches
     if mode == "over":
         return patches
     return np.sign(field) * patches  # both
+
+
+# -- a coarse model's errors, for real scans with manual masks --------------------------------
+MODEL_RESOLUTION_MM = 3.0  # the coarse model's voxel size
+MODEL_AMPLITUDE_MM = (1.5, 3.0)  # the largest boundary displacement of a region
+MODEL_BLOB_MM = 15.0  # size of the smooth displacement patches
+
+
+def model_like_initial(reference: LabelMap, rng: np.random.Generator,
+                       resolution_mm: float = MODEL_RESOLUTION_MM,
+                       amplitude_mm=MODEL_AMPLITUDE_MM,
+                       mode_probabilities=(0.1, 0.3, 0.3, 0.3)
+                       ) -> tuple[LabelMap, dict[str, str]]:
+    """What a coarse foundation model would give for ``reference``'s regions.
+
+    Per region: (1) resolution loss — the mask is blurred with a Gaussian whose full width
+    at half maximum is ``resolution_mm`` (the low-pass of downsampling to that voxel size and
+    back) and thresholded at 0.5, which rounds corners and thins or drops processes thinner
+    than about the resolution; (2) a smooth random boundary displacement δ of the blurred
+    surface, drawn per region error mode as in :func:`simulate_initial` but with patches of
+    ``MODEL_BLOB_MM`` and an amplitude in ``amplitude_mm``. Neighbouring regions compete:
+    a voxel goes to the region whose moved surface it lies deepest inside, so regions never
+    overlap and a grown region takes voxels from its neighbour, as a multi-label model's
+    argmax does. Errors stay within ``resolution_mm / 2 + amplitude_mm[1]`` of the reference
+    surface (tested).
+    """
+    spacing = np.array(reference.geometry.spacing_zyx)
+    sigma = resolution_mm / 2.355 / spacing
+    reach = resolution_mm + amplitude_mm[1]
+    margin = [int(np.ceil(reach / s)) + 2 for s in spacing]
+    depth = np.full(reference.array.shape, np.inf, dtype=np.float32)
+    array = np.zeros_like(reference.array)
+    modes = {}
+    for value, name in sorted(reference.regions.items()):
+        mask = reference.array == value
+        modes[name] = mode = str(rng.choice(ERROR_MODES, p=mode_probabilities))
+        boxes = ndimage.find_objects(mask.astype(np.uint8))
+        if not boxes:
+            continue
+        box = tuple(slice(max(b.start - m, 0), b.stop + m) for b, m in zip(boxes[0], margin))
+        coarse = ndimage.gaussian_filter(mask[box].astype(np.float32), sigma) >= 0.5
+        level = signed_distance_mm(coarse, spacing)
+        if mode != "none":
+            shift = _displacement(mode, level.shape, spacing, rng, MODEL_BLOB_MM)
+            level -= shift * rng.uniform(*amplitude_mm)
+        inside = (level < 0) & (level < depth[box])
+        depth[box][inside] = level[inside]
+        array[box][inside] = value
+    return replace(reference, array=array), modes

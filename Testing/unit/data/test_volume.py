@@ -7,6 +7,8 @@ import pytest
 import SimpleITK as sitk
 from support import volume as _volume
 
+from scorekit.data.labelmap import LabelMap
+from scorekit.data.labels import resample_labelmap
 from scorekit.data.volume import Geometry, read_volume, resample, write_volume
 from scorekit.errors import ScoreKitError
 
@@ -49,3 +51,14 @@ def test_a_failed_write_leaves_the_previous_file_intact(tmp_path, monkeypatch):
         write_volume(volume.with_array(volume.array * 2), target)
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["v.nii.gz"]
+
+
+def test_a_cropped_grid_stays_at_the_same_physical_place():
+    geometry = Geometry((20, 16, 12), (0.8, 0.9, 2.5), (-10.0, 40.0, -300.0),
+                        (1.0, 0, 0, 0, 0.8, -0.6, 0, 0.6, 0.8))
+    array = np.zeros(geometry.shape, np.uint8)
+    array[4:7, 5:9, 6:12] = 1
+    box = (slice(3, 9), slice(2, 12), slice(5, 15))
+    part = LabelMap(array[box], geometry.cropped(box), regions={1: "x"})
+    back = resample_labelmap(part, geometry)
+    assert np.array_equal(back.array, array)

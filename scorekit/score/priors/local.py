@@ -1,5 +1,5 @@
-"""The default boundary prior P (``local``): how much each voxel's intensity says "inside
-the structure".
+"""A level-based boundary prior P (``local``): how much each voxel's intensity says
+"inside the structure".
 
 P = clip((I − lo) / (hi − lo), 0, 1) with
 
@@ -24,6 +24,8 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 import torch.nn.functional as F
+
+from scorekit.score.morphology import band
 
 CONTRAST_FRACTION = 0.3
 NEIGHBOURHOOD = 5
@@ -53,10 +55,11 @@ def surroundings_level(band_intensities: np.ndarray) -> float:
     return float(darkest.mean()) if darkest.size else low
 
 
-def local_prior(image: torch.Tensor, band: np.ndarray) -> tuple[torch.Tensor, float]:
+def local_prior(image: torch.Tensor, masks: torch.Tensor, eta: int, spacing_zyx=None
+                ) -> tuple[torch.Tensor, float]:
     """The registered prior: P for ``image`` (Z, Y, X, intensity units) and its lo, from the
-    intensities in the correction band ``band`` (Z, Y, X bool)."""
-    lo = surroundings_level(image.cpu().numpy()[band])
+    intensities in the correction band of all ``masks`` (K, Z, Y, X)."""
+    lo = surroundings_level(image.cpu().numpy()[band(masks.any(0), eta).cpu().numpy()])
     return boundary_prior(image, lo), lo
 
 

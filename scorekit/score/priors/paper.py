@@ -12,11 +12,14 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 
+from scorekit.score.morphology import band
+
 UPPER_PERCENTILE = 99.0
 
 
-def paper_prior(image: torch.Tensor, band: np.ndarray) -> tuple[torch.Tensor, float]:
-    values = image.cpu().numpy()[band].astype(np.float32)
+def paper_prior(image: torch.Tensor, masks: torch.Tensor, eta: int, spacing_zyx=None
+                ) -> tuple[torch.Tensor, float]:
+    values = image.cpu().numpy()[band(masks.any(0), eta).cpu().numpy()].astype(np.float32)
     if values.size < 2 or values.min() == values.max():
         raise ValueError("the correction band holds fewer than 2 distinct intensities")
     otsu = sitk.OtsuThresholdImageFilter()
