@@ -369,6 +369,12 @@ class SCORERefineWidget(ModuleWidget):
         if not self.jobs.busy and not self.dependenciesReady():
             return
         p = self._parameterNode
+        go, verdict = self.logic.model_verdict(p.model)
+        if not self.jobs.busy and not go and not slicer.util.confirmOkCancelDisplay(
+                _("After training, this model was judged against its ratings: {verdict}.\n"
+                  "Its refined masks may be worse than the initial ones. Refine anyway?")
+                .format(verdict=verdict), windowTitle=_("SCORE model verdict")):
+            return
 
         def done(result) -> None:
             node, changes = result

@@ -32,6 +32,7 @@ from scorekit.data.workspace import Case, Workspace
 from scorekit.errors import ScoreKitError
 from scorekit.metrics import dice
 from scorekit.registry import CHECKPOINT, DEFAULT_STRUCTURES, PATCH_SIZE, TRAINING_STEPS
+from scorekit.score.verdict import describe, read_verdict
 from SCORESlicerLib.mrml import (
     add_segmentation_node,
     add_volume_node,
@@ -241,6 +242,12 @@ class RefineLogic:
                 "--patch-size", patch_size, "--device", device, "--json-progress"]
         return jobs.Job(argv + (["--resume"] if resume else []), on_progress=on_progress,
                         on_log=on_log).start()
+
+    @staticmethod
+    def model_verdict(model_dir: str | os.PathLike) -> tuple[bool, str]:
+        """(go or unknown, one line for people) of the model's go / no-go verdict."""
+        verdict = read_verdict(model_dir)
+        return (verdict is None or verdict["go"]), describe(verdict)
 
     # - refinement -
     @staticmethod

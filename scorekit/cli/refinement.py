@@ -101,7 +101,11 @@ def train(args) -> int:
                            background_region=args.background_region, method=args.method)
     out = train(args.workspace, args.out, options, device=args.device, resume=args.resume,
                 progress=Progress(args.json_progress))
+    from scorekit.score.model import load_config
+    from scorekit.score.verdict import describe
+
     print(f"model written to {out}")
+    print(f"verdict: {describe(load_config(out).training.get('verdict'))}")
     return 0
 
 
@@ -113,6 +117,8 @@ def _refine_arguments(p) -> None:
     p.add_argument("--shard", default="1/1",
                    help="I/N: refine every N-th case from the I-th (split a folder between "
                         "processes)")
+    p.add_argument("--strict", action="store_true",
+                   help="refuse a model whose go / no-go verdict after training was no-go")
     add_device(p)
     add_json_progress(p)
 
@@ -120,6 +126,7 @@ def _refine_arguments(p) -> None:
 @VERBS.verb("refine", "refine a segmentation, or a folder of CTs, with a trained model",
             _refine_arguments)
 def refine(args) -> int:
+    check_verdict(args.model, args.strict)
     if args.images:
         return _refine_folder(args)
     if not args.seg:
@@ -131,6 +138,20 @@ def refine(args) -> int:
         print(f"warning: {args.seg} has no '{region}'; it stays absent", file=sys.stderr)
     print(f"refined segmentation written to {out}")
     return 0
+
+
+def check_verdict(model: str, strict: bool) -> None:
+    """Warn about (or, ``strict``, refuse) a model whose verdict was no-go."""
+    from scorekit.score.model import load_config
+    from scorekit.score.verdict import describe
+
+    verdict = load_config(model).training.get("verdict")  # the config inside the weights
+    if verdict is None or verdict["go"]:
+        return
+    if strict:
+        raise ScoreKitError(f"{model}: {describe(verdict)}; --strict refuses it")
+    print(f"warning: {model}: {describe(verdict)}; the refined masks may be worse than the "
+          "initial ones", file=sys.stderr)
 
 
 def _refine_folder(args) -> int:

@@ -62,7 +62,7 @@ from scorekit.registry import (
     VOLUME_SUFFIXES,
     case_id_from_name,
 )
-from scorekit.score.model import load_model
+from scorekit.score.model import load_config, load_model
 from scorekit.score.refine import refine_case
 from scorekit.score.trainer import TrainOptions, train
 from scorekit.synth import write_phantom_workspace
@@ -251,6 +251,7 @@ def run_refinement_benchmark(suite: str, out: str | os.PathLike,
         for name, folder in externals.items():
             rows += _external_rows(name, folder, fold)
     write_csv_atomic(out / "results.csv", rows, COLUMNS)
+    write_csv_atomic(out / "verdicts.csv", verdict_rows(rows, out / "models"), VERDICT_COLUMNS)
     write_text_atomic(out / "table1.md", table_markdown(rows, (*TABLE1, *externals),
                                                         "Table 1", plan))
     write_text_atomic(out / "table2.md", table_markdown(rows, TABLE2, "Table 2", plan))
@@ -293,6 +294,35 @@ def _run_method(method: str, fold: Fold, plan: RefinementPlan, out: Path, device
                 examples["figure"] = (image, {"initial": initial, "SCORE": result,
                                               "reference": reference}, case.id)
     return rows
+
+
+VERDICT_COLUMNS = ["fold", "method", "go", "reasons", "initial_dice", "dice", "right"]
+
+
+def verdict_rows(rows: list[dict], models: Path) -> list[dict]:
+    """Per trained model: its go / no-go verdict against whether it beat the initial masks
+    on its test scans (mean Dice); ``right`` when no-go is exactly where it lost."""
+    table = []
+    for folder in sorted(p for p in models.glob("*/*") if (p / "model.json").exists()):
+        fold, method = folder.parent.name, folder.name
+        verdict = load_config(folder).training.get("verdict") or {}
+        cases = {r["case"] for r in rows if r["method"] == method} & _fold_cases(rows, fold)
+        mine = [r["dice"] for r in rows if r["method"] == method and r["case"] in cases]
+        initial = [r["dice"] for r in rows if r["method"] == "initial" and r["case"] in cases]
+        if not mine or not initial or "go" not in verdict:
+            continue
+        lost = float(np.mean(mine)) < float(np.mean(initial))
+        table.append({"fold": fold, "method": method, "go": verdict["go"],
+                      "reasons": "; ".join(verdict["reasons"]),
+                      "initial_dice": round(float(np.mean(initial)), 4),
+                      "dice": round(float(np.mean(mine)), 4), "right": verdict["go"] != lost})
+    return table
+
+
+def _fold_cases(rows: list[dict], fold: str) -> set[str]:
+    """The test cases of ``fold`` (verse: the held-out scan; phantom: every test case)."""
+    cases = {r["case"] for r in rows}
+    return {fold} if fold in cases else cases
 
 
 def _external_rows(name: str, folder: Path, fold: Fold) -> list[dict]:

@@ -134,11 +134,17 @@ def save_model(folder: str | os.PathLike, network: torch.nn.Module, config: Mode
     return folder
 
 
+def load_config(folder: str | os.PathLike) -> ModelConfig:
+    """A model's config, from inside its weights file (``model.json`` for older models)."""
+    folder = Path(folder)
+    text, source = embedded_config(folder / WEIGHTS, CONFIG_KEY, folder / CONFIG, "SCORE")
+    return ModelConfig.from_json(text, str(source))
+
+
 def load_model(folder: str | os.PathLike, device: str | torch.device = "cpu"
                ) -> tuple[torch.nn.Module, ModelConfig]:
     folder = Path(folder)
-    text, source = embedded_config(folder / WEIGHTS, CONFIG_KEY, folder / CONFIG, "SCORE")
-    config = ModelConfig.from_json(text, str(source))
+    config = load_config(folder)
     network = build_network(config)
     load_weights(network, folder / WEIGHTS)
     return network.to(device).eval(), config

@@ -55,16 +55,17 @@ from scorekit.errors import ScoreKitError
 from scorekit.metrics import dice
 from scorekit.progress import Progress, Silent
 from scorekit.score import augment
-from scorekit.score.inputs import CaseInputs, case_inputs, working_masks
+from scorekit.score.inputs import CaseInputs, case_inputs, split_index, working_masks
 from scorekit.score.loss import (
     LossWeights,
     add_background_region,
     region_priors,
     score_loss,
 )
-from scorekit.score.model import ModelConfig, build_network, save_model
+from scorekit.score.model import ModelConfig, build_network, load_model, save_model
 from scorekit.score.morphology import band
 from scorekit.score.refine import labels_from_probabilities, predict_probabilities
+from scorekit.score.verdict import decide, describe, direction_checks, hard_logits
 from scorekit.weights import read_metadata
 
 
@@ -434,10 +435,42 @@ class Trainer:
             return
         if not val_cases:
             save_model(self.out, self.network, self._final_config(len(train_cases)))
+        self.record_verdict(val_cases or train_cases, in_sample=not val_cases, progress=progress)
         summary = {"seconds": round(time.monotonic() - started, 1), "steps": self.step,
                    "processes": self.group.size}
         write_text_atomic(self.out / "history.json",
                           json.dumps({"summary": summary, "history": self.history}) + "\n")
+
+    # -- go / no-go ----------------------------------------------------------------------------
+    def record_verdict(self, cases: list[TrainingCase], in_sample: bool,
+                       progress: Progress) -> None:
+        """Judge the saved model on rated cases (``verdict.py``), store the verdict in its
+        model.json and say it."""
+        network, config = load_model(self.out, self.device)
+        losses_initial, losses_refined, right, stable = [], [], [], []
+        for case in cases:
+            probabilities = predict_probabilities(network, case.inputs, config)
+            labels = labels_from_probabilities(probabilities, case.inputs.initial, config)
+            refined = split_index(labels, len(config.regions))
+            crop = case.inputs
+            for q, l_ in case.rating_sets:
+                initial, prior, quality, error = self.loss_targets(
+                    augment.Sample(crop.image, crop.initial, crop.prior, q, l_))
+                for masks, losses in ((crop.initial, losses_initial),
+                                      (refined, losses_refined)):
+                    outputs = masks[None]
+                    if config.background_region:
+                        outputs = torch.cat([~masks.any(0, keepdim=True), masks])[None]
+                    loss, _ = score_loss(hard_logits(outputs), initial, prior, quality, error,
+                                         self.weights)
+                    losses.append(float(loss))
+                moved, kept = direction_checks(crop.initial, refined, q, l_)
+                right += moved
+                stable += kept
+        verdict = decide(losses_initial, losses_refined, right, stable, in_sample)
+        config.training["verdict"] = verdict
+        save_model(self.out, network, config)
+        progress.log(f"verdict: {describe(verdict)}")
 
     def _final_config(self, n_cases: int) -> ModelConfig:
         options = asdict(self.options)

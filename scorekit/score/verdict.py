@@ -1,0 +1,102 @@
+"""Go / no-go: would this model improve the masks it was rated on? Decided from ratings alone.
+
+A user with ratings cannot compute Dice, so after training the model's output is compared
+with the initial masks on rated cases the model did not train on (the held-out validation
+cases; with fewer than three cases, the training cases, said so in the verdict) by three
+rating-only criteria:
+
+1. **Loss**: the SCORE loss (eq. 6) of the refined masks is not above that of the initial
+   masks (both as hard masks with Ŝ ∈ {ε, 1 − ε}, ε = 0.05).
+2. **Direction**: a region rated *under* must not lose volume and one rated *over* must not
+   gain volume, beyond ``DIRECTION_TOLERANCE`` of its initial volume; at most
+   ``WRONG_SHARE`` of the regions so rated may break this.
+3. **Stability**: a region rated perfect (q = 5) changes by at most ``STABLE_CHANGE`` of
+   its volume on average.
+
+The verdict is *go* when all three hold. The loss alone cannot catch a wrong prior P (the
+network has learnt to lower exactly that loss), which is why the volume criteria, taken
+from the error labels the raters gave, decide beside it. The verdict, its criteria and
+figures go into ``model.json`` (``training.verdict``); ``scorekit refine`` warns when it is
+no-go and ``--strict`` refuses such a model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from scorekit.data.ratings import OVER, QUALITY_MAX, UNDER
+
+if TYPE_CHECKING:  # this module also serves the Slicer modules, which load torch late
+    import torch
+
+DIRECTION_TOLERANCE = 0.005
+WRONG_SHARE = 0.2
+STABLE_CHANGE = 0.02
+HARD_EPS = 0.05
+
+
+def hard_logits(masks: torch.Tensor) -> torch.Tensor:
+    """Logits of a hard mask taken as Ŝ ∈ {ε, 1 − ε}."""
+    return masks.float().clamp(HARD_EPS, 1 - HARD_EPS).logit()
+
+
+def direction_checks(initial: torch.Tensor, refined: torch.Tensor, quality: torch.Tensor,
+                     error: torch.Tensor) -> tuple[list[bool], list[float]]:
+    """Per region rated under/over: whether it moved the right way (or stayed); per region
+    rated perfect: its relative volume change. ``initial``/``refined`` (K, Z, Y, X)."""
+    before = initial.flatten(1).sum(1).float().clamp(min=1)
+    change = (refined.flatten(1).sum(1).float() - before) / before
+    right, stable = [], []
+    for k in range(len(before)):
+        if int(error[k]) == UNDER:
+            right.append(bool(change[k] >= -DIRECTION_TOLERANCE))
+        elif int(error[k]) == OVER:
+            right.append(bool(change[k] <= DIRECTION_TOLERANCE))
+        elif int(quality[k]) == QUALITY_MAX and initial[k].any():
+            stable.append(abs(float(change[k])))
+    return right, stable
+
+
+def decide(losses_initial: list[float], losses_refined: list[float], right: list[bool],
+           stable: list[float], in_sample: bool) -> dict:
+    """The verdict record from the gathered figures (see module doc)."""
+    loss_initial, loss_refined = float(np.mean(losses_initial)), float(np.mean(losses_refined))
+    wrong = 1.0 - float(np.mean(right)) if right else 0.0
+    change = float(np.mean(stable)) if stable else 0.0
+    reasons = []
+    if loss_refined > loss_initial:
+        reasons.append(f"SCORE loss rises ({loss_initial:.4f} → {loss_refined:.4f})")
+    if wrong > WRONG_SHARE:
+        reasons.append(f"{wrong:.0%} of the regions rated under / over moved against their "
+                       "rating")
+    if change > STABLE_CHANGE:
+        reasons.append(f"regions rated perfect change by {change:.1%} on average")
+    return {"go": not reasons, "reasons": reasons,
+            "cases": "training (fewer than 3 rated cases)" if in_sample else "held-out",
+            "loss_initial": round(loss_initial, 5), "loss_refined": round(loss_refined, 5),
+            "wrong_direction": round(wrong, 4), "perfect_change": round(change, 4)}
+
+
+def describe(verdict: dict | None) -> str:
+    """One line for people: the CLI, the Slicer module."""
+    if not verdict:
+        return "no verdict (model made before verdicts, or without rated cases)"
+    if verdict["go"]:
+        return (f"go: on the {verdict['cases']} rated cases the refined masks agree with the "
+                f"ratings better than the initial masks")
+    return "no-go: " + "; ".join(verdict["reasons"]) + f" (on the {verdict['cases']} cases)"
+
+
+def read_verdict(model: str | os.PathLike) -> dict | None:
+    """The verdict in a model folder's ``model.json`` (None: none recorded)."""
+    try:
+        config = json.loads((Path(model) / "model.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    verdict = config.get("training", {}).get("verdict") if isinstance(config, dict) else None
+    return verdict if isinstance(verdict, dict) and "go" in verdict else None
