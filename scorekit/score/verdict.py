@@ -77,7 +77,8 @@ def decide(losses_initial: list[float], losses_refined: list[float], right: list
     if change > STABLE_CHANGE:
         reasons.append(f"regions rated perfect change by {change:.1%} on average")
     return {"go": not reasons, "reasons": reasons,
-            "cases": "training (fewer than 3 rated cases)" if in_sample else "held-out",
+            "cases": "training cases (fewer than 3 rated cases)" if in_sample
+            else "held-out rated cases",
             "loss_initial": round(loss_initial, 5), "loss_refined": round(loss_refined, 5),
             "wrong_direction": round(wrong, 4), "perfect_change": round(change, 4)}
 
@@ -87,9 +88,9 @@ def describe(verdict: dict | None) -> str:
     if not verdict:
         return "no verdict (model made before verdicts, or without rated cases)"
     if verdict["go"]:
-        return (f"go: on the {verdict['cases']} rated cases the refined masks agree with the "
-                f"ratings better than the initial masks")
-    return "no-go: " + "; ".join(verdict["reasons"]) + f" (on the {verdict['cases']} cases)"
+        return ("go: the refined masks agree with the ratings better than the initial masks "
+                f"(judged on the {verdict['cases']})")
+    return "no-go: " + "; ".join(verdict["reasons"]) + f" (judged on the {verdict['cases']})"
 
 
 def read_verdict(model: str | os.PathLike) -> dict | None:
