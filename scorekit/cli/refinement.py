@@ -126,11 +126,11 @@ def _refine_arguments(p) -> None:
 @VERBS.verb("refine", "refine a segmentation, or a folder of CTs, with a trained model",
             _refine_arguments)
 def refine(args) -> int:
+    if not args.images and not args.seg:
+        raise ScoreKitError("refine --image needs --seg (or give a folder with --images)")
     check_verdict(args.model, args.strict)
     if args.images:
         return _refine_folder(args)
-    if not args.seg:
-        raise ScoreKitError("refine --image needs --seg (or give a folder with --images)")
     from scorekit.score.refine import refine_files
 
     out, missing = refine_files(args.image, args.seg, args.model, args.out, device=args.device)
