@@ -22,7 +22,7 @@ METHODS = {
 }
 DEFAULT_METHOD = "score"
 # SCORE's ablations (the paper's Table 2), options of the ``score`` method.
-ABLATIONS = ("ternary-labels", "no-stab", "no-prior", "no-morph-aug")
+ABLATIONS = ("ternary-labels", "no-stab", "no-prior", "no-morph-aug", "no-veto")
 
 # -- boundary priors P (scorekit/score/priors/) ------------------------------------------------
 PRIORS = {
@@ -72,9 +72,11 @@ BENCHMARK_METHODS = {
     "SCORE-no-stab": {"ablation": "no-stab"},
     "SCORE-no-prior": {"ablation": "no-prior"},
     "SCORE-no-morph-aug": {"ablation": "no-morph-aug"},
+    "SCORE-no-veto": {"ablation": "no-veto"},
 }
 TABLE1 = ("initial", "Post-DAE", "Post-DAE+Scan", "SCORE")
-TABLE2 = ("SCORE", "SCORE-ternary", "SCORE-no-stab", "SCORE-no-prior", "SCORE-no-morph-aug")
+TABLE2 = ("SCORE", "SCORE-ternary", "SCORE-no-stab", "SCORE-no-prior", "SCORE-no-morph-aug",
+          "SCORE-no-veto")
 SUITES = ("phantom", "verse")
 INITIAL_KINDS = ("model-like", "threshold")  # the verse suite's initial masks; first default
 

@@ -21,7 +21,7 @@ def test_every_registered_entry_names_importable_code(table, kind):
 
 
 def test_an_unknown_name_is_refused_listing_the_known_ones():
-    with pytest.raises(ScoreKitError, match="unknown prior 'nope'; one of local"):
+    with pytest.raises(ScoreKitError, match="unknown prior 'nope'; one of edge, local"):
         registry.load(registry.PRIORS, "nope", "prior")
 
 

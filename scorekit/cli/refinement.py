@@ -126,11 +126,11 @@ def _refine_arguments(p) -> None:
 @VERBS.verb("refine", "refine a segmentation, or a folder of CTs, with a trained model",
             _refine_arguments)
 def refine(args) -> int:
-    if not args.images and not args.seg:
-        raise ScoreKitError("refine --image needs --seg (or give a folder with --images)")
-    check_verdict(args.model, args.strict)
     if args.images:
         return _refine_folder(args)
+    if not args.seg:
+        raise ScoreKitError("refine --image needs --seg (or give a folder with --images)")
+    check_verdict(args.model, args.strict)
     from scorekit.score.refine import refine_files
 
     out, missing = refine_files(args.image, args.seg, args.model, args.out, device=args.device)
@@ -159,7 +159,9 @@ def _refine_folder(args) -> int:
     from scorekit.workflows.batch import parse_shard, refine_batch
 
     shard = parse_shard(args.shard)
-    report = refine_batch(case_files(args), args.model, args.out,
+    cases = case_files(args)
+    check_verdict(args.model, args.strict)
+    report = refine_batch(cases, args.model, args.out,
                           class_map_names(args.class_map), args.engine,
                           comma_list(args.structures) or None, shard, args.device,
                           Progress(args.json_progress))

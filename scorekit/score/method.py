@@ -11,7 +11,8 @@ cases: the ratings are its only signal, even when the workspace holds reference 
 
 Ablations (the SCORE paper's Table 2, ``TrainOptions.ablation``): ``no-stab``
 (λ_stab = 0), ``no-prior`` (P ≡ 1 in L+ and L−), ``no-morph-aug`` (no score-guided
-morphology) and ``ternary-labels`` (raters cannot say *both*: such a label becomes the
+morphology), ``no-veto`` (refinement keeps changes against P, ``refine.py``) and
+``ternary-labels`` (raters cannot say *both*: such a label becomes the
 dominant direction measured against the reference, so it needs reference masks).
 """
 
@@ -31,6 +32,7 @@ from scorekit.score.trainer import Trainer, TrainingCase
 
 
 class ScoreTrainer(Trainer):
+    prior_veto = True
     def loss_weights(self) -> LossWeights:
         weights = LossWeights()
         if self.options.ablation == "no-stab":

@@ -48,6 +48,7 @@ class ModelConfig:
     prior: str = registry.DEFAULT_PRIOR  # boundary prior P by name (registry.PRIORS)
     crop_margin_mm: float = 20.0  # kept around the regions
     confine_to_band: bool = True  # keep S̃ outside Ω_corr at inference
+    prior_veto: bool = False  # undo changes against P at inference (refine.py); SCORE sets it
     background_region: bool = False  # also predict background as region 0 (see loss.py)
     mask_only: bool = False  # image and prior channels zeroed (the Post-DAE baseline)
     initial_logit: float = 3.0  # g of the initial-mask skip (see module doc); 0 = none

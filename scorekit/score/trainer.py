@@ -131,6 +131,8 @@ def train(workspace: str | os.PathLike, out: str | os.PathLike, options: TrainOp
                          background_region=options.background_region,
                          initial_logit=options.initial_logit, prior=options.prior,
                          mask_only=method.mask_only, spacing_mm=spacing_mm,
+                         prior_veto=method.prior_veto and options.ablation not in (
+                             "no-prior", "no-veto"),
                          eta=_voxels(options.eta_mm, spacing_mm))
     run = method(config, options, torch_device, out, group)
     progress.log(f"loading rated cases from {ws.path} onto {torch_device}")
@@ -246,6 +248,7 @@ class Trainer:
 
     needs_reference = False  # the method trains on reference masks
     mask_only = False  # the network sees the masks only (image and prior zeroed)
+    prior_veto = False  # refinement undoes changes against P (refine.prior_consistent)
 
     def __init__(self, config: ModelConfig, options: TrainOptions, device, out: Path,
                  group: _ProcessGroup = _ProcessGroup()):
@@ -386,7 +389,8 @@ class Trainer:
         for case in cases:
             probs = predict_probabilities(self.network, case.inputs, self.config)
             if case.reference is not None:
-                labels = labels_from_probabilities(probs, case.inputs.initial, self.config)
+                labels = labels_from_probabilities(probs, case.inputs.initial, self.config,
+                                                   case.inputs.prior)
                 dices += [dice((labels == k + 1).cpu().numpy(), case.reference[k].cpu().numpy())
                           for k in range(len(self.config.regions))]
             logits = torch.logit(probs.clamp(1e-6, 1 - 1e-6))[None]
@@ -450,7 +454,8 @@ class Trainer:
         losses_initial, losses_refined, right, stable = [], [], [], []
         for case in cases:
             probabilities = predict_probabilities(network, case.inputs, config)
-            labels = labels_from_probabilities(probabilities, case.inputs.initial, config)
+            labels = labels_from_probabilities(probabilities, case.inputs.initial, config,
+                                               case.inputs.prior)
             refined = split_index(labels, len(config.regions))
             crop = case.inputs
             for q, l_ in case.rating_sets:

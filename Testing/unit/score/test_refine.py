@@ -37,6 +37,30 @@ def test_confining_to_the_band_keeps_the_initial_mask_elsewhere():
 
 
 
+def test_with_the_prior_veto_a_change_against_the_prior_is_undone():
+    initial = torch.zeros((2, 20, 20, 20), dtype=torch.bool)
+    initial[0, 5:15, 5:15, 5:10] = True
+    initial[1, 5:15, 5:15, 10:15] = True
+    prior = torch.zeros((1, 20, 20, 20))
+    prior[0, 5:15, 5:15, 3:15] = 1.0  # the image says region "a" reaches x = 3
+    probabilities = initial.float().clone()
+    probabilities[0, 5:15, 5:15, 3:5] = 0.9  # grow "a" where P agrees
+    probabilities[0, 5:15, 15:17, 5:8] = 0.9  # grow "a" where P disagrees
+    probabilities[0, 5:15, 5:15, 8:10] = 0.1  # shrink "a" where P disagrees
+    probabilities[1, 5:15, 5:15, 13:15] = 0.1  # shrink "b" where P disagrees, too
+    config = ModelConfig(regions=["a", "b"], eta=3, prior_veto=True)
+    labels = labels_from_probabilities(probabilities, initial, config, prior)
+    assert (labels[5:15, 5:15, 3:5] == 1).all()  # kept: P agrees
+    assert (labels[5:15, 15:17, 5:8] == 0).all()  # undone
+    assert (labels[5:15, 5:15, 8:10] == 1).all()  # undone
+    assert (labels[5:15, 5:15, 13:15] == 2).all()  # undone
+    without = labels_from_probabilities(probabilities, initial,
+                                        ModelConfig(regions=["a", "b"], eta=3))
+    assert (without[5:15, 15:17, 5:8] == 1).all()
+    with pytest.raises(ValueError, match="needs the prior"):
+        labels_from_probabilities(probabilities, initial, config)
+
+
 def test_refine_writes_a_new_segmentation_with_the_same_names_and_grid(
         trained, small_phantom_workspace, tmp_path, capsys):
     case = small_phantom_workspace.cases()[0]
