@@ -32,7 +32,9 @@ from scorekit.score.trainer import Trainer, TrainingCase
 
 
 class ScoreTrainer(Trainer):
-    prior_veto = True
+    @classmethod
+    def vetoes_with_prior(cls, options) -> bool:
+        return options.ablation not in ("no-prior", "no-veto")
     def loss_weights(self) -> LossWeights:
         weights = LossWeights()
         if self.options.ablation == "no-stab":

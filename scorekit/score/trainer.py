@@ -10,6 +10,8 @@ subclass that fills in the hooks (nnU-Net's trainer variants are the model):
 * :meth:`Trainer.selection_value` — how good a validation result is (higher is better);
 * :meth:`Trainer.loss_weights` — the SCORE loss weights used in validation;
 * :meth:`Trainer.rating_errors` — the error labels a case's ratings give the loss;
+* :meth:`Trainer.vetoes_with_prior` — whether its refinement keeps only changes P agrees
+  with;
 * class attributes ``needs_reference`` (train on reference masks) and ``mask_only``
   (image and prior channels zeroed).
 
@@ -26,6 +28,9 @@ Shared behaviour:
 * **Validation and model selection**: when there are at least three rated cases, the last
   20 % (at least one) by case id are held out and the model with the best
   :meth:`~Trainer.selection_value` on them is kept. With fewer cases the last model is kept.
+* **Go / no-go**: after training, the saved model is judged against the ratings of the
+  validation cases (the training cases when there are none; ``verdict.py``) and the
+  verdict is stored in its ``model.json``.
 * **Checkpoints**: one file, ``<CHECKPOINT>.safetensors``, every ``checkpoint_every``
   steps: weights, optimizer state and random generator as tensors, step, history and
   options as JSON in its header, written atomically, so that its parts always come from
@@ -131,8 +136,7 @@ def train(workspace: str | os.PathLike, out: str | os.PathLike, options: TrainOp
                          background_region=options.background_region,
                          initial_logit=options.initial_logit, prior=options.prior,
                          mask_only=method.mask_only, spacing_mm=spacing_mm,
-                         prior_veto=method.prior_veto and options.ablation not in (
-                             "no-prior", "no-veto"),
+                         prior_veto=method.vetoes_with_prior(options),
                          eta=_voxels(options.eta_mm, spacing_mm))
     run = method(config, options, torch_device, out, group)
     progress.log(f"loading rated cases from {ws.path} onto {torch_device}")
@@ -248,7 +252,6 @@ class Trainer:
 
     needs_reference = False  # the method trains on reference masks
     mask_only = False  # the network sees the masks only (image and prior zeroed)
-    prior_veto = False  # refinement undoes changes against P (refine.prior_consistent)
 
     def __init__(self, config: ModelConfig, options: TrainOptions, device, out: Path,
                  group: _ProcessGroup = _ProcessGroup()):
@@ -279,6 +282,11 @@ class Trainer:
 
     def loss_weights(self) -> LossWeights:
         return LossWeights()
+
+    @classmethod
+    def vetoes_with_prior(cls, options: TrainOptions) -> bool:
+        """Whether refinement undoes changes against P (``refine.prior_consistent``)."""
+        return False
 
     def rating_errors(self, error: torch.Tensor, initial: torch.Tensor,
                       reference: torch.Tensor | None, case_id: str) -> torch.Tensor:
