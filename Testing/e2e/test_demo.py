@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+import pytest
+
 from scorekit.cli.experiments import summary_lines
 from scorekit.experiments.demo import DemoPlan, run_demo
 from scorekit.progress import Silent
+from scorekit.score.verdict import read_verdict
 
 
 def test_demo_writes_metrics_picture_and_refined_segmentations(tmp_path):
@@ -32,3 +36,12 @@ def test_demo_refuses_a_folder_that_already_holds_files(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path), "--quick"]) == 2
     assert "already holds files" in capsys.readouterr().err
     assert [p.name for p in tmp_path.iterdir()] == ["old.txt"]
+
+
+@pytest.mark.slow
+def test_a_phantom_plan_where_score_gains_is_judged_go(tmp_path):
+    metrics = run_demo(tmp_path, device="cpu", progress=Silent(), plan=DemoPlan(4, 1, 300))
+    pairs = [(v["dice_before"], v["dice_after"]) for r in metrics.values() for v in r.values()]
+    assert np.mean([after - before for before, after in pairs]) > 0.005  # SCORE gains
+    verdict = read_verdict(tmp_path / "model")
+    assert verdict["go"] and verdict["cases"] == "held-out rated cases", verdict
