@@ -84,6 +84,9 @@ def _train_arguments(p) -> None:
                    help="use the prediction everywhere, not only in the correction band")
     p.add_argument("--background-region", action="store_true",
                    help="also learn background as a region whose rating mirrors the others'")
+    p.add_argument("--spacing", type=positive, metavar="MM",
+                   help="working grid's isotropic voxel (default: the median of the training "
+                        "scans' finest voxel edges)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     add_device(p)
     add_json_progress(p)
@@ -98,7 +101,8 @@ def train(args) -> int:
     options = TrainOptions(steps=args.steps, lr=args.lr, patch_size=[args.patch_size] * 3,
                            seed=args.seed, ablation=args.ablation, prior=args.prior,
                            confine_to_band=not args.no_confine,
-                           background_region=args.background_region, method=args.method)
+                           background_region=args.background_region, method=args.method,
+                           spacing_mm=args.spacing)
     out = train(args.workspace, args.out, options, device=args.device, resume=args.resume,
                 progress=Progress(args.json_progress))
     from scorekit.score.model import load_config
