@@ -59,8 +59,9 @@ WEAKSTAT_WEAK_SIZE = 0.08
 WEAKSTAT_STEPS = 1500
 # Spatial priors beside the paper's losses (scorekit/weakstat/priors.py); each applies only
 # where its inputs exist: "smooth" to every weakly supervised configuration, "place" where
-# both the weak mask and the fraction are used.
-WEAKSTAT_PRIORS = ("smooth", "place")
+# both the weak mask and the fraction are used, "contrast" (place seeded at the image's
+# most contrasting disc) where the fraction is the only supervision.
+WEAKSTAT_PRIORS = ("smooth", "place", "contrast")
 
 # -- benchmark rows: display name → training options (None: not trained) ---------------------
 BENCHMARK_METHODS = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from scorekit.cli import main
@@ -31,5 +32,33 @@ def test_cli_trains_segments_and_benchmarks_in_2d(lesions, tmp_path, capsys):
     assert all(0 <= r["iou"] <= 1 for r in rows)
     table = (out / "table.md").read_text()
     assert "| Dataset | L_s only | L_s + L_ws (8 %) | Fully supervised |" in table
-    assert "of the fully supervised IoU" in table
+    assert "| ratio to full |" in table and "| fold 1 IoU |" in table
     assert (out / "overlays.png").stat().st_size > 5000
+
+
+def test_cross_validation_reports_folds_ratios_and_box_plots(lesions, tmp_path):
+    from scorekit.experiments import weakstat
+
+    plan = weakstat.WeakStatPlan("unet2d", [32, 32], 2, 4, 2)
+    out = weakstat.run_weakstat_benchmark(lesions, tmp_path / "cv", plan=plan, device="cpu",
+                                          configs=["stat+weak-8%", "full"], folds=3,
+                                          pretrain=True)
+    rows = weakstat.read_weakstat_results(out / "results.csv")
+    tested = {}
+    for row in rows:
+        tested.setdefault(row["image"], set()).add(row["fold"])
+    assert len(tested) == 16 and all(len(f) == 1 for f in tested.values())
+    folds = weakstat.read_weakstat_folds(out / "folds.csv")
+    assert [(r["fold"], r["config"]) for r in folds] == [
+        (f, c) for f in ("1", "2", "3") for c in ("stat+weak-8%", "full")]
+    for row in folds:
+        if row["config"] == "full" and row["iou"] > 0:
+            assert float(row["ratio_to_full"]) == 1.0
+        mine = [r["dice"] for r in rows if r["fold"] == row["fold"]
+                and r["config"] == row["config"]]
+        assert row["dice"] == pytest.approx(np.mean(mine), abs=1e-4)
+    table = (out / "table.md").read_text()
+    assert "| ratio to full |" in table and "| fold 3 IoU |" in table
+    assert "mean (std) over 3 fold(s)" in table and "pretrained on each fold" in table
+    assert (out / "boxplots.png").stat().st_size > 5000
+    assert len(list(out.glob("pretrained-fold*.safetensors"))) == 3

@@ -1,4 +1,4 @@
-"""``scorekit weakstat train | segment | benchmark | phantom``."""
+"""``scorekit weakstat train | pretrain | segment | benchmark | phantom``."""
 
 from __future__ import annotations
 
@@ -41,8 +41,20 @@ def _train_arguments(p) -> None:
     p.add_argument("--largest-slice", action="store_true",
                    help="volumes: train on each one's slice with the largest ROI (2D protocol)")
     p.add_argument("--backbone-weights", help="local .safetensors backbone weights")
+    _add_priors(p)
     add_device(p)
     add_json_progress(p)
+
+
+def _add_priors(p) -> None:
+    p.add_argument("--priors", default=",".join(registry.WEAKSTAT_PRIORS),
+                   help="spatial priors, any of " + ", ".join(registry.WEAKSTAT_PRIORS)
+                        + " ('none' for the paper's losses alone; contrast assumes a ROI "
+                          "darker than its surroundings, see docs/weakstatseg.md)")
+
+
+def _priors(text: str) -> list[str]:
+    return [] if text.strip() == "none" else comma_list(text)
 
 
 @ACTIONS.verb("train", "train a segmenter from ROI fractions + weak masks", _train_arguments)
@@ -54,8 +66,38 @@ def train(args) -> int:
                       weak_size=args.weak_size, backbone=args.backbone, size=args.size,
                       steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
                       largest_slice=args.largest_slice, backbone_weights=args.backbone_weights,
-                      device=args.device, progress=Progress(args.json_progress))
+                      device=args.device, progress=Progress(args.json_progress),
+                      priors=_priors(args.priors))
     print(f"model written to {out}")
+    return 0
+
+
+def _pretrain_arguments(p) -> None:
+    p.add_argument("--data", required=True, help="training images: a dataset (CSV or folder "
+                                                 "with images/) or a folder of images; masks "
+                                                 "are never read")
+    p.add_argument("--out", required=True, help="weights file (.safetensors), for "
+                                                "--backbone-weights")
+    p.add_argument("--backbone", help="as for train")
+    p.add_argument("--size", type=count(8), nargs="+", help="grid, e.g. 256 256")
+    p.add_argument("--steps", type=count(1), default=registry.WEAKSTAT_STEPS)
+    p.add_argument("--batch", type=count(1), default=8)
+    p.add_argument("--lr", type=positive, default=1e-3)
+    p.add_argument("--seed", type=int, default=0)
+    add_device(p)
+    add_json_progress(p)
+
+
+@ACTIONS.verb("pretrain", "self-supervised pretraining on images alone (masked "
+                          "reconstruction)", _pretrain_arguments)
+def pretrain(args) -> int:
+    from scorekit.progress import Progress
+    from scorekit.weakstat.pretrain import pretrain_model
+
+    out = pretrain_model(args.data, args.out, backbone=args.backbone, size=args.size,
+                         steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
+                         device=args.device, progress=Progress(args.json_progress))
+    print(f"pretrained weights written to {out} (use them with --backbone-weights)")
     return 0
 
 
@@ -82,13 +124,21 @@ def _benchmark_arguments(p) -> None:
     p.add_argument("--data", required=True)
     p.add_argument("--out", required=True, help="folder for results.csv, table.md, overlays.png")
     p.add_argument("--quick", action="store_true",
-                   help="a small UNet at 128x128, 400 steps (full: DeepLabV3-ResNet-50, "
+                   help="a small UNet at 96x96, 300 steps (full: DeepLabV3-ResNet-50, "
                         "256x256, 1500)")
-    p.add_argument("--configs", help="comma-separated subset of " + ", ".join(CONFIGS))
+    p.add_argument("--folds", type=count(2),
+                   help="K-fold cross-validation by patient (the dataset's own folds where "
+                        "it names K); default: one held-out split")
+    p.add_argument("--pretrain", action="store_true",
+                   help="pretrain on each fold's training images first (masked "
+                        "reconstruction, no masks)")
+    p.add_argument("--configs", help="comma-separated subset of "
+                   + ", ".join(CONFIGS).replace("%", "%%"))  # argparse formats help with %
     p.add_argument("--steps", type=count(1), help="override the plan's steps")
     p.add_argument("--largest-slice", action="store_true")
     p.add_argument("--backbone-weights")
     p.add_argument("--seed", type=int, default=0)
+    _add_priors(p)
     add_device(p)
     add_json_progress(p)
 
@@ -105,7 +155,8 @@ def benchmark(args) -> int:
                                  progress=Progress(args.json_progress),
                                  configs=comma_list(args.configs) or None, plan=plan,
                                  seed=args.seed, largest_slice=args.largest_slice,
-                                 backbone_weights=args.backbone_weights)
+                                 backbone_weights=args.backbone_weights, folds=args.folds,
+                                 pretrain=args.pretrain, priors=_priors(args.priors))
     print((out / "table.md").read_text(encoding="utf-8"))
     return 0
 
@@ -126,7 +177,7 @@ def phantom(args) -> int:
 
 
 @VERBS.verb("weakstat", "WeakStatSeg: segmenters from ROI fractions and weak masks (train, "
-                        "segment, benchmark, phantom)",
+                        "pretrain, segment, benchmark, phantom)",
             lambda parser: ACTIONS.add_to(parser, "action"))
 def weakstat(args) -> int:
     return ACTIONS.run(args.action, args)

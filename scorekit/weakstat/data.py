@@ -9,6 +9,11 @@ Two forms:
 * a folder with ``images/`` and ``masks/`` (any capitalisation): files pair by name, or by
   the name after its first ``_`` (``bus_0001-l.png`` ↔ ``mask_0001-l.png``); the group is
   the name up to its last ``-`` (``0001-l`` and ``0001-r``: two views of patient 0001).
+  A CSV in the folder with columns ``ID`` and ``kFold`` (BUS-BRA's ``5-fold-cv.csv``) gives
+  the dataset's own cross-validation fold of each image it names (``ID`` = file stem).
+
+A CSV dataset may give the fold in a ``fold`` column. ``fold_splits`` keeps the given folds
+where they name an image and places every other patient deterministically.
 
 2D: PNG / JPEG / BMP / TIFF, grey or RGB (converted to grey), and NIfTI / NRRD / MHA files
 holding a single slice. 3D: NIfTI / NRRD / MHA volumes.
@@ -37,6 +42,7 @@ class Sample:
     mask: np.ndarray | None = None  # bool reference, when known
     weak: np.ndarray | None = None  # bool weak mask, when known
     group: str = ""
+    fold: int | None = None  # the dataset's own cross-validation fold, when it gives one
 
     @property
     def dims(self) -> int:
@@ -85,7 +91,8 @@ def read_mask(path: str | os.PathLike, shape: tuple[int, ...], what: str) -> np.
 
 
 def load_sample(image_path: Path, mask_path: Path | None = None, fraction: float | None = None,
-                weak_path: Path | None = None, group: str = "") -> Sample:
+                weak_path: Path | None = None, group: str = "", fold: int | None = None
+                ) -> Sample:
     image = read_array(image_path)
     if image.ndim not in (2, 3):
         raise ScoreKitError(f"{image_path}: expected a 2D image or a 3D volume")
@@ -100,7 +107,7 @@ def load_sample(image_path: Path, mask_path: Path | None = None, fraction: float
     if weak is not None and not weak.any():
         raise ScoreKitError(f"{weak_path}: weak mask is empty")
     name = image_path.name
-    return Sample(name, scale_image(image), fraction, mask, weak, group or name)
+    return Sample(name, scale_image(image), fraction, mask, weak, group or name, fold)
 
 
 def read_dataset(path: str | os.PathLike) -> list[Sample]:
@@ -137,8 +144,57 @@ def _read_csv(path: Path) -> list[Sample]:
                                 "number") from None
         samples.append(load_sample(path.parent / row["image"].strip(), optional(row, "mask"),
                                    fraction, optional(row, "weak_mask"),
-                                   (row.get("group") or "").strip()))
+                                   (row.get("group") or "").strip(),
+                                   _fold_number(row.get("fold"), f"{path} line {line}")))
     return samples
+
+
+def _fold_number(value: str | None, where: str) -> int | None:
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ScoreKitError(f"{where}: fold '{value}' is not a whole number") from None
+
+
+FOLD_COLUMNS = ("ID", "kFold")  # a folder's fold file: image stem, fold (BUS-BRA's columns)
+
+
+def _folder_folds(folder: Path) -> dict[str, int]:
+    """Image stem → fold, from the folder's CSV files that have ``FOLD_COLUMNS``."""
+    folds = {}
+    for table in sorted(folder.glob("*.csv")):
+        with open(table, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            if not set(FOLD_COLUMNS) <= set(reader.fieldnames or ()):
+                continue
+            for line, row in enumerate(reader, start=2):
+                fold = _fold_number(row[FOLD_COLUMNS[1]], f"{table} line {line}")
+                if fold is not None:
+                    folds[row[FOLD_COLUMNS[0]].strip()] = fold
+    return folds
+
+
+def image_files(path: str | os.PathLike) -> list[Path]:
+    """The image files of a dataset (CSV or folder with ``images/``) or of a plain folder."""
+    path = Path(path)
+    if path.is_file() and path.suffix.lower() == ".csv":
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+        if rows and "image" not in rows[0]:
+            raise ScoreKitError(f"{path}: needs an 'image' column (has {', '.join(rows[0])})")
+        files = [path.parent / r["image"].strip() for r in rows]
+    elif path.is_dir():
+        inner = next((c for c in path.iterdir() if c.is_dir() and c.name.lower() == "images"),
+                     path)
+        files = sorted(p for p in inner.iterdir() if _is_image_file(p))
+    else:
+        raise ScoreKitError(f"{path}: expected a CSV file or a folder of images")
+    if not files:
+        raise ScoreKitError(f"{path}: no image found")
+    return files
 
 
 def _child(folder: Path, name: str) -> Path:
@@ -156,13 +212,15 @@ def _read_folder(folder: Path) -> list[Sample]:
     images = sorted(p for p in _child(folder, "images").iterdir() if _is_image_file(p))
     masks = {p.name: p for p in _child(folder, "masks").iterdir() if _is_image_file(p)}
     by_key = {_pair_key(name): p for name, p in masks.items()}
+    folds = _folder_folds(folder)
     samples = []
     for image in images:
         mask = masks.get(image.name) or by_key.get(_pair_key(image.name))
         if mask is None:
             raise ScoreKitError(f"{image}: no mask with the same name in {folder}/masks")
         stem = _pair_key(image.name).split(".")[0]
-        samples.append(load_sample(image, mask, group=stem.rsplit("-", 1)[0]))
+        samples.append(load_sample(image, mask, group=stem.rsplit("-", 1)[0],
+                                   fold=folds.get(image.name.split(".")[0])))
     return samples
 
 
@@ -193,6 +251,49 @@ def split_by_group(samples: list[Sample], test_fraction: float, seed: int
         count += sum(s.group == group for s in samples)
     return ([s for s in samples if s.group not in test_groups],
             [s for s in samples if s.group in test_groups])
+
+
+def fold_splits(samples: list[Sample], k: int, seed: int = 0
+                ) -> list[tuple[list[Sample], list[Sample]]]:
+    """K (training, test) splits, each test set one fold; no patient (group) is in two folds.
+
+    Where the dataset names ``k`` folds (its ``fold`` column or fold file), an image it places
+    keeps that fold; a patient split across given folds is refused. Every other patient goes,
+    in a seeded shuffle of the sorted group names, to the fold holding the fewest images.
+    """
+    if k < 2:
+        raise ScoreKitError(f"cross-validation needs at least 2 folds (got {k})")
+    groups = sorted({s.group for s in samples})
+    if len(groups) < k:
+        raise ScoreKitError(f"{k} folds need at least {k} patients; the data has {len(groups)}")
+    fold_of = _given_folds(samples, k)
+    sizes = [0] * k
+    for s in samples:
+        if s.group in fold_of:
+            sizes[fold_of[s.group]] += 1
+    rest = [g for g in groups if g not in fold_of]
+    np.random.default_rng(seed).shuffle(rest)
+    for group in rest:
+        fold_of[group] = int(np.argmin(sizes))
+        sizes[fold_of[group]] += sum(s.group == group for s in samples)
+    return [([s for s in samples if fold_of[s.group] != f],
+             [s for s in samples if fold_of[s.group] == f]) for f in range(k)]
+
+
+def _given_folds(samples: list[Sample], k: int) -> dict[str, int]:
+    """Group → fold index (0-based) from the dataset's folds, when it names exactly ``k``."""
+    given = sorted({s.fold for s in samples if s.fold is not None})
+    if len(given) != k:
+        return {}
+    index = {fold: i for i, fold in enumerate(given)}
+    fold_of = {}
+    for s in samples:
+        if s.fold is None:
+            continue
+        if fold_of.setdefault(s.group, index[s.fold]) != index[s.fold]:
+            raise ScoreKitError(f"{s.name}: its fold {s.fold} splits patient '{s.group}' across "
+                                "folds (a patient's images must share one fold)")
+    return fold_of
 
 
 def largest_roi_slices(samples: list[Sample]) -> list[Sample]:

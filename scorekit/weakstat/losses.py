@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from scorekit.weakstat.priors import place_loss, smoothness_loss
+
 EPS = 1e-6
 
 
@@ -23,6 +25,8 @@ class LossWeights:
     weak: float = 1.0
     stat: float = 1.0
     full: float = 1.0
+    smooth: float = 1.0  # the priors of priors.py
+    place: float = 1.0
 
 
 def _per_image_mean(x: torch.Tensor) -> torch.Tensor:
@@ -69,8 +73,10 @@ def supervised_loss(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 def total_loss(batch: dict[str, torch.Tensor], logits: torch.Tensor,
                reconstruction: torch.Tensor, losses: tuple[str, ...],
-               weights: LossWeights | None = None) -> tuple[torch.Tensor, dict[str, float]]:
-    """L_c + L_r plus the chosen ones of L_s, L_ws, supervised; returns (loss, parts)."""
+               weights: LossWeights | None = None, priors: tuple[str, ...] = ()
+               ) -> tuple[torch.Tensor, dict[str, float]]:
+    """L_c + L_r plus the chosen ones of L_s, L_ws, supervised, and the chosen ``priors``
+    (priors.py); returns (loss, parts)."""
     weights = weights or LossWeights()
     m_p = torch.sigmoid(logits)
     parts = {"confidence": weights.confidence * confidence_loss(m_p),
@@ -82,5 +88,11 @@ def total_loss(batch: dict[str, torch.Tensor], logits: torch.Tensor,
         parts["weak"] = weights.weak * weak_mask_loss(m_p, batch["weak"])
     if "full" in losses:
         parts["full"] = weights.full * supervised_loss(logits, batch["mask"])
+    if "smooth" in priors:
+        parts["smooth"] = weights.smooth * smoothness_loss(m_p, batch["image"])
+    if "place" in priors or "contrast" in priors:
+        parts["place"] = weights.place * place_loss(m_p, batch["outside"])
+    if "contrast" in priors:  # its seed pulls like a weak mask (priors.py)
+        parts["seed"] = weights.place * weak_mask_loss(m_p, batch["weak"])
     total = sum(parts.values())
     return total, {k: float(v.detach()) for k, v in parts.items()}

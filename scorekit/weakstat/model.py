@@ -4,7 +4,8 @@
 auxiliary head, fed by an intermediate backbone stage, reconstructs the input image (the
 paper's autoencoder). For quick CPU runs, and in 3D (the paper's future work), a MONAI UNet
 with two output channels: mask logits and reconstruction. No pretrained weights are
-downloaded; ``backbone_weights`` loads a local ``.safetensors`` file into the backbone.
+downloaded; ``backbone_weights`` loads a local ``.safetensors`` file: a whole network
+written by ``scorekit weakstat pretrain`` (``pretrain.py``), or a backbone state dict.
 Models save as safetensors + JSON, never pickles.
 """
 
@@ -39,6 +40,10 @@ class WeakStatConfig:
     batch: int = 8
     lr: float = 1e-3
     seed: int = 0
+    priors: list[str] = field(default_factory=lambda: list(registry.WEAKSTAT_PRIORS))
+    augment: bool = True  # see augment.py
+    # L_c's weight rises linearly from 0 to 1 over this share of the steps (see train.py)
+    confidence_ramp: float = 0.5
 
     def check(self) -> WeakStatConfig:
         backbones = registry.WEAKSTAT_BACKBONES.get(self.dims, ())
@@ -51,7 +56,20 @@ class WeakStatConfig:
         if unknown or not self.losses:
             raise ScoreKitError(f"losses {self.losses}: choose from "
                                 + ", ".join(registry.WEAKSTAT_LOSSES))
+        unknown = set(self.priors) - set(registry.WEAKSTAT_PRIORS)
+        if unknown:
+            raise ScoreKitError(f"priors {self.priors}: choose from "
+                                + ", ".join(registry.WEAKSTAT_PRIORS))
+        if not 0 <= self.confidence_ramp <= 1:
+            raise ScoreKitError(f"confidence ramp {self.confidence_ramp} is not in [0, 1]")
         return self
+
+    def active_priors(self) -> tuple[str, ...]:
+        """The priors whose inputs this configuration has (see registry.WEAKSTAT_PRIORS)."""
+        weakly = "full" not in self.losses
+        usable = {"smooth": weakly, "place": {"stat", "weak"} <= set(self.losses),
+                  "contrast": self.losses == ["stat"]}
+        return tuple(p for p in self.priors if usable[p])
 
 
 class WeakStatNet(torch.nn.Module):
@@ -89,8 +107,32 @@ class WeakStatNet(torch.nn.Module):
         return out["out"], torch.sigmoid(out["aux"])
 
 
+def mask_head(network: WeakStatNet) -> torch.nn.Module:
+    """The convolution that outputs the mask logits (channel 0 of the UNet's last one)."""
+    if network.two_channel:
+        convs = [m for m in network.net.modules() if isinstance(m, torch.nn.modules.conv._ConvNd)]
+        return convs[-1]
+    return network.net.classifier[-1]
+
+
+@torch.no_grad()
+def start_at_fraction(network: WeakStatNet, fraction: float) -> None:
+    """Set the mask head's bias so that an untrained network predicts about ``fraction``
+    everywhere (logit of the training images' mean ROI fraction).
+
+    From the default bias, M_p starts near 0.5–0.65 over the whole image; L_s pulls every
+    pixel with only 1/N of its gradient, so hundreds of steps go to lowering the mean
+    (measured on BUS-BRA: 250 of 300), while L_c, ramping up meanwhile, decides pixels
+    without regard to the ROI. Starting at the mean fraction, L_s works on where from the
+    first step. The fraction is the given statistic, not a label.
+    """
+    p = min(max(fraction, 1e-3), 1 - 1e-3)
+    mask_head(network).bias[0] = float(torch.logit(torch.tensor(p)))
+
+
 def load_backbone_weights(network: WeakStatNet, path: str | os.PathLike) -> str:
-    """Load a local ``.safetensors`` state dict (e.g. ImageNet ResNet-50) into the backbone;
+    """Load local ``.safetensors`` weights: a whole network from ``scorekit weakstat
+    pretrain`` (its tensors by name), or a backbone state dict (e.g. ImageNet ResNet-50);
     returns a one-line summary of what matched."""
     path = Path(path)
     if path.suffix != ".safetensors":
@@ -101,15 +143,19 @@ def load_backbone_weights(network: WeakStatNet, path: str | os.PathLike) -> str:
         state = load_file(str(path))
     except (SafetensorError, OSError) as exc:
         raise ScoreKitError(f"{path}: not readable safetensors ({exc})") from None
-    if network.two_channel:
-        raise ScoreKitError("backbone weights apply to the DeepLabV3 backbones only")
-    backbone = network.net.backbone
-    own = backbone.state_dict()
-    usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-    if not usable:
-        raise ScoreKitError(f"{path}: no tensor matches the {type(backbone).__name__} backbone")
-    backbone.load_state_dict(usable, strict=False)
-    return f"loaded {len(usable)} of {len(own)} backbone tensors from {path.name}"
+    for target in _weight_targets(network):
+        own = target.state_dict()
+        usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+        if usable:
+            target.load_state_dict(usable, strict=False)
+            return f"loaded {len(usable)} of {len(own)} tensors from {path.name}"
+    raise ScoreKitError(f"{path}: no tensor matches the {type(network.net).__name__} network "
+                        "or its backbone")
+
+
+def _weight_targets(network: WeakStatNet) -> list[torch.nn.Module]:
+    """Where weights may go: the whole network, then (DeepLabV3) its backbone."""
+    return [network] + ([] if network.two_channel else [network.net.backbone])
 
 
 CONFIG_KEY = "scorekit.weakstat_config"  # the config inside the weights file's header

@@ -5,11 +5,17 @@ Images are resampled to the config's grid (bilinear / trilinear; masks nearest).
 training, BatchNorm running statistics are recomputed over the training images with the
 final weights: running averages gathered while the weights moved made every configuration
 predict empty masks in eval mode; recalibrated statistics fix that (tested).
+
+Beside the paper's losses, training uses augmentation that keeps the statistic exact
+(``augment.py``), the spatial priors whose inputs a configuration has (``priors.py``), a
+ramp on L_c's weight (``confidence_ramp``) and a mask head that starts at the mean
+fraction (``model.start_at_fraction``); docs/weakstatseg.md gives the measurements.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +29,7 @@ from scorekit.devices import autocast, resolve_device
 from scorekit.errors import ScoreKitError
 from scorekit.progress import Progress, Silent
 from scorekit.registry import PICTURE_SUFFIXES
+from scorekit.weakstat.augment import augment
 from scorekit.weakstat.data import (
     Sample,
     largest_roi_slices,
@@ -38,10 +45,12 @@ from scorekit.weakstat.model import (
     load_backbone_weights,
     load_model,
     save_model,
+    start_at_fraction,
 )
+from scorekit.weakstat.priors import contrast_seed, outside_map
 
 
-def _resize(array: np.ndarray, size, nearest: bool) -> torch.Tensor:
+def resize(array: np.ndarray, size, nearest: bool) -> torch.Tensor:
     tensor = torch.as_tensor(np.asarray(array, np.float32))[None, None]
     mode = "nearest" if nearest else ("bilinear" if tensor.ndim == 4 else "trilinear")
     kwargs = {} if nearest else {"align_corners": False}
@@ -51,13 +60,25 @@ def _resize(array: np.ndarray, size, nearest: bool) -> torch.Tensor:
 def to_grid(samples: list[Sample], config: WeakStatConfig) -> dict[str, torch.Tensor]:
     """Stacked tensors on the training grid: image, mask, weak (N, 1, ...) and fraction (N,)."""
     def stack(field: str, nearest: bool) -> torch.Tensor:
-        return torch.stack([_resize(getattr(s, field), config.size, nearest)
+        return torch.stack([resize(getattr(s, field), config.size, nearest)
                             if getattr(s, field) is not None
                             else torch.zeros(1, *config.size) for s in samples])
 
-    return {"image": stack("image", False), "mask": stack("mask", True),
+    data = {"image": stack("image", False), "mask": stack("mask", True),
             "weak": stack("weak", True),
             "fraction": torch.tensor([s.fraction for s in samples], dtype=torch.float32)}
+    priors = config.active_priors()
+    if "place" in priors or "contrast" in priors:
+        seeds = ([w[0].numpy() > 0.5 for w in data["weak"]] if "place" in priors else
+                 [contrast_seed(i[0].numpy(), float(f))
+                  for i, f in zip(data["image"], data["fraction"])])
+        data["outside"] = torch.stack([
+            torch.as_tensor(outside_map(seed, float(f)), dtype=torch.float32)[None]
+            for seed, f in zip(seeds, data["fraction"])])
+        if "contrast" in priors:  # the seeds stand in for the weak mask this config lacks
+            data["weak"] = torch.stack([torch.as_tensor(seed, dtype=torch.float32)[None]
+                                        for seed in seeds])
+    return data
 
 
 def train_model(data: str | os.PathLike, out: str | os.PathLike,
@@ -66,7 +87,7 @@ def train_model(data: str | os.PathLike, out: str | os.PathLike,
                 steps: int = registry.WEAKSTAT_STEPS, batch: int = 8, lr: float = 1e-3,
                 seed: int = 0, largest_slice: bool = False,
                 backbone_weights: str | os.PathLike | None = None, device: str = "auto",
-                progress: Progress | None = None) -> Path:
+                progress: Progress | None = None, priors: list[str] | None = None) -> Path:
     """Train on a dataset (see ``data.py``) and write the model folder ``out``.
 
     Defaults follow the data: the backbone and grid of its dimension, and weak masks of
@@ -83,7 +104,8 @@ def train_model(data: str | os.PathLike, out: str | os.PathLike,
         dims=dims, backbone=backbone or registry.WEAKSTAT_BACKBONES[dims][0],
         size=list(size or registry.WEAKSTAT_GRID[dims]),
         losses=list(losses or registry.WEAKSTAT_DEFAULT_LOSSES), weak_size=weak_size,
-        steps=steps, batch=batch, lr=lr, seed=seed)
+        steps=steps, batch=batch, lr=lr, seed=seed,
+        priors=list(registry.WEAKSTAT_PRIORS if priors is None else priors))
     network = train(samples, config, device, progress, backbone_weights)
     return save_model(out, network, config)
 
@@ -141,20 +163,24 @@ def train(samples: list[Sample], config: WeakStatConfig, device: str = "auto",
     network = WeakStatNet(config).to(torch_device)
     if backbone_weights:
         progress.log(load_backbone_weights(network, backbone_weights))
+    start_at_fraction(network, float(data["fraction"].mean()))
     optimizer = torch.optim.Adam(network.parameters(), lr=config.lr)
     count = len(samples)
     batch = min(config.batch, count) if count > 1 else 2  # BatchNorm needs two
-    progress.start(f"train {'+'.join(config.losses)}", config.steps)
+    priors = config.active_priors()
+    weights = weights or LossWeights()
+    progress.start(f"train {'+'.join(config.losses + list(priors))}", config.steps)
     network.train()
-    for _ in range(config.steps):
+    for step in range(config.steps):
         index = torch.randint(count, (batch,), generator=generator).to(torch_device)
         item = {k: v[index] for k, v in data.items()}
-        if torch.rand(1, generator=generator).item() < 0.5:  # left-right mirror
-            item = {k: v.flip(-1) if v.ndim > 1 else v for k, v in item.items()}
+        item = augment(item, generator) if config.augment else _mirror(item, generator)
+        step_weights = replace(weights, confidence=weights.confidence
+                               * confidence_ramp(step, config))
         with autocast(torch_device):
             logits, reconstruction = network(item["image"])
             loss, _ = total_loss(item, logits.float(), reconstruction.float(),
-                                 tuple(config.losses), weights or LossWeights())
+                                 tuple(config.losses), step_weights, priors)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -162,6 +188,26 @@ def train(samples: list[Sample], config: WeakStatConfig, device: str = "auto",
     progress.close()
     recalibrate_batchnorm(network, data["image"])
     return network.eval()
+
+
+def confidence_ramp(step: int, config: WeakStatConfig) -> float:
+    """L_c's weight at ``step``: from 0 up to 1 over ``confidence_ramp`` × steps, then 1.
+
+    L_c pushes every pixel to 0 or 1. At full weight from the first step it decides pixels
+    while the network still knows nothing of the ROI, and with L_s alone the cheapest
+    decided answer is a texture of the right share; ramping it lets the other losses place
+    the ROI first.
+    """
+    ramp = config.confidence_ramp * config.steps
+    return 1.0 if ramp <= 0 else min(1.0, step / ramp)
+
+
+def _mirror(item: dict[str, torch.Tensor], generator: torch.Generator
+            ) -> dict[str, torch.Tensor]:
+    """The whole batch mirrored left-right half of the time (without ``augment``)."""
+    if torch.rand(1, generator=generator).item() < 0.5:
+        return {k: v.flip(-1) if v.ndim > 1 else v for k, v in item.items()}
+    return item
 
 
 @torch.no_grad()
@@ -193,7 +239,7 @@ def predict(network: WeakStatNet, config: WeakStatConfig, image: np.ndarray,
             device: torch.device | str = "cpu") -> np.ndarray:
     """ROI probabilities at the image's own size."""
     device = torch.device(device)
-    x = _resize(image, config.size, nearest=False)[None].to(device)
+    x = resize(image, config.size, nearest=False)[None].to(device)
     with autocast(device):
         logits, _ = network.eval()(x)
     mode = "bilinear" if image.ndim == 2 else "trilinear"

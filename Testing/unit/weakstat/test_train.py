@@ -85,3 +85,15 @@ def test_3d_volumes_train_with_the_unet_and_segment_on_their_grid(tmp_path):
     slices = largest_roi_slices(read_dataset(data))
     assert [s.name for s in slices] == [f"v{i}.nii.gz[z=8]" for i in range(3)]
     assert all(s.image.ndim == 2 for s in slices)
+
+
+def test_the_predicted_roi_fraction_matches_the_statistic_given_on_training_images(lesions):
+    samples = read_dataset(lesions)
+    config = WeakStatConfig(backbone="unet2d", size=[48, 48], batch=8, steps=300,
+                            losses=["stat", "weak"])
+    network = train(samples, config, device="cpu")
+    given = np.array([s.fraction for s in samples])
+    predicted = np.array([(predict(network, config, s.image) > 0.5).mean() for s in samples])
+    # An empty, a full or a half-decided prediction misses by ~100 % of the mean fraction.
+    assert abs(predicted.mean() - given.mean()) < 0.2 * given.mean(), (predicted, given)
+    assert np.abs(predicted - given).mean() < 0.4 * given.mean(), (predicted, given)
