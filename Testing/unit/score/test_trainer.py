@@ -189,9 +189,18 @@ def _model_tensors(path) -> dict:
     return {k: v for k, v in load_file(str(path)).items() if k.startswith("model.")}
 
 
+def _step(folder) -> int:
+    """The step of the checkpoint in ``folder`` (-1: none, or caught mid-rename)."""
+    try:
+        return checkpoint_meta(folder / "checkpoint_latest.safetensors")["step"]
+    except ScoreKitError:
+        return -1
+
+
 @pytest.mark.slow
 def test_training_killed_twenty_times_ends_as_an_unkilled_run(small_phantom_workspace, tmp_path):
-    """Kills at random instants and inside checkpoint and model writes (when their
+    """Kills at random instants of running training (after its next checkpoint, however
+    long the start takes on a busy machine) and inside checkpoint and model writes (when their
     temporary file appears): every model and checkpoint left between kills loads, and the
     resumed run ends with the weights of a run never killed."""
     import random
@@ -205,11 +214,14 @@ def test_training_killed_twenty_times_ends_as_an_unkilled_run(small_phantom_work
         there = {p.name for p in killed.iterdir()} if killed.is_dir() else set()
         process = subprocess.Popen([*command, str(killed)], stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + (chance.uniform(3.0, 5.0) if kill % 2 else 60)
+        deadline, started = time.monotonic() + 60, _step(killed)
         while process.poll() is None and time.monotonic() < deadline:
             if kill % 2 == 0 and killed.is_dir() and any(
                     p.name.startswith(".") and p.name not in there for p in killed.iterdir()):
                 break  # inside a write: its temporary file has appeared
+            if kill % 2 and _step(killed) > started:  # training runs: kill at a random instant
+                time.sleep(chance.uniform(0.0, 1.5))
+                break
             time.sleep(0.002)
         interrupted += process.poll() is None
         process.kill()
