@@ -22,9 +22,10 @@ outward most steeply, so P keeps the initial surface's shape and moves it to tha
    partial-volume ramp; P = max_k P_k.
 
 Measured (P > 0.5 in each region's band Ω_corr, the initial mask elsewhere; mean Dice):
-VerSe model-like initial masks 0.923 → 0.954, humerus phantoms 0.947 → 0.972 (the
-``local`` prior: 0.883 and 0.971). A larger reach helps the phantoms (errors up to 6 mm:
-5 mm gives 0.974) and costs the vertebrae (0.952), whose processes lie close together.
+VerSe model-like initial masks 0.923 → 0.952, humerus phantoms 0.947 → 0.972 (the
+``local`` prior: 0.888 and 0.971). A larger reach helps the phantoms (errors up to 6 mm:
+5 mm gives 0.974) and costs the vertebrae (0.950; 3 mm: 0.956, phantoms 0.964), whose
+processes lie close together.
 
 Where another region's initial mask holds a voxel, it is not evidence for this one: the
 loss takes P_k = P · [voxel not in another region's initial mask] (``loss.py``).
