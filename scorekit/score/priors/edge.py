@@ -6,7 +6,7 @@ thin cortex around dim trabecular bone, often fatty (inside voxels 4–5 mm deep
 percentile below 0 HU on the shared VerSe scans), next to neighbours' bone and
 partial-volume rims. No level separates that inside from the soft tissue outside: P > 0.5
 of the level-based ``local`` prior, applied in the correction band, lowers the model-like
-initial masks' mean Dice from 0.923 to 0.883; the best fixed threshold gives 0.905
+initial masks' mean Dice from 0.923 to 0.888; the best fixed threshold gives 0.905
 (``benchmarks/bench_prior.py --data``). The boundary *is* where the intensity falls
 outward most steeply, so P keeps the initial surface's shape and moves it to that edge:
 
