@@ -58,6 +58,8 @@ class WeakStatSegParameterNode:
     datasetFolder: Path
     imageName: str = ""
     losses: Annotated[str, Choice(["stat+weak", "stat", "weak", "full"])] = "stat+weak"
+    roiContrast: Annotated[str, Choice(list(registry.WEAKSTAT_ROI_CONTRASTS))] = (
+        registry.WEAKSTAT_ROI_CONTRASTS[0])
     backbone: Annotated[str, Choice(["auto", "resnet50", "mobilenet_v3_large", "unet2d",
                                      "unet3d"])] = "auto"
     steps: Annotated[int, WithinRange(1, 1000000)] = registry.WEAKSTAT_STEPS
@@ -158,6 +160,7 @@ class WeakStatSegWidget(ModuleWidget):
         self.toggleTraining(self.ui.trainButton, lambda on_progress, on_log:
                             self.logic.start_training(p.datasetFolder, self.modelDir(),
                                                       losses=p.losses, steps=p.steps,
+                                                      roi_contrast=p.roiContrast,
                                                       backbone=backbone, device=p.device,
                                                       on_progress=on_progress, on_log=on_log))
 

@@ -21,7 +21,8 @@ import torch
 from benchcli import bench_parser
 
 from scorekit import registry
-from scorekit.experiments.refinement import scan_case, verse_pairs
+from scorekit.data.verse import verse_pairs
+from scorekit.experiments.refinement import scan_case
 from scorekit.metrics import dice
 from scorekit.score.morphology import band
 from scorekit.score.priors import prior_function

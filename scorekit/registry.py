@@ -62,6 +62,9 @@ WEAKSTAT_STEPS = 1500
 # both the weak mask and the fraction are used, "contrast" (place seeded at the image's
 # most contrasting disc) where the fraction is the only supervision.
 WEAKSTAT_PRIORS = ("smooth", "place", "contrast")
+# how the ROI stands out, for the contrast prior: breast lesions in ultrasound are darker
+# than their surroundings, bone in CT brighter
+WEAKSTAT_ROI_CONTRASTS = ("darker", "brighter")
 
 # -- benchmark rows: display name → training options (None: not trained) ---------------------
 BENCHMARK_METHODS = {

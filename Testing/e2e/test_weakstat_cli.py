@@ -62,3 +62,24 @@ def test_cross_validation_reports_folds_ratios_and_box_plots(lesions, tmp_path):
     assert "mean (std) over 3 fold(s)" in table and "pretrained on each fold" in table
     assert (out / "boxplots.png").stat().st_size > 5000
     assert len(list(out.glob("pretrained-fold*.safetensors"))) == 3
+
+
+def test_the_benchmark_runs_on_vertebrae_in_3d_and_on_their_largest_slices(shared_data,
+                                                                             tmp_path):
+    from scorekit.experiments import weakstat
+
+    verse = shared_data / "ct" / "verse19"
+    plan = weakstat.WeakStatPlan("unet3d", [16, 16, 16], 2, 2)
+    out = weakstat.run_weakstat_benchmark(verse, tmp_path / "3d", plan=plan, device="cpu",
+                                          configs=["stat-only", "full"], folds=2,
+                                          roi_contrast="brighter")
+    rows = weakstat.read_weakstat_results(out / "results.csv")
+    assert sorted({(r["fold"], r["image"].split("-L")[0]) for r in rows}) == [
+        ("1", "sub-verse005"), ("2", "sub-verse006")]  # leave one scan out
+    assert len({r["image"] for r in rows}) == 7
+    assert (out / "overlays.png").stat().st_size > 5000
+    assert main(["weakstat", "benchmark", "--data", str(verse), "--out", str(tmp_path / "2d"),
+                 "--quick", "--steps", "2", "--largest-slice", "--folds", "2", "--configs",
+                 "weak-only", "--device", "cpu"]) == 0
+    rows = weakstat.read_weakstat_results(tmp_path / "2d" / "results.csv")
+    assert len(rows) == 7 and all("[z=" in r["image"] for r in rows)

@@ -11,6 +11,7 @@ from scorekit.data.volume import Geometry, Volume
 from scorekit.errors import ScoreKitError
 from scorekit.synth.ultrasound import lesion_phantom
 from scorekit.weakstat.data import read_dataset
+from scorekit.weakstat.model import load_model
 from scorekit.weakstat.weakmask import weak_mask_from_reference
 
 # A 2D picture as Slicer loads it: a single-slice volume.
@@ -100,9 +101,10 @@ def test_training_in_a_child_process_then_segmenting_into_a_node(mrml_scene, tmp
     progress = []
     job = WeakStatLogic.start_training(tmp_path / "ds", tmp_path / "model", steps=3,
                                        backbone="unet2d", size=[64, 64], device="cpu",
-                                       on_progress=progress.append)
+                                       roi_contrast="brighter", on_progress=progress.append)
     assert job.wait(timeout=600) == 0, job.error
     assert progress[-1].done == 3
+    assert load_model(tmp_path / "model")[1].roi_contrast == "brighter"
     node = WeakStatLogic.segment(volume, tmp_path / "model", device="cpu")
     assert node.GetName() == "us3 WeakStatSeg"
     assert [s.GetName() for s in segments(node).values()] in (["ROI"], [])

@@ -20,7 +20,7 @@ from scorekit.data.atomic import write_csv_atomic
 from scorekit.data.labelmap import LabelMap
 from scorekit.data.volume import Volume, read_volume, write_volume
 from scorekit.errors import ScoreKitError
-from scorekit.registry import CASE_ID, WEAKSTAT_STEPS
+from scorekit.registry import CASE_ID, WEAKSTAT_ROI_CONTRASTS, WEAKSTAT_STEPS
 from SCORESlicerLib.mrml import (
     add_segmentation_node,
     labelmap_from_segmentation_node,
@@ -113,14 +113,15 @@ class WeakStatLogic:
     def start_training(dataset: str | os.PathLike, model_dir: str | os.PathLike,
                        losses: str = "stat+weak", steps: int = WEAKSTAT_STEPS,
                        backbone: str | None = None, size: list[int] | None = None,
-                       device: str = "auto", on_progress=None, on_log=None) -> jobs.Job:
+                       device: str = "auto", roi_contrast: str = WEAKSTAT_ROI_CONTRASTS[0],
+                       on_progress=None, on_log=None) -> jobs.Job:
         """Start ``scorekit weakstat train`` on the dataset's CSV in a child process."""
         csv_path = Path(dataset) / DATASET_CSV
         if not csv_path.exists():
             raise ScoreKitError(f"{dataset}: no {DATASET_CSV}; add images first")
         argv = ["weakstat", "train", "--data", csv_path, "--out", model_dir,
                 "--losses", LOSS_CHOICES[losses], "--steps", steps, "--device", device,
-                "--json-progress"]
+                "--roi-contrast", roi_contrast, "--json-progress"]
         argv += (["--backbone", backbone] if backbone else [])
         argv += (["--size", *size] if size else [])
         return jobs.Job(argv, on_progress=on_progress, on_log=on_log).start()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from scorekit import registry
 from scorekit.cli.verbs import (
     VERBS,
@@ -49,8 +47,11 @@ def _train_arguments(p) -> None:
 def _add_priors(p) -> None:
     p.add_argument("--priors", default=",".join(registry.WEAKSTAT_PRIORS),
                    help="spatial priors, any of " + ", ".join(registry.WEAKSTAT_PRIORS)
-                        + " ('none' for the paper's losses alone; contrast assumes a ROI "
-                          "darker than its surroundings, see docs/weakstatseg.md)")
+                        + " ('none' for the paper's losses alone; see docs/weakstatseg.md)")
+    p.add_argument("--roi-contrast", choices=registry.WEAKSTAT_ROI_CONTRASTS,
+                   default=registry.WEAKSTAT_ROI_CONTRASTS[0],
+                   help="the ROI against its surroundings, for the contrast prior: darker "
+                        "(breast lesions in ultrasound) or brighter (bone in CT)")
 
 
 def _priors(text: str) -> list[str]:
@@ -67,7 +68,7 @@ def train(args) -> int:
                       steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
                       largest_slice=args.largest_slice, backbone_weights=args.backbone_weights,
                       device=args.device, progress=Progress(args.json_progress),
-                      priors=_priors(args.priors))
+                      priors=_priors(args.priors), roi_contrast=args.roi_contrast)
     print(f"model written to {out}")
     return 0
 
@@ -124,8 +125,8 @@ def _benchmark_arguments(p) -> None:
     p.add_argument("--data", required=True)
     p.add_argument("--out", required=True, help="folder for results.csv, table.md, overlays.png")
     p.add_argument("--quick", action="store_true",
-                   help="a small UNet at 96x96, 300 steps (full: DeepLabV3-ResNet-50, "
-                        "256x256, 1500)")
+                   help="a small UNet, 2D at 96x96 for 300 steps, 3D at 64^3 for 400 "
+                        "(full: 2D DeepLabV3-ResNet-50 at 256x256, 3D UNet; 1500 steps)")
     p.add_argument("--folds", type=count(2),
                    help="K-fold cross-validation by patient (the dataset's own folds where "
                         "it names K); default: one held-out split")
@@ -145,18 +146,16 @@ def _benchmark_arguments(p) -> None:
 
 @ACTIONS.verb("benchmark", "the loss ablation, IoU on held-out images", _benchmark_arguments)
 def benchmark(args) -> int:
-    from scorekit.experiments.weakstat import WEAKSTAT_PLANS, run_weakstat_benchmark
+    from scorekit.experiments.weakstat import run_weakstat_benchmark
     from scorekit.progress import Progress
 
-    plan = None
-    if args.steps:
-        plan = replace(WEAKSTAT_PLANS[2]["quick" if args.quick else "full"], steps=args.steps)
     out = run_weakstat_benchmark(args.data, args.out, quick=args.quick, device=args.device,
                                  progress=Progress(args.json_progress),
-                                 configs=comma_list(args.configs) or None, plan=plan,
+                                 configs=comma_list(args.configs) or None, steps=args.steps,
                                  seed=args.seed, largest_slice=args.largest_slice,
                                  backbone_weights=args.backbone_weights, folds=args.folds,
-                                 pretrain=args.pretrain, priors=_priors(args.priors))
+                                 pretrain=args.pretrain, priors=_priors(args.priors),
+                                 roi_contrast=args.roi_contrast)
     print((out / "table.md").read_text(encoding="utf-8"))
     return 0
 

@@ -40,6 +40,7 @@ from scipy import ndimage
 from scorekit.data.atomic import write_csv_atomic, write_text_atomic
 from scorekit.data.labelmap import LabelMap
 from scorekit.data.labels import read_labelmap, resample_labelmap
+from scorekit.data.verse import VERSE_NAMES, verse_pairs
 from scorekit.data.volume import Volume, read_volume
 from scorekit.data.workspace import Workspace
 from scorekit.devices import resolve_device
@@ -70,8 +71,6 @@ from scorekit.synth.errors import model_like_initial
 from scorekit.synth.rater import simulated_rating
 
 COLUMNS = ["method", "test_set", "case", "region", "dice", "hd95", "train_s", "test_s"]
-VERSE_NAMES = {**{v: f"C{v}" for v in range(1, 8)}, **{v: f"T{v - 7}" for v in range(8, 20)},
-               **{v: f"L{v - 19}" for v in range(20, 26)}, 28: "T13"}
 
 
 @dataclass(frozen=True)
@@ -115,20 +114,6 @@ def phantom_folds(out: Path, plan: RefinementPlan, seed: int, progress: Progress
     return [Fold("phantom", training, tests)]
 
 
-def verse_pairs(data: Path) -> list[tuple[str, Path, Path]]:
-    pairs = []
-    for ct in sorted(data.glob("*_ct.nii.gz")):
-        scan = ct.name.removesuffix("_ct.nii.gz")
-        mask = data / f"{scan}_seg-vert_msk.nii.gz"
-        if not mask.exists():
-            raise ScoreKitError(f"{ct}: no vertebra mask {mask.name} beside it")
-        pairs.append((scan, ct, mask))
-    if len(pairs) < 2:
-        raise ScoreKitError(f"{data}: needs at least two *_ct.nii.gz + *_seg-vert_msk.nii.gz "
-                            "pairs for leave-one-scan-out evaluation")
-    return pairs
-
-
 def threshold_initial(image: Volume, reference: LabelMap, threshold: float = 200.0,
                       reach_mm: float = 3.0) -> LabelMap:
     """A bone-threshold initial segmentation (see module doc): per region, bone within
@@ -170,7 +155,7 @@ def scan_case(scan: str, ct: Path, mask: Path, initial_kind: str, seed: int):
 
 def verse_folds(data: Path, out: Path, initial_kind: str, seed: int,
                 progress: Progress) -> list[Fold]:
-    cases = [scan_case(*pair, initial_kind, seed) for pair in verse_pairs(data)]
+    cases = [scan_case(*pair, initial_kind, seed) for pair in verse_pairs(data, at_least=2)]
     folds = []
     for held_out, *_ in cases:
         folder = out / "data" / held_out

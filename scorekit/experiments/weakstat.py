@@ -12,6 +12,11 @@ Writes ``results.csv`` (fold, config, image, iou, dice), ``folds.csv`` (per fold
 configuration: images, mean IoU and Dice, ratio to full supervision, seconds), ``table.md``
 (the paper's Table 1 layout, mean (std) over folds, then per-fold rows), ``boxplots.png``
 and ``overlays.png``.
+
+A folder of CT scans with vertebra masks (``scorekit.data.verse``) gives one volume per
+vertebra (``data.py``), so the same benchmark runs in 3D on VerSe-shaped data, folds by scan,
+and with ``largest_slice`` on each vertebra's axial slice with the most bone (the paper's 2D
+protocol) beside it.
 """
 
 from __future__ import annotations
@@ -19,11 +24,12 @@ from __future__ import annotations
 import io
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from scorekit import registry
 from scorekit.data.atomic import atomic_path, write_csv_atomic, write_text_atomic
 from scorekit.errors import ScoreKitError
 from scorekit.experiments.results import empty_output_folder, mean_std, read_results
@@ -32,6 +38,7 @@ from scorekit.progress import Progress, Silent
 from scorekit.weakstat.data import (
     Sample,
     fold_splits,
+    largest_roi_slice,
     largest_roi_slices,
     read_dataset,
     split_by_group,
@@ -79,12 +86,18 @@ def run_weakstat_benchmark(data: str | os.PathLike, out: str | os.PathLike,
                            plan: WeakStatPlan | None = None, test_fraction: float = 0.27,
                            seed: int = 0, largest_slice: bool = False,
                            backbone_weights: str | None = None, folds: int | None = None,
-                           pretrain: bool = False, priors: list[str] | None = None) -> Path:
+                           pretrain: bool = False, priors: list[str] | None = None,
+                           roi_contrast: str = registry.WEAKSTAT_ROI_CONTRASTS[0],
+                           steps: int | None = None) -> Path:
+    """``plan``: the quick or full plan of the data's dimension unless given; ``steps``
+    overrides its steps."""
     progress = progress or Silent()
     out = empty_output_folder(out)
     samples = _benchmark_samples(data, largest_slice)
     names = _config_names(configs)
     plan = plan or WEAKSTAT_PLANS[samples[0].dims]["quick" if quick else "full"]
+    if steps:
+        plan = replace(plan, steps=steps)
     splits = (fold_splits(samples, folds, seed) if folds
               else [split_by_group(samples, test_fraction, seed)])
     progress.log(f"{len(splits)} fold(s) of {len(samples)} images; backbone {plan.backbone} at "
@@ -98,7 +111,8 @@ def run_weakstat_benchmark(data: str | os.PathLike, out: str | os.PathLike,
                                      out / f"pretrained-fold{fold}.safetensors")
         for name in names:
             masks, seconds = _train_and_predict(name, train_set, test_set, plan, seed, device,
-                                                progress, weights, samples[0].dims, priors)
+                                                progress, weights, samples[0].dims, priors,
+                                                roi_contrast)
             rows += [{"fold": fold, "config": name, "image": s.name,
                       "iou": round(iou(p, s.mask), 5), "dice": round(dice(p, s.mask), 5)}
                      for s, p in zip(test_set, masks)]
@@ -114,8 +128,7 @@ def run_weakstat_benchmark(data: str | os.PathLike, out: str | os.PathLike,
     write_text_atomic(out / "table.md", table_markdown(fold_rows, names, Path(data).name, plan,
                                                        total, pretrain))
     _write_boxplots(out / "boxplots.png", rows, names)
-    if samples[0].dims == 2:
-        _write_overlays(out / "overlays.png", splits[0][1], overlays, names)
+    _write_overlays(out / "overlays.png", splits[0][1], overlays, names)
     return out
 
 
@@ -151,15 +164,14 @@ def _pretrain_fold(train_set: list[Sample], plan: WeakStatPlan, dims: int, seed:
 
 def _train_and_predict(name: str, train_set: list[Sample], test_set: list[Sample],
                        plan: WeakStatPlan, seed: int, device: str, progress: Progress,
-                       backbone_weights: str | None, dims: int, priors: list[str] | None
-                       ) -> tuple[list[np.ndarray], float]:
-    from scorekit import registry
-
+                       backbone_weights: str | None, dims: int, priors: list[str] | None,
+                       roi_contrast: str) -> tuple[list[np.ndarray], float]:
     losses, weak_size = CONFIGS[name]
     config = WeakStatConfig(dims=dims, backbone=plan.backbone, size=list(plan.size),
                             losses=list(losses), weak_size=weak_size, steps=plan.steps,
                             batch=plan.batch, seed=seed,
-                            priors=list(registry.WEAKSTAT_PRIORS if priors is None else priors))
+                            priors=list(registry.WEAKSTAT_PRIORS if priors is None else priors),
+                            roi_contrast=roi_contrast)
     config.check()
     started = time.perf_counter()
     network = train(train_set, config, device, progress, backbone_weights)
@@ -266,6 +278,11 @@ def _write_boxplots(path: Path, rows: list[dict], names: list[str]) -> None:
         tmp.write_bytes(_figure_bytes(fig))
 
 
+def _largest_slice(mask: np.ndarray) -> tuple:
+    """Index of a 2D mask's whole array, or of a volume's axial slice with the most ROI."""
+    return (Ellipsis,) if mask.ndim == 2 else (largest_roi_slice(mask),)
+
+
 def _write_overlays(path: Path, test_set: list[Sample], predictions: dict, names: list[str],
                     count: int = 4) -> None:
     plt = _pyplot()
@@ -274,19 +291,22 @@ def _write_overlays(path: Path, test_set: list[Sample], predictions: dict, names
                              squeeze=False)
     for row in shown:
         sample = test_set[row]
+        view = _largest_slice(sample.mask)
         for column, name in enumerate(names):
             ax = axes[row][column]
-            ax.imshow(sample.image, cmap="gray", vmin=0, vmax=1)
-            ax.contour(sample.mask, levels=[0.5], colors="lime", linewidths=1)
-            if predictions[name][row].any():
-                ax.contour(predictions[name][row], levels=[0.5], colors="red", linewidths=1)
+            ax.imshow(sample.image[view], cmap="gray", vmin=0, vmax=1)
+            ax.contour(sample.mask[view], levels=[0.5], colors="lime", linewidths=1)
+            if predictions[name][row][view].any():
+                ax.contour(predictions[name][row][view], levels=[0.5], colors="red",
+                           linewidths=1)
             ax.set_xticks([])
             ax.set_yticks([])
             if row == 0:
                 ax.set_title(TITLES[name], fontsize=8)
             if column == 0:
                 ax.set_ylabel(sample.name, fontsize=7)
-    fig.suptitle("reference (green) and prediction (red) on held-out images (fold 1)",
+    fig.suptitle("reference (green) and prediction (red) on held-out images (fold 1; "
+                 "volumes: the reference's largest axial slice)",
                  fontsize=9)
     fig.tight_layout()
     with atomic_path(path) as tmp:

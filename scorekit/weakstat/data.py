@@ -12,6 +12,13 @@ Two forms:
   A CSV in the folder with columns ``ID`` and ``kFold`` (BUS-BRA's ``5-fold-cv.csv``) gives
   the dataset's own cross-validation fold of each image it names (``ID`` = file stem).
 
+A folder of CT scans with vertebra masks named as VerSe names them (``*_ct.nii.gz`` +
+``*_seg-vert_msk.nii.gz``, see ``scorekit.data.verse``) is read as one 3D sample per vertebra:
+a cube around it (``VERTEBRA_MARGIN_MM`` wider than the vertebra, ``VERTEBRA_SPACING_MM``
+voxels, axial slices on axis 0), the vertebra's share of the cube as its volume fraction, and
+the scan as its group. CT is windowed to ``CT_WINDOW_HU`` so that every scan shares one
+intensity scale.
+
 A CSV dataset may give the fold in a ``fold`` column. ``fold_splits`` keeps the given folds
 where they name an image and places every other patient deterministically.
 
@@ -29,6 +36,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from scorekit.data.verse import is_verse_folder, verse_pairs, vertebra_crops
 from scorekit.data.volume import Volume, read_volume
 from scorekit.errors import ScoreKitError
 from scorekit.registry import PICTURE_SUFFIXES, VOLUME_SUFFIXES
@@ -114,6 +122,8 @@ def read_dataset(path: str | os.PathLike) -> list[Sample]:
     path = Path(path)
     if path.is_file() and path.suffix.lower() == ".csv":
         samples = _read_csv(path)
+    elif is_verse_folder(path):
+        samples = _read_vertebrae(path)
     elif path.is_dir():
         samples = _read_folder(path)
     else:
@@ -224,6 +234,23 @@ def _read_folder(folder: Path) -> list[Sample]:
     return samples
 
 
+VERTEBRA_MARGIN_MM = 10.0
+VERTEBRA_SPACING_MM = 1.0
+CT_WINDOW_HU = (-200.0, 1300.0)  # soft tissue to dense cortical bone
+
+
+def _read_vertebrae(folder: Path) -> list[Sample]:
+    low, high = CT_WINDOW_HU
+    samples = []
+    for scan, ct, mask in verse_pairs(folder):
+        for vertebra, cube, inside in vertebra_crops(ct, mask, VERTEBRA_MARGIN_MM,
+                                                     VERTEBRA_SPACING_MM):
+            image = np.clip((cube.array.astype(np.float32) - low) / (high - low), 0, 1)
+            samples.append(Sample(f"{scan}-{vertebra}", image, float(inside.mean()), inside,
+                                  group=scan))
+    return samples
+
+
 def with_weak_masks(samples: list[Sample], size: float) -> list[Sample]:
     """Weak masks of ``size`` × ROI made from each reference mask (see weakmask.py)."""
     from scorekit.weakstat.weakmask import weak_mask_from_reference
@@ -296,13 +323,18 @@ def _given_folds(samples: list[Sample], k: int) -> dict[str, int]:
     return fold_of
 
 
+def largest_roi_slice(mask: np.ndarray) -> int:
+    """The index of a volume's axial slice (axis 0) holding the most ROI."""
+    return int(np.argmax(mask.reshape(len(mask), -1).sum(axis=1)))
+
+
 def largest_roi_slices(samples: list[Sample]) -> list[Sample]:
     """The paper's 2D protocol for volumes: each volume's axial slice with the largest ROI."""
     out = []
     for s in samples:
         if s.mask is None:
             raise ScoreKitError(f"{s.name}: taking the largest-ROI slice needs a mask")
-        z = int(np.argmax(s.mask.reshape(len(s.mask), -1).sum(axis=1)))
+        z = largest_roi_slice(s.mask)
         out.append(replace(s, image=s.image[z], mask=s.mask[z], fraction=float(s.mask[z].mean()),
                            weak=None if s.weak is None else s.weak[z], name=f"{s.name}[z={z}]"))
     return out

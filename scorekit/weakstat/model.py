@@ -41,6 +41,7 @@ class WeakStatConfig:
     lr: float = 1e-3
     seed: int = 0
     priors: list[str] = field(default_factory=lambda: list(registry.WEAKSTAT_PRIORS))
+    roi_contrast: str = registry.WEAKSTAT_ROI_CONTRASTS[0]  # see priors.py, contrast
     augment: bool = True  # see augment.py
     # L_c's weight rises linearly from 0 to 1 over this share of the steps (see train.py)
     confidence_ramp: float = 0.5
@@ -60,6 +61,9 @@ class WeakStatConfig:
         if unknown:
             raise ScoreKitError(f"priors {self.priors}: choose from "
                                 + ", ".join(registry.WEAKSTAT_PRIORS))
+        if self.roi_contrast not in registry.WEAKSTAT_ROI_CONTRASTS:
+            raise ScoreKitError(f"ROI contrast '{self.roi_contrast}' is not one of "
+                                + ", ".join(registry.WEAKSTAT_ROI_CONTRASTS))
         if not 0 <= self.confidence_ramp <= 1:
             raise ScoreKitError(f"confidence ramp {self.confidence_ramp} is not in [0, 1]")
         return self

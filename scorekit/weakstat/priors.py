@@ -11,11 +11,12 @@
   radius of a disc (ball) of the ROI's area are background. Their −log(1 − M_p) is the
   negative signal L_ws lacks. It needs both the weak mask and the fraction.
 * **Contrast** (where, without a weak mask): with the fraction alone, the place prior is
-  seeded at the image's most contrasting disc: the disc of the ROI's area whose mean
-  intensity lies farthest below that of the ring around it (1.2–1.8 radii), away from the
-  image border. This assumes a ROI darker than its surroundings, as breast lesions are in
-  ultrasound (hypoechoic); on BUS-BRA that disc alone overlaps the lesion with IoU 36 %
-  (a centred disc: 17 %). It reads only the image and the fraction.
+  seeded at the image's most contrasting disc (ball in 3D): the disc of the ROI's area
+  whose mean intensity lies farthest below (or, for a ROI brighter than its surroundings,
+  above) that of the ring around it (1.2–1.8 radii), away from the image border. The user
+  states the polarity (``WeakStatConfig.roi_contrast``): breast lesions in ultrasound are
+  darker (hypoechoic; on BUS-BRA that disc alone overlaps the lesion with IoU 36 %, a
+  centred disc 17 %), bone in CT is brighter. It reads only the image and the fraction.
 """
 
 from __future__ import annotations
@@ -80,25 +81,27 @@ def outside_map(weak: np.ndarray, fraction: float, margin: float = PLACE_MARGIN)
 SEED_SHARE = 0.08  # the contrast seed: a disc of this share of the ROI (as an 8 % weak mask)
 
 
-def _disc_kernel(inner: float, outer: float, radius: float) -> np.ndarray:
+def _ball_kernel(inner: float, outer: float, radius: float, dims: int) -> np.ndarray:
+    """Normalised shell (ball when ``inner`` = 0) between ``inner`` and ``outer`` radii."""
     half = int(np.ceil(outer * radius)) + 1
-    distance = np.hypot(*(np.indices((2 * half + 1,) * 2) - half))
+    distance = np.sqrt(((np.indices((2 * half + 1,) * dims) - half) ** 2).sum(axis=0))
     kernel = ((distance >= inner * radius) & (distance < outer * radius)).astype(np.float64)
     return kernel / max(kernel.sum(), 1.0)
 
 
-def contrast_seed(image: np.ndarray, fraction: float) -> np.ndarray:
-    """Bool (H, W): a small disc at the centre of the darkest-against-its-ring disc of the
-    ROI's area (2D; an all-False map for 3D, where the prior is not defined)."""
-    if image.ndim != 2 or fraction <= 0:
+def contrast_seed(image: np.ndarray, fraction: float, roi: str = "darker") -> np.ndarray:
+    """Bool, the image's shape: a small disc (ball) at the centre of the disc of the ROI's
+    area whose mean lies farthest below (``roi`` "darker") or above ("brighter") its ring."""
+    if fraction <= 0:
         return np.zeros(image.shape, bool)
     radius = max(equivalent_radius(fraction, image.shape), 1.0)
-    inside = signal.fftconvolve(image, _disc_kernel(0, 1, radius), mode="same")
-    ring = signal.fftconvolve(image, _disc_kernel(1.2, 1.8, radius), mode="same")
-    contrast = ring - inside
-    margin = min(int(radius) + 1, min(image.shape) // 2 - 1)
+    inside = signal.fftconvolve(image, _ball_kernel(0, 1, radius, image.ndim), mode="same")
+    ring = signal.fftconvolve(image, _ball_kernel(1.2, 1.8, radius, image.ndim), mode="same")
+    contrast = ring - inside if roi == "darker" else inside - ring
     valid = np.zeros(image.shape, bool)
-    valid[margin:image.shape[0] - margin, margin:image.shape[1] - margin] = True
-    y, x = np.unravel_index(np.argmax(np.where(valid, contrast, -np.inf)), image.shape)
-    rows, columns = np.indices(image.shape)
-    return np.hypot(rows - y, columns - x) <= max(np.sqrt(SEED_SHARE) * radius, 0.5)
+    valid[tuple(slice(m, n - m) for n in image.shape
+                for m in [min(int(radius) + 1, n // 2 - 1)])] = True
+    centre = np.unravel_index(np.argmax(np.where(valid, contrast, -np.inf)), image.shape)
+    offsets = np.indices(image.shape) - np.reshape(centre, (-1,) + (1,) * image.ndim)
+    seed_radius = max(SEED_SHARE ** (1 / image.ndim) * radius, 0.5)
+    return np.sqrt((offsets ** 2).sum(axis=0)) <= seed_radius

@@ -70,7 +70,7 @@ def to_grid(samples: list[Sample], config: WeakStatConfig) -> dict[str, torch.Te
     priors = config.active_priors()
     if "place" in priors or "contrast" in priors:
         seeds = ([w[0].numpy() > 0.5 for w in data["weak"]] if "place" in priors else
-                 [contrast_seed(i[0].numpy(), float(f))
+                 [contrast_seed(i[0].numpy(), float(f), config.roi_contrast)
                   for i, f in zip(data["image"], data["fraction"])])
         data["outside"] = torch.stack([
             torch.as_tensor(outside_map(seed, float(f)), dtype=torch.float32)[None]
@@ -87,7 +87,8 @@ def train_model(data: str | os.PathLike, out: str | os.PathLike,
                 steps: int = registry.WEAKSTAT_STEPS, batch: int = 8, lr: float = 1e-3,
                 seed: int = 0, largest_slice: bool = False,
                 backbone_weights: str | os.PathLike | None = None, device: str = "auto",
-                progress: Progress | None = None, priors: list[str] | None = None) -> Path:
+                progress: Progress | None = None, priors: list[str] | None = None,
+                roi_contrast: str = registry.WEAKSTAT_ROI_CONTRASTS[0]) -> Path:
     """Train on a dataset (see ``data.py``) and write the model folder ``out``.
 
     Defaults follow the data: the backbone and grid of its dimension, and weak masks of
@@ -105,7 +106,8 @@ def train_model(data: str | os.PathLike, out: str | os.PathLike,
         size=list(size or registry.WEAKSTAT_GRID[dims]),
         losses=list(losses or registry.WEAKSTAT_DEFAULT_LOSSES), weak_size=weak_size,
         steps=steps, batch=batch, lr=lr, seed=seed,
-        priors=list(registry.WEAKSTAT_PRIORS if priors is None else priors))
+        priors=list(registry.WEAKSTAT_PRIORS if priors is None else priors),
+        roi_contrast=roi_contrast)
     network = train(samples, config, device, progress, backbone_weights)
     return save_model(out, network, config)
 

@@ -59,7 +59,8 @@ def test_the_edge_prior_moves_a_shrunken_surface_to_the_bright_shells_outer_edge
 
 
 def test_the_edge_prior_beats_the_initial_masks_on_real_vertebrae(shared_data):
-    from scorekit.experiments.refinement import scan_case, verse_pairs
+    from scorekit.data.verse import verse_pairs
+    from scorekit.experiments.refinement import scan_case
     from scorekit.metrics import dice
 
     for pair in verse_pairs(shared_data / "ct" / "verse19"):

@@ -26,6 +26,43 @@ def test_the_busbra_folder_pairs_images_with_masks_and_groups_patients(shared_da
     assert not {s.group for s in train_set} & {s.group for s in test_set}
 
 
+def test_a_verse_folder_gives_one_axial_cube_per_vertebra_grouped_by_scan(shared_data):
+    from scorekit.data.labels import read_labelmap
+    from scorekit.data.verse import VERSE_NAMES
+    from scorekit.weakstat.data import VERTEBRA_SPACING_MM, fold_splits
+
+    folder = shared_data / "ct" / "verse19"
+    samples = read_dataset(folder)
+    assert [s.name for s in samples] == [f"sub-verse005-L{i}" for i in range(1, 6)] + [
+        "sub-verse006-L4", "sub-verse006-L5"]
+    for sample in samples:
+        scan = sample.group
+        labels = read_labelmap(folder / f"{scan}_seg-vert_msk.nii.gz", names=VERSE_NAMES)
+        vertebra = labels.mask(sample.name.rsplit("-", 1)[1])
+        source_ml = vertebra.sum() * labels.geometry.voxel_volume_ml
+        cube_ml = sample.mask.sum() * VERTEBRA_SPACING_MM ** 3 / 1000
+        assert cube_ml == pytest.approx(source_ml, rel=0.03)
+        assert sample.fraction == pytest.approx(sample.mask.mean())
+        # the cube's axes are the patient's (z, y, x): axis 0 is axial whatever the
+        # scan's orientation (PIR here, 3 mm slices in 006)
+        g = labels.geometry
+        points = np.argwhere(vertebra)[:, ::-1] @ (np.reshape(g.direction, (3, 3))
+                                                    * g.spacing).T
+        source_extent = np.ptp(points, axis=0)[::-1]
+        cube_extent = [np.ptp(i) * VERTEBRA_SPACING_MM for i in np.nonzero(sample.mask)]
+        assert cube_extent == pytest.approx(source_extent, abs=max(g.spacing) + 1)
+        assert sample.image.min() >= 0 and sample.image.max() <= 1
+    for train_set, test_set in fold_splits(samples, 2):
+        assert len({s.group for s in test_set}) == 1
+        assert not {s.group for s in train_set} & {s.group for s in test_set}
+
+
+def test_a_verse_scan_without_its_mask_is_named(shared_data, tmp_path):
+    ct = shared_data / "ct" / "verse19" / "sub-verse006_ct.nii.gz"
+    (tmp_path / ct.name).symlink_to(ct)
+    with pytest.raises(ScoreKitError, match=r"sub-verse006_ct\.nii\.gz: no vertebra mask"):
+        read_dataset(tmp_path)
+
 
 def test_a_csv_may_give_only_the_fraction_and_a_painted_weak_mask(tmp_path):
     image = _picture(tmp_path / "a.png", np.full((20, 30, 3), 128, np.uint8))  # RGB

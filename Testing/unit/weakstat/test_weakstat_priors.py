@@ -77,7 +77,17 @@ def test_the_contrast_seed_sits_in_the_dark_disc_not_in_a_dark_border_band():
     image[lesion] = 0.2
     seed = contrast_seed(image, float(lesion.mean()))
     assert seed.any() and (seed & lesion).sum() == seed.sum()
-    assert not contrast_seed(np.zeros((8, 8, 8)), 0.1).any()  # not defined in 3D
+
+
+def test_the_contrast_seed_finds_a_bright_ball_in_3d_when_told_the_roi_is_brighter():
+    rng = np.random.default_rng(0)
+    volume = 0.2 + 0.05 * rng.standard_normal((40, 40, 40))
+    z, y, x = np.indices(volume.shape)
+    bone = np.sqrt((z - 15) ** 2 + (y - 24) ** 2 + (x - 22) ** 2) < 7
+    volume[bone] = 0.8
+    seed = contrast_seed(volume, float(bone.mean()), "brighter")
+    assert seed.any() and (seed & bone).sum() == seed.sum()
+    assert not (contrast_seed(volume, float(bone.mean()), "darker") & bone).any()
 
 
 def test_each_prior_applies_only_where_its_inputs_exist():
