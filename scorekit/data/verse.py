@@ -10,13 +10,15 @@ from pathlib import Path
 
 import numpy as np
 
+from scorekit.data.labelmap import LabelMap
 from scorekit.data.labels import read_labelmap
-from scorekit.data.volume import Geometry, read_volume, resample
+from scorekit.data.volume import Geometry, Volume, read_volume, resample
 from scorekit.errors import ScoreKitError
 
 VERSE_NAMES = {**{v: f"C{v}" for v in range(1, 8)}, **{v: f"T{v - 7}" for v in range(8, 20)},
                **{v: f"L{v - 19}" for v in range(20, 26)}, 28: "T13"}
 CT_SUFFIX, MASK_SUFFIX = "_ct.nii.gz", "_seg-vert_msk.nii.gz"
+AIR_HU = -1024.0
 
 
 def is_verse_folder(folder: Path) -> bool:
@@ -38,6 +40,17 @@ def verse_pairs(data: Path, at_least: int = 1) -> list[tuple[str, Path, Path]]:
     return pairs
 
 
+def read_verse_scan(ct: Path, mask: Path) -> tuple[Volume, LabelMap]:
+    """The CT and its vertebra labels (VerSe names), checked to share a grid."""
+    image = read_volume(ct)
+    labels = read_labelmap(mask, names=VERSE_NAMES, allow_empty=True)
+    if not labels.geometry.matches(image.geometry):
+        raise ScoreKitError(f"{mask}: not on the grid of {ct.name}")
+    if not labels.regions:
+        raise ScoreKitError(f"{mask}: no vertebra in the mask")
+    return image, labels
+
+
 def vertebra_crops(ct: Path, mask: Path, margin_mm: float, spacing_mm: float):
     """Yield (vertebra name, CT cube, bool mask cube) for every vertebra of one scan.
 
@@ -47,21 +60,13 @@ def vertebra_crops(ct: Path, mask: Path, margin_mm: float, spacing_mm: float):
     outside the scan it holds air. Neighbouring vertebrae stay in the CT cube and out of
     the mask: the mask is this vertebra alone.
     """
-    image = read_volume(ct)
-    labels = read_labelmap(mask, names=VERSE_NAMES, allow_empty=True)
-    if not labels.geometry.matches(image.geometry):
-        raise ScoreKitError(f"{mask}: not on the grid of {ct.name}")
-    if not labels.regions:
-        raise ScoreKitError(f"{mask}: no vertebra in the mask")
+    image, labels = read_verse_scan(ct, mask)
     for name in labels.names:
         inside = labels.mask(name)
         cube = _cube_around(image.geometry, inside, margin_mm, spacing_mm)
         yield (name, resample(image, cube, nearest=False, default=AIR_HU),
                resample(image.with_array(inside.astype(np.uint8)), cube, nearest=True)
                .array.astype(bool))
-
-
-AIR_HU = -1024.0
 
 
 def _cube_around(geometry: Geometry, inside: np.ndarray, margin_mm: float,

@@ -40,8 +40,8 @@ from scipy import ndimage
 from scorekit.data.atomic import write_csv_atomic, write_text_atomic
 from scorekit.data.labelmap import LabelMap
 from scorekit.data.labels import read_labelmap, resample_labelmap
-from scorekit.data.verse import VERSE_NAMES, verse_pairs
-from scorekit.data.volume import Volume, read_volume
+from scorekit.data.verse import VERSE_NAMES, read_verse_scan, verse_pairs
+from scorekit.data.volume import Volume
 from scorekit.data.workspace import Workspace
 from scorekit.devices import resolve_device
 from scorekit.errors import ScoreKitError
@@ -139,12 +139,7 @@ def largest_component(mask: np.ndarray) -> np.ndarray:
 
 def scan_case(scan: str, ct: Path, mask: Path, initial_kind: str, seed: int):
     """(case id, image, initial, reference) of one scan, every vertebra a region."""
-    image = read_volume(ct)
-    labels = read_labelmap(mask, names=VERSE_NAMES, allow_empty=True)
-    if not labels.geometry.matches(image.geometry):
-        raise ScoreKitError(f"{mask}: not on the grid of {ct.name}")
-    if not labels.regions:
-        raise ScoreKitError(f"{mask}: no vertebra in the mask")
+    image, labels = read_verse_scan(ct, mask)
     if initial_kind == "threshold":
         initial = threshold_initial(image, labels)
     else:  # a distinct, reproducible error draw per scan
