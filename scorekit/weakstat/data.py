@@ -82,8 +82,12 @@ def read_array(path: str | os.PathLike) -> np.ndarray:
     return read_with_grid(path)[0]
 
 
-def scale_image(array: np.ndarray) -> np.ndarray:
-    """To [0, 1]: 8-bit pictures by 255, anything else by its 0.5–99.5 percentiles."""
+def scale_image(array: np.ndarray, window: list[float] | None = None) -> np.ndarray:
+    """To [0, 1]: by a fixed intensity ``window`` (low, high) where given, else 8-bit
+    pictures by 255 and anything else by its 0.5–99.5 percentiles."""
+    if window is not None:
+        low, high = window
+        return np.clip((array.astype(np.float32) - low) / (high - low), 0, 1)
     if array.dtype == np.uint8:
         return array.astype(np.float32) / 255.0
     low, high = np.percentile(array, [0.5, 99.5])
@@ -239,15 +243,18 @@ VERTEBRA_SPACING_MM = 1.0
 CT_WINDOW_HU = (-200.0, 1300.0)  # soft tissue to dense cortical bone
 
 
+def intensity_window(path: str | os.PathLike) -> list[float] | None:
+    """The fixed intensity window a dataset's images are scaled by (None: per image)."""
+    return list(CT_WINDOW_HU) if is_verse_folder(Path(path)) else None
+
+
 def _read_vertebrae(folder: Path) -> list[Sample]:
-    low, high = CT_WINDOW_HU
     samples = []
     for scan, ct, mask in verse_pairs(folder):
         for vertebra, cube, inside in vertebra_crops(ct, mask, VERTEBRA_MARGIN_MM,
                                                      VERTEBRA_SPACING_MM):
-            image = np.clip((cube.array.astype(np.float32) - low) / (high - low), 0, 1)
-            samples.append(Sample(f"{scan}-{vertebra}", image, float(inside.mean()), inside,
-                                  group=scan))
+            samples.append(Sample(f"{scan}-{vertebra}", scale_image(cube.array, CT_WINDOW_HU),
+                                  float(inside.mean()), inside, group=scan))
     return samples
 
 

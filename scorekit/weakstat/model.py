@@ -42,6 +42,9 @@ class WeakStatConfig:
     seed: int = 0
     priors: list[str] = field(default_factory=lambda: list(registry.WEAKSTAT_PRIORS))
     roi_contrast: str = registry.WEAKSTAT_ROI_CONTRASTS[0]  # see priors.py, contrast
+    # images scaled to [0, 1] by this fixed (low, high) window, as in training (CT: HU);
+    # None: per image (data.scale_image)
+    intensity_window: list[float] | None = None
     augment: bool = True  # see augment.py
     # L_c's weight rises linearly from 0 to 1 over this share of the steps (see train.py)
     confidence_ramp: float = 0.5

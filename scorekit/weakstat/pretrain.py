@@ -107,9 +107,13 @@ def save_pretrained(network: WeakStatNet, config: WeakStatConfig,
 
 def pretrain_images(data: str | os.PathLike) -> list[np.ndarray]:
     """The images of a dataset (CSV or folder, see ``data.py``) or of a plain folder of
-    images, scaled to [0, 1]; masks and fractions are never read."""
-    from scorekit.weakstat.data import image_files, read_array, scale_image
+    images, scaled to [0, 1]; masks and fractions are never read, except to place each
+    vertebra's cube in a VerSe-shaped folder (its CT is the image)."""
+    from scorekit.data.verse import is_verse_folder
+    from scorekit.weakstat.data import image_files, read_array, read_dataset, scale_image
 
+    if is_verse_folder(Path(data)):
+        return [s.image for s in read_dataset(data)]
     arrays = [read_array(p) for p in image_files(data)]
     return [scale_image(a) for a in arrays]
 

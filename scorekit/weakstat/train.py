@@ -32,6 +32,7 @@ from scorekit.registry import PICTURE_SUFFIXES
 from scorekit.weakstat.augment import augment
 from scorekit.weakstat.data import (
     Sample,
+    intensity_window,
     largest_roi_slices,
     read_dataset,
     read_with_grid,
@@ -107,7 +108,7 @@ def train_model(data: str | os.PathLike, out: str | os.PathLike,
         losses=list(losses or registry.WEAKSTAT_DEFAULT_LOSSES), weak_size=weak_size,
         steps=steps, batch=batch, lr=lr, seed=seed,
         priors=list(registry.WEAKSTAT_PRIORS if priors is None else priors),
-        roi_contrast=roi_contrast)
+        roi_contrast=roi_contrast, intensity_window=intensity_window(data))
     network = train(samples, config, device, progress, backbone_weights)
     return save_model(out, network, config)
 
@@ -121,7 +122,8 @@ def segment_file(model: str | os.PathLike, image: str | os.PathLike, out: str | 
     raw, volume = read_with_grid(image)
     if raw.ndim != config.dims:
         raise ScoreKitError(f"{image}: a {raw.ndim}D image, but the model is {config.dims}D")
-    mask = predict(network, config, scale_image(raw), torch_device) > threshold
+    mask = predict(network, config, scale_image(raw, config.intensity_window),
+                   torch_device) > threshold
     out = Path(out)
     if out.name.lower().endswith(PICTURE_SUFFIXES):
         if mask.ndim != 2:

@@ -52,3 +52,11 @@ def test_the_pretrain_verb_writes_safetensors_that_backbone_weights_accepts(lesi
     pickled.write_bytes(b"not read")
     with pytest.raises(ScoreKitError, match=r"pre\.pth: backbone weights must be \.safetensors"):
         load_backbone_weights(network, pickled)
+
+
+def test_pretraining_on_a_verse_folder_sees_the_vertebra_cubes_never_the_masks(shared_data):
+    from scorekit.weakstat.pretrain import pretrain_images
+
+    images = pretrain_images(shared_data / "ct" / "verse19")
+    assert len(images) == 7 and all(i.ndim == 3 for i in images)
+    assert all(len(np.unique(i)) > 100 for i in images)  # CT intensities, not label values

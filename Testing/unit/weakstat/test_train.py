@@ -97,3 +97,25 @@ def test_the_predicted_roi_fraction_matches_the_statistic_given_on_training_imag
     # An empty, a full or a half-decided prediction misses by ~100 % of the mean fraction.
     assert abs(predicted.mean() - given.mean()) < 0.2 * given.mean(), (predicted, given)
     assert np.abs(predicted - given).mean() < 0.4 * given.mean(), (predicted, given)
+
+
+def test_a_model_trained_on_vertebrae_scales_new_ct_by_the_same_hu_window(shared_data,
+                                                                          tmp_path):
+    from scorekit.weakstat.data import CT_WINDOW_HU, scale_image
+    from scorekit.weakstat.model import load_model
+    from scorekit.weakstat.train import segment_file, train_model
+
+    model = train_model(shared_data / "ct" / "verse19", tmp_path / "model", backbone="unet3d",
+                        size=[16, 16, 16], steps=2, batch=2, device="cpu")
+    network, config = load_model(model)
+    assert config.intensity_window == list(CT_WINDOW_HU)
+    ct = read_volume(shared_data / "ct" / "verse19" / "sub-verse006_ct.nii.gz")
+    cube = Volume(ct.array[:24, :24, :24], Geometry((24, 24, 24), (1.0,) * 3, (0.0,) * 3,
+                                                     (1, 0, 0, 0, 1, 0, 0, 0, 1)))
+    write_volume(cube, tmp_path / "cube.nii.gz")
+    probabilities = predict(network, config, scale_image(cube.array, CT_WINDOW_HU))
+    threshold = float(np.median(probabilities))  # any other scaling moves half the voxels
+    segment_file(model, tmp_path / "cube.nii.gz", tmp_path / "mask.nii.gz", threshold, "cpu")
+    mask = read_volume(tmp_path / "mask.nii.gz")
+    assert mask.geometry.matches(cube.geometry)
+    assert np.array_equal(mask.array > 0, probabilities > threshold)
