@@ -21,8 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from benchcli import bench_parser
-from scipy.stats import wilcoxon
+from benchcli import bench_parser, gain_over_initial
 
 from scorekit.data.workspace import Workspace
 from scorekit.experiments.refinement import (
@@ -75,10 +74,9 @@ def _summary(rows: list[dict]) -> dict[str, dict[str, float]]:
     summary = {}
     for test_set in dict.fromkeys(r["test_set"] for r in rows):
         dice = {m: np.array(paired_values(rows, m, test_set, "dice")) for m in METHODS}
-        gain = dice["SCORE"] - dice["initial"]
-        p = float(wilcoxon(gain).pvalue) if np.any(gain) else 1.0
+        versus = gain_over_initial(dice["initial"], dice["SCORE"])
         summary[test_set] = {m: float(d.mean()) for m, d in dice.items()} | {
-            "gain": float(gain.mean()), "p": p}
+            "gain": versus["gain"], "p": versus["p"]}
     return summary
 
 

@@ -20,6 +20,7 @@ import bench_own_scans
 import bench_phantoms
 import bench_prior
 import bench_refine
+import bench_seeds
 import bench_stab
 import bench_threshold_engine
 import bench_training
@@ -45,6 +46,7 @@ def main() -> None:
                "worker": bench_worker.main(common),
                "fixes": bench_fixes.main(common),
                "stab": bench_stab.main(common),
+               "seeds": bench_seeds.main(common),
                "headroom": bench_headroom.main(common),
                "threshold_engine": bench_threshold_engine.main(common),
                "web_render": bench_web_render.main(common),
