@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -20,8 +21,8 @@ import numpy as np
 import SimpleITK as sitk
 
 from scorekit.data.atomic import atomic_path
-from scorekit.data.nifti import check_nifti
-from scorekit.errors import ScoreKitError
+from scorekit.data.nifti import check_nifti, orthonormalised, write_with_affine
+from scorekit.errors import ScoreKitError, warn
 from scorekit.registry import VOLUME_SUFFIXES
 
 # ITK's warnings go to stderr beside scorekit's one-line errors; the checks here say what
@@ -136,14 +137,34 @@ def read_image(path: str | os.PathLike) -> sitk.Image:
     path = Path(path)
     if not path.exists():
         raise ScoreKitError(f"{path}: no such file or folder")
-    if path.is_file() and path.name.endswith((".nii", ".nii.gz")):
+    nifti = path.is_file() and path.name.endswith((".nii", ".nii.gz"))
+    if nifti:
         check_nifti(path)  # ITK zero-fills truncated files and zeroes NaN / Inf
     try:
         if path.is_dir():
             return _read_dicom_series(path)
         return sitk.ReadImage(str(path))
     except RuntimeError as exc:  # ITK's reader errors are multi-line; keep the gist
+        if nifti and "orthonormal" in str(exc):
+            return _read_nearly_orthonormal(path)
         raise ScoreKitError(f"{path}: cannot be read as an image ({_itk_reason(exc)})") from None
+
+
+def _read_nearly_orthonormal(path: Path) -> sitk.Image:
+    """A NIfTI whose sform ITK refuses as not orthonormal, on the nearest orthonormal grid
+    (see :func:`scorekit.data.nifti.orthonormalised`), with one warning saying how near."""
+    grid = orthonormalised(path)
+    with tempfile.TemporaryDirectory(prefix="scorekit-") as folder:
+        copy = Path(folder) / "orthonormal.nii"
+        write_with_affine(path, copy, grid)
+        image = sitk.ReadImage(str(copy))
+    image.SetSpacing(grid.spacing)  # exact, not the header's float32 rounding
+    image.SetDirection(grid.direction)
+    image.SetOrigin(grid.origin)
+    warn(f"{path}: direction cosines are not orthonormal (largest |DᵀD − I| entry "
+         f"{grid.deviation:.1e}); read on the nearest orthonormal grid, voxel centres moved "
+         f"by up to {grid.shift_mm:.2f} mm")
+    return image
 
 
 def _read_dicom_series(folder: Path) -> sitk.Image:
