@@ -21,7 +21,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 # A built extension installs requirements.txt beside this package; a checkout has it above.
 REQUIREMENTS_FILES = (HERE / "requirements.txt", HERE.parent / "requirements.txt")
-TOTALSEGMENTATOR = "TotalSegmentator>=2.4"  # as pyproject's "totalseg" extra
+TOTALSEGMENTATOR = "TotalSegmentator>=2.13"  # as pyproject's "totalseg" extra
 FROM_PYTORCH_EXTENSION = ("torch", "torchvision")
 SHIPPED_BY_SLICER = ("numpy", "SimpleITK", "pydicom", "vtk", "requests")
 REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*((?:[<>=!]=?\s*[\w.*+]+\s*,?\s*)*)$")

@@ -5,6 +5,10 @@ Before anything runs, the weights it will need are checked: the dataset folders 
 the 6 mm model it uses to crop when only some structures are asked for. Missing weights
 stop the run at once with what is missing and how to get it, instead of a download
 attempt and a network traceback. Its anonymous usage statistics upload is switched off.
+
+Works with TotalSegmentator 2.13 (what Slicer's TotalSegmentator extension installs) and
+later; an older one is refused with the upgrade to run. Before 2.17 TotalSegmentator has no
+table of task ids and weights folders, so the ``total`` task's are listed here.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import difflib
 import tempfile
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -26,14 +31,43 @@ from scorekit.progress import Progress, Silent
 
 TASK = "total"
 CROP_TASK_ID = 298  # 6 mm model that finds the region of interest for roi_subset
+MINIMUM_VERSION = (2, 13)  # pyproject's "totalseg" extra says the same
+UPGRADE = "pip install --upgrade 'TotalSegmentator>=2.13'"
+# The ``total`` task's models before 2.17 made these public (same folders since 2.0).
+LEGACY_TASK_IDS = {False: [291, 292, 293, 294, 295], True: [297]}
+LEGACY_FOLDERS = {
+    291: "Dataset291_TotalSegmentator_part1_organs_1559subj",
+    292: "Dataset292_TotalSegmentator_part2_vertebrae_1532subj",
+    293: "Dataset293_TotalSegmentator_part3_cardiac_1559subj",
+    294: "Dataset294_TotalSegmentator_part4_muscles_1559subj",
+    295: "Dataset295_TotalSegmentator_part5_ribs_1559subj",
+    297: "Dataset297_TotalSegmentator_total_3mm_1559subj",
+    298: "Dataset298_TotalSegmentator_total_6mm_1559subj",
+}
+
+
+def installed_version() -> tuple[int, ...] | None:
+    """The installed TotalSegmentator's (major, minor, ...), None when it is absent."""
+    try:
+        text = metadata.version("TotalSegmentator")
+    except metadata.PackageNotFoundError:
+        return None
+    return tuple(int(p) for p in text.split("+")[0].split(".")[:3] if p.isdigit())
 
 
 def _package():
+    version = installed_version()
     try:
         import totalsegmentator  # noqa: F401
     except ImportError:
+        version = None
+    if version is None:
         raise ScoreKitError("TotalSegmentator is not installed: pip install "
-                            "'scorekit[totalseg]', or use the threshold engine") from None
+                            "'scorekit[totalseg]', or use the threshold engine")
+    if version < MINIMUM_VERSION:
+        have = ".".join(map(str, version))
+        raise ScoreKitError(f"TotalSegmentator {have} is too old (2.13 or later needed): "
+                            f"{UPGRADE}")
 
 
 def class_map_names(name: str) -> dict[int, str]:
@@ -85,12 +119,9 @@ def weights_dir() -> Path:
 def required_weights(structures: list[str] | None, fast: bool) -> list[WeightsFolder]:
     """The dataset folders a run with these options will load."""
     _package()
-    from totalsegmentator.libs import TASK_ID_WEIGHTS_CONFIGS
     from totalsegmentator.map_to_binary import class_map_5_parts, map_taskid_to_partname_ct
-    from totalsegmentator.python_api import get_task_config
 
-    task_ids = get_task_config(TASK, fast=fast, quiet=True)["task_id"]
-    task_ids = list(task_ids) if isinstance(task_ids, list) else [task_ids]
+    task_ids = task_ids_of(fast)
     if structures and not fast:  # only the parts that hold a requested class are run
         wanted = set(structures)
         task_ids = [t for t in task_ids
@@ -98,11 +129,27 @@ def required_weights(structures: list[str] | None, fast: bool) -> list[WeightsFo
     if structures:
         task_ids.append(CROP_TASK_ID)
     root = weights_dir()
-    folders = []
-    for tid in task_ids:
-        info = TASK_ID_WEIGHTS_CONFIGS[tid]
-        folders.append(WeightsFolder(tid, root / info.get("rel_path", "") / info["foldername"]))
-    return folders
+    return [WeightsFolder(tid, root / folder_of(tid)) for tid in task_ids]
+
+
+def task_ids_of(fast: bool) -> list[int]:
+    """The ``total`` task's model ids (TotalSegmentator's own table from 2.17 on)."""
+    try:
+        from totalsegmentator.python_api import get_task_config
+    except ImportError:
+        return list(LEGACY_TASK_IDS[fast])
+    task_ids = get_task_config(TASK, fast=fast, quiet=True)["task_id"]
+    return list(task_ids) if isinstance(task_ids, list) else [task_ids]
+
+
+def folder_of(task_id: int) -> Path:
+    """A model's weights folder, relative to the weights root."""
+    try:
+        from totalsegmentator.libs import TASK_ID_WEIGHTS_CONFIGS
+    except ImportError:
+        return Path(LEGACY_FOLDERS[task_id])
+    info = TASK_ID_WEIGHTS_CONFIGS[task_id]
+    return Path(info.get("rel_path") or "") / info["foldername"]
 
 
 OFFLINE = ("offline: copy a weights folder from a machine that has them and set "
@@ -124,6 +171,7 @@ def download_weights(structures: list[str] | None, fast: bool,
                      progress: Progress | None = None) -> list[WeightsFolder]:
     """Fetch the weights a run with these options needs and lacks, with TotalSegmentator's
     own download function; returns what was fetched."""
+    _package()
     from totalsegmentator.libs import download_pretrained_weights
 
     if structures:
