@@ -51,10 +51,10 @@ def unrated_workspace(small_phantom_workspace, tmp_path):
     """A private copy of the shared phantom workspace, without its simulated ratings."""
     import shutil
 
-    from scorekit.data.workspace import Workspace
+    from scorekit.data.workspace import RATINGS, Workspace
 
     copy = Path(shutil.copytree(small_phantom_workspace.path, tmp_path / "ws"))
-    (copy / "ratings.json").unlink(missing_ok=True)
+    (copy / RATINGS).unlink(missing_ok=True)
     return Workspace(copy)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 
 import numpy as np
 from PIL import Image
@@ -45,4 +46,35 @@ def write_csv(path, rows):
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
+    return path
+
+
+# -- files as earlier versions wrote them ------------------------------------------------
+# Ratings as plain tuples (case, region, quality, error as -1/0/1/2, rater, seconds, time,
+# comment), written the way each earlier format did, byte for byte.
+LEGACY_FIELDS = ("case", "region", "quality", "error", "rater", "seconds", "time", "comment")
+ERROR_NAMES = {-1: "under", 0: "none", 1: "over", 2: "both"}
+
+
+def write_ratings_json(path, ratings, version: int):
+    """``ratings.json`` of format 1 (quality named ``score``) or 2: sorted by (case,
+    region, rater), one JSON document indented by one space."""
+    name = "score" if version == 1 else "quality"
+    records = sorted(ratings, key=lambda r: (r[0], r[1], r[4]))
+    payload = {"version": version,
+               "ratings": [dict(zip([name if f == "quality" else f for f in LEGACY_FIELDS], r))
+                           for r in records]}
+    path.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
+    return path
+
+
+def write_ratings_csv_v1(path, ratings, line_end="\r\n"):
+    """A ratings export from before the quality was renamed: header ``score``, error labels
+    by name (csv.DictWriter's "\\r\\n" at first, then "\\n")."""
+    columns = ["case", "region", "score", "error", "rater", "seconds", "time", "comment"]
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=columns, lineterminator=line_end)
+        writer.writeheader()
+        for r in ratings:
+            writer.writerow(dict(zip(columns, r)) | {"error": ERROR_NAMES[r[3]]})
     return path

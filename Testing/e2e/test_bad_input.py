@@ -292,7 +292,7 @@ def api(small_phantom_workspace, tmp_path):
     from scorekit.web.app import create_app
 
     copy = Workspace(shutil.copytree(small_phantom_workspace.path, tmp_path / "ws"))
-    (copy.path / "ratings.json").unlink(missing_ok=True)
+    copy.ratings.path.unlink(missing_ok=True)
     return TestClient(create_app(copy.path), base_url="http://localhost"), copy
 
 
@@ -325,17 +325,19 @@ def test_bad_requests_for_views_get_a_clean_status(api, path, status):
     assert response.status_code == status, response.text[:300]
 
 
-def test_a_lock_file_that_is_a_link_is_refused(inputs, tmp_path, capsys):
+@pytest.mark.parametrize("name", ["ratings.sqlite", "ratings.sqlite.lock"])
+def test_a_ratings_store_or_lock_file_that_is_a_link_is_refused(inputs, tmp_path, capsys,
+                                                                name):
     ws = shutil.copytree(inputs["workspace"], tmp_path / "ws")
     target = tmp_path / "elsewhere.txt"
     target.write_text("not scorekit's")
-    (ws / "ratings.json.lock").unlink(missing_ok=True)
-    (ws / "ratings.json.lock").symlink_to(target)
+    (ws / name).unlink(missing_ok=True)
+    (ws / name).symlink_to(target)
     case = sorted(p.name for p in (ws / "cases").iterdir())[0]
     (tmp_path / "r.csv").write_text(f"case,region,quality,error\n{case},humerus_left,3,under\n")
     before = snapshot(ws)
     code, lines = run(["ratings", "import", tmp_path / "r.csv", "--workspace", ws], capsys)
-    assert code == 2 and len(lines) == 1 and "ratings.json.lock" in lines[0], lines
+    assert code == 2 and len(lines) == 1 and f"{name}:" in lines[0], lines
     assert snapshot(ws) == before and target.read_text() == "not scorekit's"
 
 

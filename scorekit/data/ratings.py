@@ -7,27 +7,23 @@ one). This module is the one home of that rule: :func:`rating_problem` checks it
 :func:`coerce_rating` keeps it while a rater edits; the Slicer table, the segment tags, the
 web form (which the server sends the scale and names) and the stores all use them.
 
-:class:`RatingStore` keeps the ratings in one JSON file. Every change is made under a file
-lock and written atomically, so two raters saving at once lose nothing and a killed
-process never leaves a half-written file. A rater re-rating a region replaces their own
-record.
+The ratings of a workspace are kept by :class:`scorekit.data.ratingstore.RatingStore`;
+this module reads and writes them as CSV. Earlier versions called the quality ``score``
+(as the SCORE paper does): files with that name keep opening.
 """
 
 from __future__ import annotations
 
 import csv
 import enum
-import json
+import io
 import math
 import os
-from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
-from filelock import FileLock
-
-from scorekit.data.atomic import csv_text, remove_stale_temporaries, write_text_atomic
 from scorekit.errors import ScoreKitError
 
 QUALITY_MAX = 5  # excellent: the only quality without an error
@@ -71,6 +67,8 @@ class ErrorLabel(enum.IntEnum):
 
 UNDER, NONE, OVER, BOTH = ErrorLabel.UNDER, ErrorLabel.NONE, ErrorLabel.OVER, ErrorLabel.BOTH
 CSV_COLUMNS = ["case", "region", "quality", "error", "rater", "seconds", "time", "comment"]
+# Names earlier versions wrote (ratings.json format 1, CSV exports) → today's.
+FORMER_NAMES = {"score": "quality"}
 
 
 def _now() -> str:
@@ -140,101 +138,19 @@ class Rating:
         return None
 
 
-# Given a case id, the region names it has (raises ScoreKitError for an unknown case).
-RegionLookup = Callable[[str], list[str]]
-
-
-FORMAT_VERSION = 2
-
-
-class RatingStore:
-    """All ratings of a workspace, in ``path`` (JSON), guarded by ``path.lock``."""
-
-    def __init__(self, path: str | os.PathLike, regions_of: RegionLookup):
-        self.path = Path(path)
-        self._regions_of = regions_of
-        self._lock = FileLock(str(self.path) + ".lock", timeout=60)
-
-    def _locked(self) -> FileLock:
-        """The store's lock; a lock file that is a link (which could point anywhere) is
-        refused rather than followed."""
-        lock = Path(self._lock.lock_file)
-        if lock.is_symlink():
-            raise ScoreKitError(f"{lock}: is a symbolic link; remove it (scorekit creates "
-                                "this lock file itself)")
-        return self._lock
-
-    def all(self, case: str | None = None) -> list[Rating]:
-        records = self._read()
-        return [r for r in records if case is None or r.case == case]
-
-    def validate(self, rating: Rating) -> None:
-        where = f"case '{rating.case}', region '{rating.region}'"
-        regions = self._regions_of(rating.case)
-        if rating.region not in regions:
-            raise ScoreKitError(f"{where}: unknown region (the case has {', '.join(regions)})")
-        if (problem := rating.problem()) is not None:
-            raise ScoreKitError(f"{where}: {problem}")
-
-    def put(self, ratings: Iterable[Rating]) -> int:
-        """Validate all, then store all (or nothing); returns how many were stored."""
-        ratings = list(ratings)
-        for rating in ratings:
-            self.validate(rating)
-        with self._locked():
-            remove_stale_temporaries(self.path.parent, of=self.path.name)  # killed writes
-            merged = {r.key: r for r in self._read()}
-            merged.update({r.key: r for r in ratings})
-            records = sorted(merged.values(), key=lambda r: r.key)
-            payload = {"version": FORMAT_VERSION, "ratings": [asdict(r) for r in records]}
-            write_text_atomic(self.path, json.dumps(payload, indent=1) + "\n")
-        return len(ratings)
-
-    def _read(self) -> list[Rating]:
-        if not self.path.exists():
-            return []
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-            records = data["ratings"]
-            if data.get("version", 1) == 1:  # version 1 called the quality "score"
-                records = [{**r, "quality": r.pop("score")} for r in records]
-            return [Rating(**record) for record in records]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ScoreKitError(f"{self.path}: not a ratings file ({exc})") from None
-
-    def csv_text(self) -> str:
-        """Every rating as CSV (error labels by name)."""
-        return _as_csv(self.all())
-
-    def export_csv(self, path: str | os.PathLike) -> int:
-        records = self.all()
-        write_text_atomic(path, _as_csv(records))
-        return len(records)
-
-    def import_csv(self, path: str | os.PathLike) -> int:
-        """Import a CSV with columns case, region, quality, error (rater, seconds, time,
-        comment optional); one bad row refuses the whole file."""
-        try:
-            return self.put(read_ratings_csv(path))
-        except ScoreKitError as error:
-            message = str(error)
-            raise ScoreKitError(message if message.startswith(str(path)) else
-                                f"{path}: {message}") from None
-
-
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection): such
 # text cells are written behind a quote, which reading them back removes.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 TEXT_COLUMNS = ("case", "region", "rater", "comment")
 
 
-def _as_csv(records: list[Rating]) -> str:
-    rows = []
-    for r in records:
-        row = asdict(r) | {"error": r.error_label.label}
-        rows.append(row | {c: "'" + row[c] for c in TEXT_COLUMNS
-                           if row[c].startswith(FORMULA_START)})
-    return csv_text(rows, CSV_COLUMNS)
+def csv_row(rating: Rating) -> str:
+    """One rating as a CSV line (error label by name; formula-like text cells quoted)."""
+    row = asdict(rating) | {"error": rating.error_label.label}
+    row |= {c: "'" + row[c] for c in TEXT_COLUMNS if row[c].startswith(FORMULA_START)}
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(row[c] for c in CSV_COLUMNS)
+    return buffer.getvalue()
 
 
 def _text_cell(value: str | None) -> str:
@@ -242,22 +158,40 @@ def _text_cell(value: str | None) -> str:
     return value[1:] if value.startswith("'") and value[1:].startswith(FORMULA_START) else value
 
 
+RATING_FIELDS = {f.name for f in fields(Rating)}
+
+
+def rating_from_record(record: dict) -> Rating:
+    """A rating from a stored record of any version (``score`` for ``quality`` in the
+    first); TypeError for unknown or missing fields."""
+    renamed = {FORMER_NAMES.get(key, key): value for key, value in record.items()}
+    unknown = set(renamed) - RATING_FIELDS
+    if unknown:
+        raise TypeError(f"unknown field(s) {', '.join(sorted(unknown))}")
+    return Rating(**renamed)
+
+
 def read_ratings_csv(path: str | os.PathLike) -> list[Rating]:
+    return list(iter_ratings_csv(path))
+
+
+def iter_ratings_csv(path: str | os.PathLike) -> Iterator[Rating]:
+    """The ratings of a CSV, one row at a time; ScoreKitError names the file and line."""
     path = Path(path)
     if not path.exists():
         raise ScoreKitError(f"{path}: no such file")
     try:
-        return _ratings_from_csv(path)
+        yield from _ratings_from_csv(path)
     except UnicodeDecodeError as exc:
         raise ScoreKitError(f"{path}: not UTF-8 text (byte {exc.start}); save the CSV as "
                             "UTF-8") from None
 
 
-def _ratings_from_csv(path: Path) -> list[Rating]:
-    ratings = []
+def _ratings_from_csv(path: Path) -> Iterator[Rating]:
     with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
-        missing = {"case", "region", "quality", "error"} - set(reader.fieldnames or [])
+        reader.fieldnames = [FORMER_NAMES.get(name, name) for name in reader.fieldnames or []]
+        missing = {"case", "region", "quality", "error"} - set(reader.fieldnames)
         if missing:
             raise ScoreKitError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
         for line, row in enumerate(reader, start=2):
@@ -267,13 +201,12 @@ def _ratings_from_csv(path: Path) -> list[Rating]:
                                     + (f"no value for {', '.join(short)}" if short else
                                        "more values than columns"))
             try:
-                ratings.append(Rating(
+                yield Rating(
                     case=_text_cell(row["case"]), region=_text_cell(row["region"]),
                     quality=int(row["quality"]), error=ErrorLabel.parse(row["error"]),
                     rater=_text_cell(row.get("rater")) or "anonymous",
                     seconds=float(row.get("seconds") or 0),
                     time=(row.get("time") or _now()).strip(),
-                    comment=_text_cell(row.get("comment"))))
+                    comment=_text_cell(row.get("comment")))
             except ValueError as exc:
                 raise ScoreKitError(f"{path}, line {line}: {exc}") from None
-    return ratings

@@ -7,7 +7,8 @@ Layout::
     W/cases/<case>/initial.seg.nrrd      the automatic segmentation to be rated / refined
     W/cases/<case>/reference.seg.nrrd    optional reference (ground truth) segmentation
     W/cases/<case>/case.json             region names and provenance
-    W/ratings.json                       all ratings (see ratings.py)
+    W/ratings.sqlite                     all ratings (see ratingstore.py; earlier
+                                         versions: ratings.json, migrated on first use)
     W/models/, W/outputs/
 
 Segmentations are ``.seg.nrrd`` so that a case folder opens in Slicer with names and
@@ -29,7 +30,7 @@ import SimpleITK as sitk
 from scorekit.data.atomic import write_text_atomic
 from scorekit.data.labelmap import LabelMap
 from scorekit.data.labels import read_labelmap, resample_labelmap, write_labelmap
-from scorekit.data.ratings import RatingStore
+from scorekit.data.ratingstore import RatingStore
 from scorekit.data.volume import Volume, read_volume, write_volume
 from scorekit.errors import ScoreKitError
 from scorekit.registry import CASE_ID
@@ -37,6 +38,7 @@ from scorekit.registry import CASE_ID
 MARKER = "workspace.json"
 IMAGE, INITIAL, REFERENCE, CASE_INFO = ("image.nii.gz", "initial.seg.nrrd", "reference.seg.nrrd",
                                         "case.json")
+RATINGS, LEGACY_RATINGS = "ratings.sqlite", "ratings.json"
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,8 @@ class Workspace:
         if not (self.path / MARKER).exists():
             raise ScoreKitError(f"{self.path}: not a scorekit workspace (no {MARKER}); "
                                 "create one with `scorekit phantom` or Workspace.create")
-        self.ratings = RatingStore(self.path / "ratings.json", self.regions_of)
+        self.ratings = RatingStore(self.path / RATINGS, self.regions_of,
+                                   legacy=self.path / LEGACY_RATINGS)
 
     @classmethod
     def create(cls, path: str | os.PathLike, exist_ok: bool = True) -> Workspace:

@@ -167,7 +167,7 @@ def create_app(workspace: str | os.PathLike, token: str | None = None,
 
     def rated_by(rater: str, case_id: str | None = None) -> dict[tuple[str, str], Rating]:
         """(case, region) → this rater's rating; one read of the store."""
-        return {(r.case, r.region): r for r in ws.ratings.all(case_id) if r.rater == rater}
+        return {(r.case, r.region): r for r in ws.ratings.all(case_id, rater)}
 
     @app.get("/")
     def page() -> FileResponse:

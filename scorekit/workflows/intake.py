@@ -211,14 +211,10 @@ def initial_segmentation(files: CaseFiles, names=None, structures=None, engine=N
 
 
 def rating_progress(ws: Workspace) -> list[dict]:
-    """Per case: its regions and, per rater, how many of them that rater has rated."""
-    rated: dict[tuple[str, str], set[str]] = {}
-    for rating in ws.ratings.all():
-        rated.setdefault((rating.case, rating.rater), set()).add(rating.region)
-    raters = sorted({rater for _, rater in rated})
-    rows = []
-    for case in ws.cases():
-        done = {rater: len(rated.get((case.id, rater), set()) & set(case.regions))
-                for rater in raters}
-        rows.append({"case": case.id, "regions": case.regions, "rated": done})
-    return rows
+    """Per case: its regions and, per rater, how many of them that rater has rated (the
+    store holds ratings of a case's regions only: it validates each)."""
+    counts = ws.ratings.counts()
+    raters = sorted({rater for _, rater in counts})
+    return [{"case": case.id, "regions": case.regions,
+             "rated": {rater: counts.get((case.id, rater), 0) for rater in raters}}
+            for case in ws.cases()]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import multiprocessing
+import sqlite3
 
 import pytest
+from support import write_ratings_csv_v1, write_ratings_json
 
 from scorekit.data.ratings import BOTH, NONE, OVER, UNDER, Rating
 from scorekit.data.workspace import Workspace
@@ -76,7 +77,8 @@ def test_two_processes_rating_at_once_lose_nothing(workspace):
         w.join(120)
         assert w.exitcode == 0
     assert len(workspace.ratings.all()) == 30
-    json.loads(workspace.ratings.path.read_text())  # still one valid JSON document
+    with sqlite3.connect(workspace.ratings.path) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 
 
@@ -109,11 +111,86 @@ def test_csv_import_with_a_bad_row_imports_nothing(workspace, tmp_path):
     assert workspace.ratings.all() == []
 
 
-def test_a_killed_write_of_the_store_is_cleaned_up_by_the_next_one(workspace):
+def test_a_killed_creation_of_the_store_is_cleaned_up_by_the_next_one(workspace):
     case = workspace.case_ids()[0]
-    left = workspace.ratings.path.parent / ".ratings.json.abcd1234.json"  # a killed write's
-    left.write_text("{half")
-    other = workspace.ratings.path.parent / ".model.json.abcd1234.json"  # not the store's
+    left = workspace.path / ".ratings.sqlite.abcd1234.sqlite"  # a killed creation's
+    left.write_text("half")
+    other = workspace.path / ".model.json.abcd1234.json"  # not the store's
     other.write_text("{}")
     workspace.ratings.put([Rating(case, "humerus_left", 3, BOTH, rater="ana")])
     assert not left.exists() and other.exists()
+
+
+RATED = [("{case}", "humerus_left", 3, -1, "ana", 12.5, "2025-03-01T10:00:00+00:00", "thin"),
+         ("{case}", "humerus_right", 5, 0, "ana", 4.0, "2025-03-01T10:00:09+00:00", ""),
+         ("{case}", "humerus_left", 1, 2, "ben", 30.0, "2025-03-02T08:30:00+00:00", "a, b")]
+
+
+def legacy_ratings(case):
+    return [(r[0].format(case=case), *r[1:]) for r in RATED]
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_ratings_json_of_each_earlier_format_migrates_on_first_open_and_is_kept(
+        workspace, version):
+    case = workspace.case_ids()[0]
+    old = write_ratings_json(workspace.path / "ratings.json", legacy_ratings(case), version)
+    before = old.read_bytes()
+    stored = Workspace(workspace.path).ratings.all()
+    assert [(r.case, r.region, r.quality, r.error, r.rater, r.seconds, r.time, r.comment)
+            for r in stored] == sorted(legacy_ratings(case), key=lambda r: (r[0], r[1], r[4]))
+    assert workspace.ratings.path.exists() and old.read_bytes() == before
+    workspace.ratings.put([Rating(case, "humerus_right", 2, OVER, rater="ben")])
+    assert len(Workspace(workspace.path).ratings.all()) == 4  # the database decides now
+
+
+@pytest.mark.parametrize("line_end", ["\r\n", "\n"])
+def test_a_csv_exported_before_the_quality_was_renamed_imports(workspace, tmp_path, line_end):
+    case = workspace.case_ids()[0]
+    path = write_ratings_csv_v1(tmp_path / "old.csv", legacy_ratings(case), line_end)
+    assert workspace.ratings.import_csv(path) == 3
+    assert {(r.rater, r.region): (r.quality, r.error) for r in workspace.ratings.all()} == {
+        ("ana", "humerus_left"): (3, UNDER), ("ana", "humerus_right"): (5, NONE),
+        ("ben", "humerus_left"): (1, BOTH)}
+
+
+def _open_and_rate(path, case, rater):
+    Workspace(path).ratings.put([Rating(case, "humerus_right", 4, OVER, rater=rater)])
+
+
+def test_processes_opening_an_old_workspace_at_once_migrate_it_once_and_lose_nothing(
+        workspace):
+    case = workspace.case_ids()[0]
+    write_ratings_json(workspace.path / "ratings.json", legacy_ratings(case), 2)
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_open_and_rate, args=(workspace.path, case, f"r{i}"))
+               for i in range(3)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(120)
+        assert w.exitcode == 0
+    assert len(workspace.ratings.all()) == 3 + 3
+
+
+def test_a_refused_save_and_a_read_create_no_store(workspace):
+    case = workspace.case_ids()[0]
+    assert workspace.ratings.all() == [] and workspace.ratings.counts() == {}
+    with pytest.raises(ScoreKitError):
+        workspace.ratings.put([Rating(case, "humerus_left", 5, UNDER)])
+    assert sorted(p.name for p in workspace.path.iterdir()) == ["cases", "workspace.json"]
+
+
+def test_a_store_that_is_not_a_database_is_refused_naming_it(workspace):
+    workspace.ratings.path.write_text("ratings? no\n" * 100)
+    with pytest.raises(ScoreKitError, match=r"ratings\.sqlite: cannot be used as the ratings "
+                                            r"database"):
+        workspace.ratings.all()
+
+
+def test_counts_are_per_case_and_rater(workspace):
+    first, second = workspace.case_ids()[:2]
+    workspace.ratings.put([Rating(first, "humerus_left", 3, UNDER, rater="ana"),
+                           Rating(first, "humerus_right", 3, UNDER, rater="ana"),
+                           Rating(second, "humerus_left", 3, UNDER, rater="ben")])
+    assert workspace.ratings.counts() == {(first, "ana"): 2, (second, "ben"): 1}
