@@ -19,6 +19,7 @@ import bench_morphology
 import bench_own_scans
 import bench_phantoms
 import bench_prior
+import bench_ratings
 import bench_refine
 import bench_seeds
 import bench_stab
@@ -50,7 +51,8 @@ def main() -> None:
                "headroom": bench_headroom.main(common),
                "threshold_engine": bench_threshold_engine.main(common),
                "web_render": bench_web_render.main(common),
-               "weakstat_step": bench_weakstat_step.main(common)}
+               "weakstat_step": bench_weakstat_step.main(common),
+               "ratings": bench_ratings.main(common)}
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
 

@@ -150,3 +150,16 @@ def test_the_contract_check_catches_a_forbidden_import(tmp_path):
     assert found and all(v.startswith("scorekit.data.bad imports scorekit.score.trainer")
                          for v in found)
     assert "the data layer imports nothing above it" in found[0]
+
+
+def test_the_command_line_builds_its_parser_without_torch():
+    """Quick verbs (``workspace list``, ``ratings``) start in well under a second: listing
+    every verb's options loads no torch."""
+    import subprocess
+    import sys
+
+    probe = ("import sys; from scorekit.cli import build_parser; build_parser(); "
+             "print(sorted(m for m in ('torch', 'monai', 'scipy') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          cwd=ROOT, check=True)
+    assert done.stdout.strip() == "[]"

@@ -120,7 +120,7 @@ def segment(args) -> int:
 
 
 def _benchmark_arguments(p) -> None:
-    from scorekit.experiments.weakstat import CONFIGS
+    from scorekit.experiments.weakstat_configs import CONFIGS
 
     p.add_argument("--data", required=True)
     p.add_argument("--out", required=True, help="folder for results.csv, table.md, overlays.png")

@@ -39,8 +39,8 @@ SCHEMA = """
 CREATE TABLE ratings (
     "case" TEXT NOT NULL, region TEXT NOT NULL, quality INTEGER NOT NULL,
     error INTEGER NOT NULL, rater TEXT NOT NULL, seconds REAL NOT NULL, time TEXT NOT NULL,
-    comment TEXT NOT NULL, PRIMARY KEY ("case", region, rater)) WITHOUT ROWID
-"""
+    comment TEXT NOT NULL, PRIMARY KEY ("case", rater, region)) WITHOUT ROWID
+"""  # keyed case, rater first: progress per (case, rater) is one pass in key order
 COLUMNS = ", ".join(f'"{f}"' for f in FIELDS)
 INSERT = f"INSERT OR REPLACE INTO ratings ({COLUMNS}) VALUES ({', '.join('?' * len(FIELDS))})"
 SELECT = f"SELECT {COLUMNS} FROM ratings"

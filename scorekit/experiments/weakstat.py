@@ -33,6 +33,7 @@ from scorekit import registry
 from scorekit.data.atomic import atomic_path, write_csv_atomic, write_text_atomic
 from scorekit.errors import ScoreKitError
 from scorekit.experiments.results import empty_output_folder, mean_std, read_results
+from scorekit.experiments.weakstat_configs import CONFIGS, TITLES
 from scorekit.metrics import dice, iou
 from scorekit.progress import Progress, Silent
 from scorekit.weakstat.data import (
@@ -46,18 +47,6 @@ from scorekit.weakstat.data import (
 from scorekit.weakstat.model import WeakStatConfig
 from scorekit.weakstat.train import predict, train
 
-# name → (losses, weak-mask size); column titles in the paper's order.
-CONFIGS = {
-    "stat-only": (["stat"], None),
-    "stat+weak-4%": (["stat", "weak"], 0.04),
-    "stat+weak-8%": (["stat", "weak"], 0.08),
-    "stat+weak-12%": (["stat", "weak"], 0.12),
-    "weak-only": (["weak"], 0.08),
-    "full": (["full"], None),
-}
-TITLES = {"stat-only": "L_s only", "stat+weak-4%": "L_s + L_ws (4 %)",
-          "stat+weak-8%": "L_s + L_ws (8 %)", "stat+weak-12%": "L_s + L_ws (12 %)",
-          "weak-only": "L_ws only (8 %)", "full": "Fully supervised"}
 RESULT_COLUMNS = ["fold", "config", "image", "iou", "dice"]
 FOLD_COLUMNS = ["fold", "config", "images", "iou", "dice", "ratio_to_full", "seconds"]
 

@@ -215,6 +215,39 @@ def test_two_raters_saving_at_once_lose_nothing(unrated_workspace):
 
 
 
+def test_raters_on_the_form_and_a_command_line_import_at_once_lose_nothing(
+        unrated_workspace, tmp_path):
+    import subprocess
+    import sys
+
+    cases = unrated_workspace.case_ids()
+    rows = [f"{c},{r},3,under,csv{k}\n" for k in range(3000) for c in cases
+            for r in ("humerus_left", "humerus_right")]
+    (tmp_path / "r.csv").write_text("case,region,quality,error,rater\n" + "".join(rows))
+    importing = subprocess.Popen([sys.executable, "-m", "scorekit", "ratings", "import",
+                                  str(tmp_path / "r.csv"), "--workspace",
+                                  str(unrated_workspace.path)], stderr=subprocess.PIPE)
+    saved: set[str] = set()
+
+    def rate(rater: str) -> None:
+        with TestClient(create_app(unrated_workspace.path), base_url=LOCAL) as client:
+            for i in range(200):
+                response = client.post(f"/api/cases/{cases[0]}/ratings", json=_form(
+                    cases[0], {"humerus_left": (2, "over")}, rater=f"{rater} {i}"))
+                assert response.status_code == 200, response.text
+                saved.add(f"{rater} {i}")
+                if importing.poll() is not None and i >= 5:
+                    return
+
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(rate, ["ana", "ben"]))
+    assert importing.wait(120) == 0, importing.stderr.read()
+    raters = {r.rater for r in unrated_workspace.ratings.all()}
+    assert len(unrated_workspace.ratings.all()) == len(rows) + len(saved)
+    assert saved <= raters and {f"csv{k}" for k in range(3000)} <= raters
+
+
+
 def test_csv_export_holds_the_saved_ratings(client, unrated_workspace):
     case = unrated_workspace.case_ids()[1]
     client.post(f"/api/cases/{case}/ratings", json=_form(case, {
