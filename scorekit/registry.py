@@ -66,9 +66,23 @@ WEAKSTAT_PRIORS = ("smooth", "place", "contrast")
 # than their surroundings, bone in CT brighter
 WEAKSTAT_ROI_CONTRASTS = ("darker", "brighter")
 
+# -- refinement without a model (scorekit/score/prior_refine.py): "rate this scan, fix it now"
+NO_LEARNING = {
+    "prior-only": "scorekit.score.prior_refine:prior_only",
+    "rating-guided-prior": "scorekit.score.prior_refine:rating_guided_prior",
+}
+NEEDS_RATINGS = ("rating-guided-prior",)  # refines with the scan's own ratings
+# the prior where a gate learned from the training ratings lets it act (score/gate.py)
+LEARNED_GATE = "learned-gate"
+# `scorekit refine --method`: "auto" uses what the model's verdict names, "model" its network
+REFINE_METHODS = ("auto", "model", LEARNED_GATE, *NO_LEARNING)
+
 # -- benchmark rows: display name → training options (None: not trained) ---------------------
 BENCHMARK_METHODS = {
     "initial": None,
+    "prior-only": None,
+    "rating-guided-prior": None,
+    LEARNED_GATE: None,
     "Post-DAE": {"method": "post-dae"},
     "Post-DAE+Scan": {"method": "post-dae+scan"},
     "SCORE": {},
@@ -78,11 +92,13 @@ BENCHMARK_METHODS = {
     "SCORE-no-morph-aug": {"ablation": "no-morph-aug"},
     "SCORE-no-veto": {"ablation": "no-veto"},
 }
-TABLE1 = ("initial", "Post-DAE", "Post-DAE+Scan", "SCORE")
+TABLE1 = ("initial", "prior-only", "rating-guided-prior", LEARNED_GATE, "Post-DAE",
+          "Post-DAE+Scan", "SCORE")
 TABLE2 = ("SCORE", "SCORE-ternary", "SCORE-no-stab", "SCORE-no-prior", "SCORE-no-morph-aug",
           "SCORE-no-veto")
-SUITES = ("phantom", "verse")
-INITIAL_KINDS = ("model-like", "threshold")  # the verse suite's initial masks; first default
+SUITES = ("phantom", "verse", "folder")
+# the real suites' initial masks (or a folder of a user's masks); the first is the default
+INITIAL_KINDS = ("model-like", "threshold")
 
 # -- files ---------------------------------------------------------------------------------------
 VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd")

@@ -13,7 +13,6 @@ from scorekit.cli.verbs import (
     count,
     non_negative,
 )
-from scorekit.errors import ScoreKitError
 
 
 def _phantom_arguments(p) -> None:
@@ -83,14 +82,22 @@ def _mm(value) -> str:
 
 def _benchmark_arguments(p) -> None:
     p.add_argument("--suite", required=True, choices=registry.SUITES)
-    p.add_argument("--data", help="verse: folder of *_ct.nii.gz + *_seg-vert_msk.nii.gz")
+    p.add_argument("--data", help="verse: folder of *_ct.nii.gz + *_seg-vert_msk.nii.gz; "
+                                  "folder: <case>_ct.nii.gz + <case>_seg.nii.gz + "
+                                  "<case>_seg.json per case")
     p.add_argument("--out", required=True, help="output folder (new or empty)")
     p.add_argument("--quick", action="store_true", help="small, meaningful run (~10 min CPU)")
     p.add_argument("--methods", help="comma-separated subset of "
                                      + ", ".join(registry.BENCHMARK_METHODS))
-    p.add_argument("--initial", choices=registry.INITIAL_KINDS,
-                   default=registry.INITIAL_KINDS[0],
-                   help="verse: the initial masks (default: a coarse model's errors)")
+    p.add_argument("--initial", default=registry.INITIAL_KINDS[0],
+                   help="real suites: the initial masks, " + " or ".join(registry.INITIAL_KINDS)
+                        + " (default: a model's errors at the scan's resolution), or a "
+                          "folder of <case>.nii.gz + names or <case>.seg.nrrd")
+    p.add_argument("--structures", help="real suites: comma-separated structure names "
+                                        "(folder default: those two or more cases show)")
+    p.add_argument("--folds", type=count(2),
+                   help="real suites: K-fold cross-validation by case (default: "
+                        "leave-one-case-out)")
     p.add_argument("--external", action="append", default=[], metavar="NAME=FOLDER",
                    help="score FOLDER/<case>.nii.gz (any label format) as method NAME; "
                         "repeatable")
@@ -105,13 +112,12 @@ def benchmark(args) -> int:
     from scorekit.experiments.refinement import run_refinement_benchmark
     from scorekit.progress import Progress
 
-    if args.suite == "verse" and not args.data:
-        raise ScoreKitError("the verse suite needs --data DIR with *_ct.nii.gz + "
-                            "*_seg-vert_msk.nii.gz pairs")
     out = run_refinement_benchmark(args.suite, args.out, data=args.data, quick=args.quick,
                                    device=args.device, progress=Progress(args.json_progress),
                                    methods=comma_list(args.methods) or None, seed=args.seed,
-                                   initial=args.initial, external=args.external)
+                                   initial=args.initial, external=args.external,
+                                   structures=comma_list(args.structures) or None,
+                                   folds=args.folds)
     for table in ("table1.md", "table2.md"):
         print((out / table).read_text(encoding="utf-8"))
     return 0

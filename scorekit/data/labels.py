@@ -127,6 +127,11 @@ def read_labelmap(path: str | os.PathLike, names: dict[int, str] | None = None,
     return labels
 
 
+def read_sidecar_names(path: str | os.PathLike) -> dict[int, str]:
+    """The region names in the sidecar of the label map at ``path``."""
+    return _read_sidecar(sidecar_path(path))
+
+
 def _read_sidecar(path: Path) -> dict[int, str]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))

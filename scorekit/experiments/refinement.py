@@ -1,28 +1,37 @@
-"""The refinement benchmark (``scorekit benchmark --suite phantom|verse``): the SCORE
-paper's Tables 1 and 2 on data we have.
+"""The refinement benchmark (``scorekit benchmark --suite phantom|verse|folder``): the SCORE
+paper's Tables 1 and 2 on data we have, beside the refinements that need no learning.
 
 * ``phantom``: a training workspace of rated humerus phantoms (full field of view) and three
   test sets as in the paper (full humerus, proximal and distal fields of view).
 * ``verse``: real CT with manual vertebra masks, any folder of ``*_ct.nii.gz`` +
-  ``*_seg-vert_msk.nii.gz`` pairs (VerSe's names and label codes). Each scan is one case
-  with **all its vertebrae as regions**, as TotalSegmentator delivers them, so neighbours
-  compete at refinement. Initial masks (``--initial``):
+  ``*_seg-vert_msk.nii.gz`` pairs (VerSe's names and label codes).
+* ``folder``: any folder of ``<case>_ct`` + ``<case>_seg`` + ``<case>_seg.json``
+  (``scorekit.data.scanfolder``), structures matched by name across cases
+  (``structures``; default every structure at least two cases show).
 
-  - ``model-like`` (default): what a coarse foundation model gives — resolution loss plus
-    smooth boundary displacement per region error mode
-    (:func:`scorekit.synth.errors.model_like_initial`);
-  - ``threshold``: bone above 200 HU within 3 mm of each manual mask, largest component
-    (misses low-density trabecular bone, takes in neighbouring bone) — a process unlike
-    any training augmentation.
+In the real suites each scan is one case with **all its structures as regions**, as
+TotalSegmentator delivers them, so neighbours compete at refinement. A structure under
+``MIN_REGION_ML`` in a scan (cut by the field of view) is left out of that scan. Initial
+masks (``initial``):
 
-  Ratings are simulated against the manual masks; evaluation is leave-one-scan-out. A
-  vertebra the training scans never show is not a region of that fold's model and stays as
-  the initial mask.
+- ``model-like`` (default): what a foundation model working on the scan's grid gives —
+  resolution loss plus smooth boundary displacement per region error mode, both scaled
+  with the scan's voxel size (:func:`scorekit.synth.errors.model_like_initial`);
+- ``threshold``: bone above 200 HU within 3 mm of each manual mask, largest component
+  (misses low-density trabecular bone, takes in neighbouring bone) — a process unlike
+  any training augmentation;
+- a folder: a user's own model's masks, ``<case>.nii.gz`` + names or ``<case>.seg.nrrd``.
 
-Methods: ``initial``, ``Post-DAE``, ``Post-DAE+Scan`` (fully supervised baselines),
-``SCORE`` and its ablations, and external masks (``--external NAME=FOLDER``: one
-``<case>.nii.gz`` or other label file per case, made by another tool, scored as a row).
-Outputs: ``results.csv`` (method, test_set, case, region, dice, hd95, train_s, test_s),
+Ratings are simulated against the reference masks; evaluation is leave-one-scan-out or
+``folds``-fold cross-validation by case. Each test scan is scored on the regions its
+training scans also show (a model knows no others).
+
+Methods: ``initial``, ``prior-only`` and ``rating-guided-prior`` (no learning;
+``score/prior_refine.py``; the latter uses the simulated rater's ratings of the test scan,
+for this row only), ``Post-DAE``, ``Post-DAE+Scan`` (fully supervised baselines), ``SCORE``
+and its ablations, and external masks (``--external NAME=FOLDER``: one ``<case>.nii.gz``
+or other label file per case, made by another tool, scored as a row). Outputs:
+``results.csv`` (method, test_set, case, region, dice, hd95, train_s, test_s),
 ``table1.md``, ``table2.md``, ``boxplots.png``, ``overlay.png``, and each trained model's
 verdict in ``verdicts.csv``.
 """
@@ -31,7 +40,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +50,8 @@ from scipy import ndimage
 
 from scorekit.data.atomic import write_csv_atomic, write_text_atomic
 from scorekit.data.labelmap import LabelMap
-from scorekit.data.labels import read_labelmap, resample_labelmap
+from scorekit.data.labels import read_labelmap, read_sidecar_names, resample_labelmap
+from scorekit.data.scanfolder import read_scan_case, scan_folder_cases
 from scorekit.data.verse import VERSE_NAMES, read_verse_scan, verse_pairs
 from scorekit.data.volume import Volume
 from scorekit.data.workspace import Workspace
@@ -57,17 +69,22 @@ from scorekit.progress import Progress, Silent
 from scorekit.registry import (
     BENCHMARK_METHODS,
     INITIAL_KINDS,
+    LEARNED_GATE,
+    NEEDS_RATINGS,
+    NO_LEARNING,
     SUITES,
     TABLE1,
     TABLE2,
     VOLUME_SUFFIXES,
     case_id_from_name,
 )
+from scorekit.registry import load as registry_load
 from scorekit.score.model import load_config, load_model
+from scorekit.score.prior_refine import gated_prior, workspace_gate
 from scorekit.score.refine import refine_case
 from scorekit.score.trainer import TrainOptions, train
 from scorekit.synth import write_phantom_workspace
-from scorekit.synth.errors import model_like_initial
+from scorekit.synth.errors import model_error_scale, model_like_initial
 from scorekit.synth.rater import simulated_rating
 
 COLUMNS = ["method", "test_set", "case", "region", "dice", "hd95", "train_s", "test_s"]
@@ -81,6 +98,7 @@ class RefinementPlan:
     patch: int = 64
     phantom: tuple = ()  # extra phantom options as (name, value) pairs
     lr: float = 1e-3  # short CPU runs; the paper's 1e-4 needs far more steps
+    max_cases: int | None = None  # folder suite: the first cases by name
 
 
 SMALL = (("size_xy", 96), ("slices", 120), ("spacing", (2.0, 2.0, 2.7)))
@@ -88,7 +106,10 @@ REFINEMENT_PLANS = {
     "phantom": {"quick": RefinementPlan(6, 4, 500, 48, SMALL),
                 "full": RefinementPlan(8, 4, 1800)},
     "verse": {"quick": RefinementPlan(0, 0, 300, 48), "full": RefinementPlan(0, 0, 1500)},
+    "folder": {"quick": RefinementPlan(0, 0, 300, 48, max_cases=24),
+               "full": RefinementPlan(0, 0, 1500)},
 }
+MIN_REGION_ML = 1.0
 
 
 @dataclass(frozen=True)
@@ -138,32 +159,116 @@ def largest_component(mask: np.ndarray) -> np.ndarray:
 
 
 def scan_case(scan: str, ct: Path, mask: Path, initial_kind: str, seed: int):
-    """(case id, image, initial, reference) of one scan, every vertebra a region."""
+    """(case id, image, initial, reference) of one VerSe scan, every vertebra a region."""
     image, labels = read_verse_scan(ct, mask)
-    if initial_kind == "threshold":
-        initial = threshold_initial(image, labels)
-    else:  # a distinct, reproducible error draw per scan
-        rng = np.random.default_rng([seed, *scan.encode()])
-        initial, _ = model_like_initial(labels, rng)
-    return case_id_from_name(scan), image, initial, labels
+    case_id = case_id_from_name(scan)
+    return case_id, image, initial_masks(initial_kind, case_id, image, labels, seed), labels
 
 
-def verse_folds(data: Path, out: Path, initial_kind: str, seed: int,
-                progress: Progress) -> list[Fold]:
-    cases = [scan_case(*pair, initial_kind, seed) for pair in verse_pairs(data, at_least=2)]
-    folds = []
-    for held_out, *_ in cases:
-        folder = out / "data" / held_out
-        training, test = Workspace.create(folder / "training"), Workspace.create(folder / "test")
-        for case_id, image, initial, reference in cases:
-            ws = test if case_id == held_out else training
-            ws.add_case(case_id, image, initial, reference)
-            ws.ratings.put([simulated_rating(case_id, name, reference.mask(name),
-                                             initial.mask(name)) for name in reference.names])
-        progress.log(f"fold {held_out}: {len(training.case_ids())} training scans, "
-                     f"regions {', '.join(_regions(training))}")
-        folds.append(Fold(held_out, training, {"verse": test}, VERSE_NAMES))
-    return folds
+def initial_masks(kind: str, case_id: str, image: Volume, reference: LabelMap, seed: int,
+                  names: dict[int, str] | None = None) -> LabelMap:
+    """The initial masks of a real suite's case (see module doc): ``model-like``,
+    ``threshold`` or a folder of a user's masks (``names``: its label codes)."""
+    if kind == "threshold":
+        return threshold_initial(image, reference)
+    if kind == "model-like":  # a distinct, reproducible error draw per scan
+        rng = np.random.default_rng([seed, *case_id.encode()])
+        scale = model_error_scale(image.geometry.spacing_zyx)
+        return model_like_initial(reference, rng, scale=scale)[0]
+    masks = external_result(Path(kind), case_id, image, names or reference.regions)
+    keep = {v: n for v, n in masks.regions.items() if n in reference.names}
+    return only_regions(masks, keep)
+
+
+def only_regions(labels: LabelMap, regions: dict[int, str]) -> LabelMap:
+    """``labels`` with every value not in ``regions`` set to background."""
+    array = np.where(np.isin(labels.array, list(regions)), labels.array, 0)
+    return replace(labels, array=array.astype(labels.array.dtype), regions=dict(regions))
+
+
+def chosen_regions(labels: LabelMap, structures: set[str] | None) -> dict[int, str]:
+    """The regions of a case a suite uses: chosen by name, and at least ``MIN_REGION_ML``."""
+    voxel_ml = float(np.prod(labels.geometry.spacing_zyx)) / 1000.0
+    counts = np.bincount(labels.array.ravel().astype(np.int64))
+    return {v: n for v, n in labels.regions.items()
+            if (structures is None or n in structures)
+            and v < len(counts) and counts[v] * voxel_ml >= MIN_REGION_ML}
+
+
+@dataclass(frozen=True)
+class ScanSource:
+    """One case of a real suite, read when its turn comes (one scan in memory at a time)."""
+
+    case_id: str
+    read: Callable[[], tuple[Volume, LabelMap]]
+
+
+def verse_sources(data: Path) -> list[ScanSource]:
+    return [ScanSource(case_id_from_name(scan), partial(read_verse_scan, ct, mask))
+            for scan, ct, mask in verse_pairs(data, at_least=2)]
+
+
+def folder_sources(data: Path, max_cases: int | None) -> list[ScanSource]:
+    cases = scan_folder_cases(data, at_least=2)[:max_cases]
+    return [ScanSource(case_id_from_name(case), partial(read_scan_case, ct, seg))
+            for case, ct, seg in cases]
+
+
+def default_structures(data: Path, max_cases: int | None) -> set[str]:
+    """Every structure the sidecars of at least two cases name."""
+    seen: dict[str, int] = {}
+    for _, _, seg in scan_folder_cases(data, at_least=2)[:max_cases]:
+        for name in set(read_sidecar_names(seg).values()):
+            seen[name] = seen.get(name, 0) + 1
+    return {name for name, count in seen.items() if count >= 2}
+
+
+def fold_groups(case_ids: list[str], folds: int | None) -> list[tuple[str, set[str]]]:
+    """(fold name, its test cases): leave-one-case-out (``folds`` None), or ``folds``
+    groups dealt in turn from the cases sorted by id."""
+    ordered = sorted(case_ids)
+    if folds is None or folds >= len(ordered):
+        return [(case, {case}) for case in ordered]
+    if folds < 2:
+        raise ScoreKitError(f"--folds {folds}: needs at least 2 folds")
+    return [(f"fold-{k + 1}", set(ordered[k::folds])) for k in range(folds)]
+
+
+def scan_folds(sources: list[ScanSource], out: Path, initial_kind: str, seed: int,
+               progress: Progress, structures: set[str] | None = None,
+               folds: int | None = None, names: dict[int, str] | None = None,
+               test_set: str = "folder") -> list[Fold]:
+    """Cross-validation folds over real scans: every case is read once, given its initial
+    masks and simulated ratings, and written into each fold's training or test workspace."""
+    groups = fold_groups([s.case_id for s in sources], folds)
+    workspaces = {name: (Workspace.create(out / "data" / name / "training"),
+                         Workspace.create(out / "data" / name / "test")) for name, _ in groups}
+    progress.start("read scans", len(sources))
+    for source in sources:
+        image, labels = source.read()
+        reference = only_regions(labels, chosen_regions(labels, structures))
+        if not reference.regions:
+            progress.log(f"{source.case_id}: none of the chosen structures; left out")
+            progress.advance()
+            continue
+        initial = initial_masks(initial_kind, source.case_id, image, reference, seed, names)
+        ratings = [simulated_rating(source.case_id, name, reference.mask(name),
+                                    initial.mask(name)) for name in initial.names]
+        for name, tests in groups:
+            ws = workspaces[name][1 if source.case_id in tests else 0]
+            ws.add_case(source.case_id, image, initial, reference)
+            ws.ratings.put(ratings)
+        progress.advance()
+    progress.close()
+    result = []
+    for name, _ in groups:
+        training, test = workspaces[name]
+        if not training.case_ids() or not test.case_ids():
+            continue
+        progress.log(f"fold {name}: {len(training.case_ids())} training scans, "
+                     f"{len(test.case_ids())} test scans, {len(_regions(training))} regions")
+        result.append(Fold(name, training, {test_set: test}, names))
+    return result
 
 
 def _regions(ws: Workspace) -> list[str]:
@@ -202,9 +307,10 @@ def run_refinement_benchmark(suite: str, out: str | os.PathLike,
                              device: str = "auto", progress: Progress | None = None,
                              methods: list[str] | None = None,
                              plan: RefinementPlan | None = None, seed: int = 0,
-                             initial: str = "model-like", external: list[str] = ()) -> Path:
+                             initial: str = "model-like", external: list[str] = (),
+                             structures: list[str] | None = None,
+                             folds: int | None = None) -> Path:
     progress = progress or Silent()
-    out = empty_output_folder(out)
     methods = methods or list(BENCHMARK_METHODS)
     unknown = [m for m in methods if m not in BENCHMARK_METHODS]
     if unknown:
@@ -212,26 +318,34 @@ def run_refinement_benchmark(suite: str, out: str | os.PathLike,
                             + ", ".join(BENCHMARK_METHODS))
     if suite not in SUITES:
         raise ScoreKitError(f"unknown suite '{suite}'; one of {', '.join(SUITES)}")
-    if initial not in INITIAL_KINDS:
+    if initial not in INITIAL_KINDS and not Path(initial).is_dir():
         raise ScoreKitError(f"unknown initial masks '{initial}'; one of "
-                            + ", ".join(INITIAL_KINDS))
+                            + ", ".join(INITIAL_KINDS) + ", or a folder of masks")
+    if suite != "phantom" and data is None:
+        raise ScoreKitError(f"the {suite} suite needs --data DIR ({SUITE_DATA[suite]})")
     externals = dict(external_masks(spec) for spec in external)
     plan = plan or REFINEMENT_PLANS[suite]["quick" if quick else "full"]
+    out = empty_output_folder(out)
     if suite == "phantom":
-        folds = phantom_folds(out, plan, seed, progress)
+        folds_ = phantom_folds(out, plan, seed, progress)
+    elif suite == "verse":
+        folds_ = scan_folds(verse_sources(Path(data)), out, initial, seed, progress,
+                            set(structures) if structures else None, folds, VERSE_NAMES,
+                            test_set="verse")
     else:
-        if data is None:
-            raise ScoreKitError("the verse suite needs a data folder with *_ct.nii.gz + "
-                                "*_seg-vert_msk.nii.gz pairs")
-        folds = verse_folds(Path(data), out, initial, seed, progress)
+        chosen = set(structures) if structures else default_structures(Path(data),
+                                                                         plan.max_cases)
+        folds_ = scan_folds(folder_sources(Path(data), plan.max_cases), out, initial, seed,
+                            progress, chosen, folds, test_set="folder")
     rows, examples = [], {}
-    for fold in folds:
+    for fold in folds_:
         for method in methods:
             rows += _run_method(method, fold, plan, out, device, seed, progress, examples)
         for name, folder in externals.items():
             rows += _external_rows(name, folder, fold)
     write_csv_atomic(out / "results.csv", rows, COLUMNS)
-    write_csv_atomic(out / "verdicts.csv", verdict_rows(rows, out / "models"), VERDICT_COLUMNS)
+    write_csv_atomic(out / "verdicts.csv", verdict_rows(rows, out / "models", folds_),
+                     VERDICT_COLUMNS)
     write_text_atomic(out / "table1.md", table_markdown(rows, (*TABLE1, *externals),
                                                         "Table 1", plan))
     write_text_atomic(out / "table2.md", table_markdown(rows, TABLE2, "Table 2", plan))
@@ -242,6 +356,10 @@ def run_refinement_benchmark(suite: str, out: str | os.PathLike,
     if image is not None:
         contour_overview(image, segmentations, out / "overlay.png", title=case_id)
     return out
+
+
+SUITE_DATA = {"verse": "*_ct.nii.gz + *_seg-vert_msk.nii.gz pairs",
+              "folder": "<case>_ct.nii.gz + <case>_seg.nii.gz + <case>_seg.json per case"}
 
 
 def _run_method(method: str, fold: Fold, plan: RefinementPlan, out: Path, device: str,
@@ -260,33 +378,60 @@ def _run_method(method: str, fold: Fold, plan: RefinementPlan, out: Path, device
         train_s = time.perf_counter() - started
         torch_device = resolve_device(device)
         network, config = load_model(model, torch_device)
+    gate = None
+    if method == LEARNED_GATE:
+        started = time.perf_counter()
+        gate = workspace_gate(fold.training)
+        train_s = time.perf_counter() - started
+        progress.log(f"{fold.name}: learned gate {gate}")
+    known = set(_regions(fold.training))
     rows = []
     for test_set, ws in fold.tests.items():
         for case in ws.cases():
             image, initial, reference = case.image(), case.initial(), case.reference()
             started = time.perf_counter()
-            result = initial if network is None else refine_case(
-                image, initial, network, config, torch_device, case.id)
+            if network is not None:
+                result = refine_case(image, initial, network, config, torch_device, case.id)
+            elif gate is not None:
+                result = gated_prior(image, initial, gate, case.id)
+            else:
+                result = untrained_result(method, case.id, image, initial, reference)
             test_s = time.perf_counter() - started
             rows += [_row(method, test_set, case.id, name, result, reference, train_s, test_s)
-                     for name in reference.names]
+                     for name in reference.names if name in known]
             if method == "SCORE" and "figure" not in examples:
                 examples["figure"] = (image, {"initial": initial, "SCORE": result,
                                               "reference": reference}, case.id)
     return rows
 
 
+def untrained_result(method: str, case_id: str, image: Volume, initial: LabelMap,
+                     reference: LabelMap) -> LabelMap:
+    """The masks of a row that needs no training: the initial masks, or a refinement
+    without a model (the rating-guided one rated by the simulated rater)."""
+    if method == "initial":
+        return initial
+    refine = registry_load(NO_LEARNING, method, "refinement without a model")
+    if method not in NEEDS_RATINGS:
+        return refine(image, initial, case_id)
+    ratings = [simulated_rating(case_id, name, reference.mask(name), initial.mask(name))
+               for name in initial.names]
+    return refine(image, initial, ratings, case_id)
+
+
 VERDICT_COLUMNS = ["fold", "method", "go", "reasons", "initial_dice", "dice", "right"]
 
 
-def verdict_rows(rows: list[dict], models: Path) -> list[dict]:
+def verdict_rows(rows: list[dict], models: Path, folds: list[Fold]) -> list[dict]:
     """Per trained model: its go / no-go verdict against whether it beat the initial masks
     on its test scans (mean Dice); ``right`` when no-go is exactly where it lost."""
+    tests = {fold.name: {c for ws in fold.tests.values() for c in ws.case_ids()}
+             for fold in folds}
     table = []
     for folder in sorted(p for p in models.glob("*/*") if (p / "model.json").exists()):
         fold, method = folder.parent.name, folder.name
         verdict = load_config(folder).training.get("verdict") or {}
-        cases = {r["case"] for r in rows if r["method"] == method} & _fold_cases(rows, fold)
+        cases = tests.get(fold, set())
         mine = [r["dice"] for r in rows if r["method"] == method and r["case"] in cases]
         initial = [r["dice"] for r in rows if r["method"] == "initial" and r["case"] in cases]
         if not mine or not initial or "go" not in verdict:
@@ -297,12 +442,6 @@ def verdict_rows(rows: list[dict], models: Path) -> list[dict]:
                       "initial_dice": round(float(np.mean(initial)), 4),
                       "dice": round(float(np.mean(mine)), 4), "right": verdict["go"] != lost})
     return table
-
-
-def _fold_cases(rows: list[dict], fold: str) -> set[str]:
-    """The test cases of ``fold`` (verse: the held-out scan; phantom: every test case)."""
-    cases = {r["case"] for r in rows}
-    return {fold} if fold in cases else cases
 
 
 def _external_rows(name: str, folder: Path, fold: Fold) -> list[dict]:

@@ -55,7 +55,7 @@ def region_index(labels: LabelMap, regions: list[str], source: str) -> np.ndarra
     if not present:
         raise ScoreKitError(f"{source}: segmentation has none of the regions the model "
                             f"knows ({', '.join(regions)}); it has {', '.join(labels.names)}")
-    lookup = np.zeros(int(labels.array.max()) + 1, dtype=np.uint16)
+    lookup = np.zeros(max(int(labels.array.max()), *labels.regions) + 1, dtype=np.uint16)
     for k, region in enumerate(regions):
         if region in present:
             lookup[labels.value_of(region)] = k + 1
@@ -81,6 +81,31 @@ def crop_box(inside: np.ndarray, margin, min_size) -> tuple[slice, slice, slice]
         low, high = low - grow // 2, high + grow - grow // 2
         box.append(slice(int(max(low, 0)), int(min(high, size))))
     return tuple(box)
+
+
+# The default working grid is coarsened until the regions' crop fits this many voxels: a
+# 512 × 512 CT at 0.7 mm with whole organs as regions would otherwise make a crop of 2e8
+# voxels, several GB per tensor. 2.4e7 voxels (288³) is about 1 GB per case in training
+# (image, prior, K masks); 1.5 mm, TotalSegmentator's own grid, fits a whole torso in it.
+WORKING_VOXELS = 24_000_000
+GRID_STEP_MM = 0.05
+
+
+def default_spacing(finest_mm: float, extent_mm) -> float:
+    """The working grid's voxel edge: ``finest_mm`` (rounded to 0.05 mm), or the finest
+    edge at which a box of ``extent_mm`` (z, y, x) fits ``WORKING_VOXELS``."""
+    budget = (float(np.prod(extent_mm)) / WORKING_VOXELS) ** (1 / 3)
+    spacing = max(round(finest_mm / GRID_STEP_MM), math.ceil(budget / GRID_STEP_MM))
+    return round(max(spacing, 1) * GRID_STEP_MM, 2)
+
+
+def regions_extent_mm(labels: LabelMap, regions: list[str],
+                      margin_mm: float = ModelConfig.crop_margin_mm) -> list[float]:
+    """(z, y, x) extent in mm of the crop around ``regions`` (and its margin)."""
+    spacing = labels.geometry.spacing_zyx
+    margin = [math.ceil(margin_mm / s) for s in spacing]
+    box = crop_box(region_index(labels, regions, "segmentation") > 0, margin, (1, 1, 1))
+    return [(b.stop - b.start) * s for b, s in zip(box, spacing)]
 
 
 def working_grid(crop: Geometry, config: ModelConfig) -> Geometry:

@@ -112,12 +112,19 @@ def refine_case(image: Volume, initial: LabelMap, network: torch.nn.Module,
         initial = resample_labelmap(initial, image.geometry, source)
     inputs = case_inputs(image, initial, config, source, device)
     refined = labels_from_probabilities(predict_probabilities(network, inputs, config),
-                                        inputs.initial, config, inputs.prior).cpu().numpy()
+                                        inputs.initial, config, inputs.prior)
+    return onto_scan(initial, refined, inputs, config.regions)
+
+
+def onto_scan(initial: LabelMap, refined: torch.Tensor, inputs: CaseInputs,
+              regions: list[str]) -> LabelMap:
+    """``initial`` with the changes of ``refined`` (an index map 0 / k + 1 over ``regions``
+    on the working grid) pasted back onto the scan's grid (``inputs.changes_on_scan``)."""
     before = index_of(inputs.initial).cpu().numpy()
-    changes = changes_on_scan(refined, before, inputs)
-    # Label value per network label (0: background, or a region this scan lacks).
+    changes = changes_on_scan(refined.cpu().numpy(), before, inputs)
+    # Label value per index (0: background, or a region this scan lacks).
     values = np.array([0, *(initial.value_of(r) if r in initial.names else 0
-                            for r in config.regions)])
+                            for r in regions)])
     array = initial.array.copy()
     crop = array[inputs.box]
     moved = changes >= 0

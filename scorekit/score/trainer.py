@@ -60,7 +60,14 @@ from scorekit.errors import ScoreKitError
 from scorekit.metrics import dice
 from scorekit.progress import Progress, Silent
 from scorekit.score import augment
-from scorekit.score.inputs import CaseInputs, case_inputs, split_index, working_masks
+from scorekit.score.inputs import (
+    CaseInputs,
+    case_inputs,
+    default_spacing,
+    regions_extent_mm,
+    split_index,
+    working_masks,
+)
 from scorekit.score.loss import (
     LossWeights,
     add_background_region,
@@ -129,7 +136,7 @@ def train(workspace: str | os.PathLike, out: str | os.PathLike, options: TrainOp
     torch.manual_seed(options.seed)
     ws = Workspace(workspace)
     regions = _union_of_regions(ws)
-    spacing_mm = options.spacing_mm or working_spacing(ws)
+    spacing_mm = options.spacing_mm or working_spacing(ws, regions)
     config = ModelConfig(regions=regions, patch_size=list(options.patch_size),
                          features=list(options.features), res_units=options.res_units,
                          confine_to_band=options.confine_to_band,
@@ -206,12 +213,17 @@ def _union_of_regions(ws: Workspace) -> list[str]:
     return list(dict.fromkeys(region for case in cases for region in case.regions))
 
 
-def working_spacing(ws: Workspace) -> float:
+def working_spacing(ws: Workspace, regions: list[str]) -> float:
     """The default working grid: the median over the training scans of each scan's finest
     voxel edge, as nnU-Net picks its target spacing from the data (1.0 mm on the VerSe
-    scans, 1.5 mm on the humerus phantoms), rounded to 0.05 mm."""
-    finest = [min(case.spacing()) for case in ws.cases()]
-    return round(round(float(np.median(finest)) / 0.05) * 0.05, 2) if finest else 1.0
+    scans, 1.5 mm on the humerus phantoms), coarsened where the largest scan's regions
+    would not fit the memory budget (``inputs.default_spacing``)."""
+    cases = ws.cases()
+    if not cases:
+        return 1.0
+    finest = float(np.median([min(case.spacing()) for case in cases]))
+    extents = [regions_extent_mm(case.initial(), regions) for case in cases]
+    return default_spacing(finest, max(extents, key=np.prod))
 
 
 def _voxels(mm: float, spacing_mm: float | None) -> int:

@@ -1,0 +1,171 @@
+"""Refinement without learning: the boundary prior P applied where it is allowed to act.
+
+Each region's correction band Ω_corr (η around its initial surface) takes P_k > 0.5; the
+rest of the scan keeps the initial mask. Which regions may grow and which may shrink is
+the only thing that differs between the variants:
+
+* ``prior-only``: every region, both ways; no ratings, no training;
+* ``rating-guided-prior``: only regions the scan's own ratings call wrong enough (quality
+  at or below ``RATING_GUIDE_QUALITY`` with an error label), growing only where rated
+  *under* (or *both*) and shrinking only where rated *over* (or *both*): "rate this scan,
+  fix it now";
+* the learned gate (``gate.py``): the directions predicted from the image, the mask and P
+  by a classifier fitted to the training scans' ratings.
+
+P_k is the region-aware prior of the loss (``loss.region_priors``: another region's voxel
+is no evidence for this one); overlapping claims go to the highest score, as in
+``refine.labels_from_probabilities``. Everything runs on the working grid
+(``inputs.py``) and only the changed voxels go back onto the scan (``refine.onto_scan``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from scorekit import registry
+from scorekit.data.labelmap import LabelMap
+from scorekit.data.ratings import BOTH, OVER, UNDER, Rating
+from scorekit.data.volume import Volume
+from scorekit.errors import ScoreKitError
+from scorekit.score.gate import (
+    RegionEvidence,
+    fit_gate,
+    gate_directions,
+    volume_changes,
+)
+from scorekit.score.inputs import CaseInputs, case_inputs, default_spacing, regions_extent_mm
+from scorekit.score.loss import region_priors
+from scorekit.score.model import ModelConfig
+from scorekit.score.morphology import band
+
+RATING_GUIDE_QUALITY = 3  # rating-guided-prior corrects regions rated at or below this
+
+
+@dataclass(frozen=True)
+class Directions:
+    """Per region (in ``regions`` order) whether the prior may grow / shrink it."""
+
+    grow: torch.Tensor  # (K,) bool
+    shrink: torch.Tensor  # (K,) bool
+
+
+def prior_config(image: Volume, initial: LabelMap, prior: str = registry.DEFAULT_PRIOR,
+                 spacing_mm: float | None = None, eta_mm: float = registry.ETA_MM
+                 ) -> ModelConfig:
+    """The working grid and band of a refinement without a model: the scan's finest voxel
+    edge, coarsened only when its regions would not fit the memory budget."""
+    regions = list(initial.names)
+    spacing = spacing_mm or default_spacing(
+        min(image.geometry.spacing_zyx), regions_extent_mm(initial, regions))
+    return ModelConfig(regions=regions, prior=prior, spacing_mm=spacing,
+                       eta=max(1, round(eta_mm / spacing)))
+
+
+def every_direction(regions: int) -> Directions:
+    on = torch.ones(regions, dtype=torch.bool)
+    return Directions(on, on)
+
+
+def rated_directions(ratings: list[Rating], regions: list[str], source: str,
+                     max_quality: int = RATING_GUIDE_QUALITY) -> Directions:
+    """Directions from one rater's ratings of every region (see module doc)."""
+    by_region = {r.region: r for r in ratings}
+    unrated = [r for r in regions if r not in by_region]
+    if unrated:
+        raise ScoreKitError(f"{source}: no rating for region(s) {', '.join(unrated)}; "
+                            "rating-guided-prior needs every region rated")
+    wrong = [by_region[r].quality <= max_quality for r in regions]
+    errors = [int(by_region[r].error) for r in regions]
+    grow = [w and e in (UNDER, BOTH) for w, e in zip(wrong, errors)]
+    shrink = [w and e in (OVER, BOTH) for w, e in zip(wrong, errors)]
+    return Directions(torch.tensor(grow), torch.tensor(shrink))
+
+
+def corrected_index(inputs: CaseInputs, directions: Directions, eta: int) -> torch.Tensor:
+    """(Z, Y, X) index map (0 / k + 1): P_k > 0.5 in each region's band where its direction
+    allows the change, the initial masks elsewhere."""
+    initial = inputs.initial
+    p_k = region_priors(inputs.prior[None], initial[None], background=False)[0]
+    in_band = band(initial, eta)
+    grow = directions.grow.to(initial.device)[:, None, None, None]
+    shrink = directions.shrink.to(initial.device)[:, None, None, None]
+    joins = in_band & grow & ~initial & (p_k >= 0.5)
+    leaves = in_band & shrink & initial & (p_k < 0.5)
+    scores = torch.where(joins | leaves, p_k, initial.float())
+    best, index = scores.max(dim=0)
+    return torch.where(best >= 0.5, index + 1, torch.zeros_like(index))
+
+
+def refine_with_prior(image: Volume, initial: LabelMap, directions: Directions | None = None,
+                      config: ModelConfig | None = None, source: str = "case",
+                      device: str | torch.device = "cpu") -> LabelMap:
+    """``initial`` corrected by the prior in the allowed directions (all when None)."""
+    from scorekit.score.refine import onto_scan  # refine imports this module's users
+
+    config = config or prior_config(image, initial)
+    inputs = case_inputs(image, initial, config, source, device)
+    directions = directions or every_direction(len(config.regions))
+    refined = corrected_index(inputs, directions, config.eta)
+    return onto_scan(initial, refined, inputs, config.regions)
+
+
+def prior_only(image: Volume, initial: LabelMap, source: str = "case", **grid) -> LabelMap:
+    """The ``prior-only`` refinement (module doc); ``grid``: ``prior_config``'s options."""
+    return refine_with_prior(image, initial, None, prior_config(image, initial, **grid), source)
+
+
+def rating_guided_prior(image: Volume, initial: LabelMap, ratings: list[Rating],
+                        source: str = "case", max_quality: int = RATING_GUIDE_QUALITY,
+                        **grid) -> LabelMap:
+    """The ``rating-guided-prior`` refinement with one rater's ratings of this scan."""
+    config = prior_config(image, initial, **grid)
+    directions = rated_directions(ratings, config.regions, source, max_quality)
+    return refine_with_prior(image, initial, directions, config, source)
+
+
+# -- the learned gate (gate.py) -----------------------------------------------------------------
+def proposed_changes(inputs: CaseInputs, eta: int) -> list[tuple[float, float]]:
+    """Per region (added, removed) share of its initial volume that ``prior-only`` makes."""
+    proposed = corrected_index(inputs, every_direction(len(inputs.initial)), eta)
+    return volume_changes(inputs.initial, proposed)
+
+
+def region_evidence(inputs: CaseInputs, regions: list[str], rating_sets, eta: int
+                    ) -> list[RegionEvidence]:
+    """The gate's evidence from one case: each rating of a region its scan shows, beside
+    the prior's proposal there. ``rating_sets``: (q, l) per region, one pair per rater."""
+    changes = proposed_changes(inputs, eta)
+    present = inputs.initial.flatten(1).any(1).tolist()
+    return [RegionEvidence(region, *changes[k], int(q[k]), int(l_[k]))
+            for q, l_ in rating_sets for k, region in enumerate(regions) if present[k]]
+
+
+def workspace_gate(ws, prior: str = registry.DEFAULT_PRIOR) -> dict[str, str]:
+    """The gate fitted to every rated case of a workspace (each rater's ratings)."""
+    evidence = []
+    for case in ws.cases():
+        image, initial = case.image(), case.initial()
+        by_rater: dict[str, dict[str, Rating]] = {}
+        for rating in ws.ratings.all(case.id):
+            by_rater.setdefault(rating.rater, {})[rating.region] = rating
+        config = prior_config(image, initial, prior)
+        sets = [(torch.tensor([r[n].quality for n in config.regions]),
+                 torch.tensor([int(r[n].error) for n in config.regions]))
+                for r in by_rater.values() if set(config.regions) <= set(r)]
+        if sets:
+            inputs = case_inputs(image, initial, config, f"case '{case.id}'")
+            evidence += region_evidence(inputs, config.regions, sets, config.eta)
+    if not evidence:
+        raise ScoreKitError(f"{ws.path}: no case has ratings for all of its regions")
+    return fit_gate(evidence)
+
+
+def gated_prior(image: Volume, initial: LabelMap, gate: dict[str, str], source: str = "case",
+                **grid) -> LabelMap:
+    """The ``learned-gate`` refinement: the prior in the directions the gate allows."""
+    config = prior_config(image, initial, **grid)
+    grow, shrink = gate_directions(gate, config.regions)
+    directions = Directions(torch.tensor(grow), torch.tensor(shrink))
+    return refine_with_prior(image, initial, directions, config, source)
