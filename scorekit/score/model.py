@@ -27,10 +27,17 @@ from monai.networks.nets import UNet
 from scorekit import __version__, registry
 from scorekit.data.atomic import write_text_atomic
 from scorekit.errors import ScoreKitError
-from scorekit.weights import embedded_config, load_weights, save_weights
+from scorekit.weights import (
+    SCORE_CONFIG,
+    SCORE_CONFIG_KEY,
+    SCORE_WEIGHTS,
+    embedded_config,
+    load_weights,
+    save_weights,
+)
 
 MODEL_FORMAT = "scorekit-score-model"
-WEIGHTS, CONFIG = "model.safetensors", "model.json"
+WEIGHTS, CONFIG = SCORE_WEIGHTS, SCORE_CONFIG
 
 
 @dataclass
@@ -122,13 +129,15 @@ def normalise_ct(image: np.ndarray | torch.Tensor, window) -> np.ndarray | torch
     return (np.clip(image.astype(np.float32), low, high) - low) / (high - low) - 0.5
 
 
-CONFIG_KEY = "scorekit.model_config"  # the config inside the weights file's header
+CONFIG_KEY = SCORE_CONFIG_KEY  # the config inside the weights file's header
 
 
 def save_model(folder: str | os.PathLike, network: torch.nn.Module, config: ModelConfig) -> Path:
     """Weights and their config in one file, written atomically (a kill at any instant
     leaves the old model or the new one, never one's weights with the other's config);
-    ``model.json`` beside it is a readable copy, written after."""
+    ``model.json`` beside it is a readable copy, written after: a kill between the two
+    leaves it behind, so nothing decides from it (:func:`load_config` reads the weights).
+    """
     folder = Path(folder)
     save_weights(network, folder / WEIGHTS, {CONFIG_KEY: config.to_json()})
     write_text_atomic(folder / CONFIG, config.to_json())

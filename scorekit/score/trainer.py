@@ -498,10 +498,11 @@ class Trainer:
         progress.log(f"verdict: {describe(verdict)}")
 
     def _final_config(self, n_cases: int) -> ModelConfig:
-        options = asdict(self.options)
-        return replace(self.config, training={"cases": n_cases, "steps": self.step,
+        options = asdict(self.options)  # "steps" below is the step these weights come from
+        return replace(self.config, training={**options, "steps_planned": options["steps"],
+                                              "cases": n_cases, "steps": self.step,
                                               "best_validation": self.best,
-                                              "device": str(self.device), **options})
+                                              "device": str(self.device)})
 
     # -- checkpoints -------------------------------------------------------------------------
     @property

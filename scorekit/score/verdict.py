@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from scorekit.data.ratings import OVER, QUALITY_MAX, UNDER
+from scorekit.errors import ScoreKitError
 
 if TYPE_CHECKING:  # this module also serves the Slicer modules, which load torch late
     import torch
@@ -94,10 +95,17 @@ def describe(verdict: dict | None) -> str:
 
 
 def read_verdict(model: str | os.PathLike) -> dict | None:
-    """The verdict in a model folder's ``model.json`` (None: none recorded)."""
+    """The verdict recorded with a model's weights (None: none recorded). ``model.json`` is
+    only their readable copy, which a kill can leave behind; it is read for models written
+    before the config went into the weights. Needs no torch (the Slicer module calls it)."""
+    from scorekit.weights import SCORE_CONFIG, SCORE_CONFIG_KEY, SCORE_WEIGHTS, embedded_config
+
+    folder = Path(model)
     try:
-        config = json.loads((Path(model) / "model.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        text, _ = embedded_config(folder / SCORE_WEIGHTS, SCORE_CONFIG_KEY,
+                                  folder / SCORE_CONFIG, "SCORE")
+        config = json.loads(text)
+    except (ScoreKitError, OSError, ValueError):
         return None
     verdict = config.get("training", {}).get("verdict") if isinstance(config, dict) else None
     return verdict if isinstance(verdict, dict) and "go" in verdict else None

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -241,3 +242,16 @@ def test_training_killed_twenty_times_ends_as_an_unkilled_run(small_phantom_work
     assert final.keys() == expected.keys()
     assert all(torch.equal(final[k], expected[k]) for k in final)
     assert not [p.name for p in killed.iterdir() if p.name.startswith(".")]  # no leftovers
+
+
+def test_the_saved_config_counts_the_steps_its_weights_come_from():
+    """A best model kept at step 7 of 20 says 7; the 20 asked for are kept beside."""
+    from scorekit.score.method import ScoreTrainer
+    from scorekit.score.trainer import _ProcessGroup
+
+    config = ModelConfig(regions=["humerus_left"], patch_size=[32] * 3, features=[8, 16, 32])
+    run = ScoreTrainer(config, TrainOptions(steps=20, **TINY), torch.device("cpu"),
+                       Path("unused"), _ProcessGroup())
+    run.step = 7
+    training = run._final_config(3).training
+    assert (training["steps"], training["steps_planned"]) == (7, 20)

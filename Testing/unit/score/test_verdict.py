@@ -81,3 +81,23 @@ def test_a_model_trained_with_a_wrong_prior_is_no_go_and_strict_refuses_it(
     assert "warning" in capsys.readouterr().err
     assert np.isfinite(verdict["loss_refined"])
     assert read_verdict(model) == verdict and read_verdict(tmp_path) is None
+
+
+def test_a_model_json_left_behind_by_a_kill_does_not_decide_the_verdict(trained, tmp_path):
+    """A kill after the weights (config inside) were written and before model.json was:
+    the weights say no-go, the copy still says go. The verdict comes from the weights."""
+    import shutil
+
+    from scorekit.score.model import CONFIG_KEY, load_model
+    from scorekit.weights import save_weights
+
+    model = shutil.copytree(trained, tmp_path / "m")
+    network, config = load_model(model)
+    config.training["verdict"] = {"go": True, "reasons": [], "cases": "held-out rated cases"}
+    (model / "model.json").write_text(config.to_json())  # what the earlier save left
+    config.training["verdict"] = {"go": False, "reasons": ["loss rises"],
+                                  "cases": "held-out rated cases"}
+    save_weights(network, model / "model.safetensors", {CONFIG_KEY: config.to_json()})
+    assert json.loads((model / "model.json").read_text())["training"]["verdict"]["go"]
+    assert read_verdict(model)["go"] is False
+    assert load_config(model).training["verdict"]["go"] is False
