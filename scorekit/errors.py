@@ -19,3 +19,8 @@ WEIGHTS_MISSING = "TotalSegmentator weights missing"
 def warn(message: str) -> None:
     """One line on stderr for input that is used, but not quite as the file states it."""
     print(f"warning: {message}", file=sys.stderr)
+
+
+def not_utf8(path, error: UnicodeDecodeError) -> ScoreKitError:
+    """The refusal of a text file that is not UTF-8 (a spreadsheet's "CSV" in Latin-1, say)."""
+    return ScoreKitError(f"{path}: not UTF-8 text (byte {error.start}); save it as UTF-8")

@@ -85,8 +85,35 @@ def inputs(tmp_path_factory, small_phantom_workspace) -> dict[str, Path]:
         (root / f"{name}.csv").write_text(text.format(case=case))
     (root / "latin1.csv").write_bytes(b"case,region,quality,error,rater\n"
                                       + f"{case},humerus_left,3,under,Jos\xe9\n".encode("latin-1"))
+    (root / "ws_latin1.csv").write_bytes(b"image,fraction\nJos\xe9.png,0.1\n")
+    _earlier_format_inputs(root, small_phantom_workspace.path)
     files["root"] = root
     return files
+
+
+def _earlier_format_inputs(root: Path, workspace: Path) -> None:
+    """Inputs of the second round: workspaces, sidecars, models and scans as people have
+    them, broken in the ways they break."""
+    import torch
+    from safetensors.torch import save_file
+
+    bad_image = shutil.copytree(workspace, root / "badimage_ws")
+    case = sorted((bad_image / "cases").iterdir())[0]
+    (case / "image.nii.gz").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 200)  # a picture's bytes
+    broken = shutil.copytree(workspace, root / "brokenstore_ws")
+    (broken / "ratings.sqlite").write_bytes(b"half a database" * 50)
+    unrated = shutil.copytree(workspace, root / "unrated_ws")
+    (unrated / "ratings.sqlite").unlink()
+    labels = two_regions()
+    write_volume(labels.with_array(labels.array), root / "badjson.nii.gz")
+    (root / "badjson.json").write_text('{"1": "humerus_left", "2": ')
+    (root / "oldmodel").mkdir()
+    save_file({"w": torch.zeros(1)}, str(root / "oldmodel" / "weakstat.safetensors"))
+    (root / "oldmodel" / "weakstat.json").write_text('{"dims": 2, "size": "abc"}\n')
+    sheared = bytearray(write_volume(volume(shape=(6, 8, 10)), root / "raw.nii").read_bytes())
+    struct.pack_into("<hh", sheared, 252, 0, 2)  # no qform; the sform alone
+    struct.pack_into("<12f", sheared, 280, 1, 0, 0.3, 0, 0, 1, 0, 0, 0, 0, 1, 0)  # 17° tilt
+    (root / "sheared.nii").write_bytes(bytes(sheared))
 
 
 def run(argv: list, capsys) -> tuple[int, list[str]]:
@@ -209,6 +236,28 @@ CASES = [
     (["rate", "--workspace", OUT("ws"), "--port", "70000"], "--port"),
     (["rate", "--workspace", OUT("ws"), "--host", "0.0.0.0"], "--token"),
     (["download-weights", "--structures", "tibia_left"], "tibia_left"),
+    # -- round two: what people have, refused early and in one line -------------------------
+    (["weakstat", "train", "--data", IN("ws_latin1.csv"), "--out", OUT("w")],
+     "ws_latin1.csv: not UTF-8"),
+    (["train", "--workspace", IN("badimage_ws"), "--out", OUT("m"), "--device", "cpu"],
+     "image.nii.gz: cannot be read"),
+    (["train", "--workspace", OUT("ws"), "--out", OUT("m"), "--spacing", "0.001",
+      "--device", "cpu"], "GB per float32 volume"),
+    (["train", "--workspace", OUT("ws"), "--out", OUT("out.nii.gz"), "--device", "cpu"],
+     "out.nii.gz: is a file"),
+    (["train", "--workspace", IN("unrated_ws"), "--out", OUT("m"), "--device", "cpu"],
+     "no case has ratings"),
+    (["workspace", "add", OUT("new"), "--image", IN("ct.nii.gz"), "--seg", IN("badjson.nii.gz")],
+     "badjson.json: the region names of badjson.nii.gz are not valid JSON"),
+    (["weakstat", "segment", "--model", IN("oldmodel"), "--image", IN("good.nii.gz"),
+      "--out", OUT("m.nii.gz")], "weakstat.json: field 'size'"),
+    (["weakstat", "phantom", "--out", OUT("ws"), "--count", "1"], "not a lesion dataset"),
+    (["weakstat", "phantom", "--out", OUT("out.nii.gz"), "--count", "1"], "is a file"),
+    (["refine", "--image", IN("ct.nii.gz"), "--seg", IN("seg.seg.nrrd"), "--model", IN("root"),
+      "--out", OUT("r.seg.nrrd"), "--shard", "1/2"], "--shard"),
+    (["info", IN("sheared.nii")], "sheared.nii: voxel axes are 16.7° off perpendicular"),
+    (["ratings", "list", "--workspace", IN("brokenstore_ws")], "ratings.sqlite: cannot be used"),
+    (["workspace", "list", IN("brokenstore_ws")], "ratings.sqlite: cannot be used"),
 ]
 
 
@@ -396,3 +445,29 @@ def test_as_another_user_a_folder_one_may_not_write_gets_one_line(inputs, verb):
         assert list(locked.iterdir()) == []
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_the_rating_form_on_a_port_in_use_is_refused_in_one_line(inputs, capsys):
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        code, lines = run(["rate", "--workspace", inputs["workspace"], "--port", port], capsys)
+    assert code == 2 and len(lines) == 1, lines
+    assert f"port {port} on 127.0.0.1 is in use" in lines[0]
+
+
+def test_download_weights_offline_errs_on_a_line_of_its_own_and_leaves_no_folder(
+        tmp_path, capsys, monkeypatch):
+    pytest.importorskip("totalsegmentator")
+    weights = tmp_path / "new" / "weights"
+    monkeypatch.setenv("TOTALSEG_WEIGHTS_PATH", str(weights))
+    for proxy in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
+        monkeypatch.setenv(proxy, "http://127.0.0.1:9")  # nothing listens: offline, at once
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    code, lines = run(["download-weights", "--structures", "humerus_left"], capsys)
+    errors = [line for line in lines if "error:" in line]
+    assert code == 2 and len(errors) == 1, lines
+    assert errors[0].startswith("scorekit download-weights: error: could not download")
+    assert not (tmp_path / "new").exists()

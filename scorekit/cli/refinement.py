@@ -132,6 +132,9 @@ def _refine_arguments(p) -> None:
 def refine(args) -> int:
     if args.images:
         return _refine_folder(args)
+    if args.shard != "1/1":
+        raise ScoreKitError("--shard splits a folder (--images) between processes; "
+                            "refine --image refines one scan")
     if not args.seg:
         raise ScoreKitError("refine --image needs --seg (or give a folder with --images)")
     check_verdict(args.model, args.strict)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from scorekit import registry
 from scorekit.cli.verbs import (
     VERBS,
@@ -13,6 +15,7 @@ from scorekit.cli.verbs import (
     fraction,
     positive,
 )
+from scorekit.errors import ScoreKitError
 
 ACTIONS = Verbs()
 
@@ -166,11 +169,26 @@ def _phantom_arguments(p) -> None:
     p.add_argument("--seed", type=int, default=0)
 
 
+DATASET_FOLDERS = {"images", "masks"}  # what a lesion dataset folder holds
+
+
+def _phantom_folder(out: Path) -> Path:
+    """A new or empty folder, or a lesion dataset to add images to; nothing else."""
+    if out.exists() and not out.is_dir():
+        raise ScoreKitError(f"{out}: is a file; give a folder for the lesion dataset")
+    held = {p.name for p in out.iterdir()} if out.exists() else set()
+    if held - DATASET_FOLDERS:
+        raise ScoreKitError(f"{out}: folder is not empty and is not a lesion dataset (it "
+                            f"holds {', '.join(sorted(held - DATASET_FOLDERS)[:3])}); choose "
+                            "an empty or new folder")
+    return out
+
+
 @ACTIONS.verb("phantom", "write synthetic ultrasound lesion images + masks", _phantom_arguments)
 def phantom(args) -> int:
     from scorekit.synth.ultrasound import write_lesion_dataset
 
-    out = write_lesion_dataset(args.out, args.count, args.seed)
+    out = write_lesion_dataset(_phantom_folder(Path(args.out)), args.count, args.seed)
     print(f"{args.count} ultrasound-like lesion images in {out}/images, masks in {out}/masks")
     return 0
 

@@ -39,16 +39,20 @@ def is_labelmap_path(path: str | os.PathLike) -> bool:
     return str(path).endswith(SEG_NRRD) or label_sidecar(path) is not None
 
 
-def label_sidecar(path: str | os.PathLike) -> Path | None:
+def label_sidecar(path: str | os.PathLike, strict: bool = False) -> Path | None:
     """The JSON beside ``path`` when it names label values (``{"1": "liver"}`` or
     ``{"labels": {...}}``); None for none, a folder, or another kind of JSON such as a BIDS
-    sidecar of a CT (``{"Modality": "CT", ...}``)."""
+    sidecar of a CT (``{"Modality": "CT", ...}``). A sidecar that is not JSON at all is None
+    too, unless ``strict`` (reading a label map: its names would silently be lost)."""
     sidecar = sidecar_path(path)
     if not sidecar.is_file():
         return None
     try:
         data = json.loads(sidecar.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError) as exc:
+        if strict:
+            raise ScoreKitError(f"{sidecar}: the region names of {Path(path).name} are not "
+                                f"valid JSON ({exc})") from None
         return None
     data = data.get("labels", data) if isinstance(data, dict) else None
     if not isinstance(data, dict) or not data:
@@ -118,7 +122,7 @@ def read_labelmap(path: str | os.PathLike, names: dict[int, str] | None = None,
         labels = read_seg_nrrd(path)
     else:
         names = names or {}
-        sidecar = label_sidecar(path)
+        sidecar = label_sidecar(path, strict=True)
         if sidecar is not None:
             names = _read_sidecar(sidecar)
         labels = as_labelmap(read_volume(path), names, str(path))

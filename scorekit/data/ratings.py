@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
-from scorekit.errors import ScoreKitError
+from scorekit.errors import ScoreKitError, not_utf8
 
 QUALITY_MAX = 5  # excellent: the only quality without an error
 QUALITIES = tuple(range(QUALITY_MAX + 1))
@@ -183,8 +183,7 @@ def iter_ratings_csv(path: str | os.PathLike) -> Iterator[Rating]:
     try:
         yield from _ratings_from_csv(path)
     except UnicodeDecodeError as exc:
-        raise ScoreKitError(f"{path}: not UTF-8 text (byte {exc.start}); save the CSV as "
-                            "UTF-8") from None
+        raise not_utf8(path, exc) from None
 
 
 def _ratings_from_csv(path: Path) -> Iterator[Rating]:

@@ -150,6 +150,28 @@ def read_image(path: str | os.PathLike) -> sitk.Image:
         raise ScoreKitError(f"{path}: cannot be read as an image ({_itk_reason(exc)})") from None
 
 
+def read_geometry(path: str | os.PathLike) -> Geometry:
+    """A 3D volume file's grid from its header alone (the voxels are not read); anything
+    else, such as another format's bytes under a volume's name, is refused naming it."""
+    path = Path(path)
+    if not path.is_file():
+        return Geometry.of(read_image(path))  # a DICOM folder, or the error for a missing file
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError as exc:
+        if "orthonormal" in str(exc):
+            return Geometry.of(read_image(path))
+        raise ScoreKitError(f"{path}: cannot be read as an image ({_itk_reason(exc)})") from None
+    if reader.GetDimension() != 3:
+        size = "×".join(map(str, reader.GetSize()))
+        raise ScoreKitError(f"{path}: is a {reader.GetDimension()}D image (size {size}); a 3D "
+                            "volume is needed")
+    return Geometry(tuple(reader.GetSize()), tuple(reader.GetSpacing()),
+                    tuple(reader.GetOrigin()), tuple(reader.GetDirection()))
+
+
 def _read_nearly_orthonormal(path: Path) -> sitk.Image:
     """A NIfTI whose sform ITK refuses as not orthonormal, on the nearest orthonormal grid
     (see :func:`scorekit.data.nifti.orthonormalised`), with one warning saying how near."""

@@ -25,13 +25,11 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import SimpleITK as sitk
-
 from scorekit.data.atomic import write_text_atomic
 from scorekit.data.labelmap import LabelMap
 from scorekit.data.labels import read_labelmap, resample_labelmap, write_labelmap
 from scorekit.data.ratingstore import RatingStore
-from scorekit.data.volume import Volume, read_volume, write_volume
+from scorekit.data.volume import Geometry, Volume, read_geometry, read_volume, write_volume
 from scorekit.errors import ScoreKitError
 from scorekit.registry import CASE_ID
 
@@ -66,12 +64,13 @@ class Case:
     def has_reference(self) -> bool:
         return self.reference_path.exists()
 
+    def geometry(self) -> Geometry:
+        """The image's grid, from its header alone."""
+        return read_geometry(self.image_path)
+
     def spacing(self) -> tuple[float, float, float]:
         """The image's voxel size (x, y, z) mm, from its header alone."""
-        reader = sitk.ImageFileReader()
-        reader.SetFileName(str(self.image_path))
-        reader.ReadImageInformation()
-        return tuple(reader.GetSpacing())
+        return self.geometry().spacing
 
     def image(self) -> Volume:
         return read_volume(self.image_path)

@@ -13,7 +13,9 @@ table of task ids and weights folders, so the ``total`` task's are listed here.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import shutil
 import tempfile
 from dataclasses import dataclass
 from importlib import metadata
@@ -179,18 +181,34 @@ def download_weights(structures: list[str] | None, fast: bool,
     missing = [w for w in required_weights(structures, fast) if not w.present]
     progress = progress or Silent()
     progress.start("download", len(missing), unit="model")
-    for folder in missing:
-        try:
-            download_pretrained_weights(folder.task_id)
-        except Exception as error:  # requests' and zipfile's errors: one line, not a trace
-            raise ScoreKitError(f"could not download TotalSegmentator weights {folder.path.name} "
-                                f"(task {folder.task_id}): {type(error).__name__}; {OFFLINE}"
-                                ) from None
+    try:  # the bar ends its line before any error is printed
+        for folder in missing:
+            _download(folder, download_pretrained_weights)
+            progress.advance()
+    finally:
+        progress.close()
+    return missing
+
+
+def _download(folder: WeightsFolder, fetch) -> None:
+    """One model's weights, or an error with nothing left behind: the folders the attempt
+    made (the weights root included) are removed again."""
+    made = [p for p in (folder.path, *folder.path.parents) if not p.exists()]  # deepest first
+    try:
+        fetch(folder.task_id)
         if not folder.present:
             raise ScoreKitError(f"{folder.path}: the download left no checkpoint; {OFFLINE}")
-        progress.advance()
-    progress.close()
-    return missing
+    except Exception as error:  # requests' and zipfile's errors: one line, not a trace
+        if made:
+            shutil.rmtree(made[0], ignore_errors=True)
+        for empty in made[1:]:
+            with contextlib.suppress(OSError):
+                empty.rmdir()
+        if isinstance(error, ScoreKitError):
+            raise
+        raise ScoreKitError(f"could not download TotalSegmentator weights {folder.path.name} "
+                            f"(task {folder.task_id}): {type(error).__name__}; {OFFLINE}"
+                            ) from None
 
 
 def totalseg_device(device: str) -> str:

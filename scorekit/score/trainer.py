@@ -43,6 +43,7 @@ Shared behaviour:
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -54,6 +55,7 @@ import torch
 from scorekit import registry
 from scorekit.data.atomic import atomic_path, remove_stale_temporaries, write_text_atomic
 from scorekit.data.ratings import NONE, QUALITY_MAX
+from scorekit.data.volume import Geometry
 from scorekit.data.workspace import Case, Workspace
 from scorekit.devices import autocast, resolve_device
 from scorekit.errors import ScoreKitError
@@ -118,6 +120,8 @@ def train(workspace: str | os.PathLike, out: str | os.PathLike, options: TrainOp
     """Train ``options.method`` on ``workspace``; the selected model is written to ``out``."""
     progress = progress or Silent()
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ScoreKitError(f"{out}: is a file; the model goes into a folder")
     method = registry.load(registry.METHODS, options.method, "method")
     if options.ablation not in (None, *registry.ABLATIONS):
         raise ScoreKitError(f"unknown ablation '{options.ablation}'; one of "
@@ -136,7 +140,9 @@ def train(workspace: str | os.PathLike, out: str | os.PathLike, options: TrainOp
     torch.manual_seed(options.seed)
     ws = Workspace(workspace)
     regions = _union_of_regions(ws)
+    grids = rated_grids(ws, regions)
     spacing_mm = options.spacing_mm or working_spacing(ws, regions)
+    check_working_grids(grids, spacing_mm)
     config = ModelConfig(regions=regions, patch_size=list(options.patch_size),
                          features=list(options.features), res_units=options.res_units,
                          confine_to_band=options.confine_to_band,
@@ -211,6 +217,36 @@ def _union_of_regions(ws: Workspace) -> list[str]:
     if not cases:
         raise ScoreKitError(f"{ws.path}: workspace has no case")
     return list(dict.fromkeys(region for case in cases for region in case.regions))
+
+
+def rated_grids(ws: Workspace, regions: list[str]) -> dict[str, Geometry]:
+    """Each case's image grid, from its header; what headers and the ratings store can
+    refuse (an image that is not one, no fully rated case) is refused before any loading."""
+    cases = ws.cases()
+    grids = {case.id: case.geometry() for case in cases}
+    counts = ws.ratings.counts()
+    if not any(counts.get((case.id, rater)) == len(case.regions)
+               for case in cases for rater in {r for _, r in counts}):
+        raise ScoreKitError(f"{ws.path}: no case has ratings for all of its regions "
+                            f"({', '.join(regions)})")
+    return grids
+
+
+# Beyond this many voxels a scan's working grid is refused: 2**30 float32 voxels are 4 GB
+# per tensor, and training holds several per case (image, prior, masks, gradients).
+MAX_WORKING_VOXELS = 2**30
+
+
+def check_working_grids(grids: dict[str, Geometry], spacing_mm: float) -> None:
+    for case_id, grid in grids.items():
+        size = grid.isotropic(spacing_mm).size
+        voxels = math.prod(size)  # Python integers: no overflow at absurd spacings
+        if voxels > MAX_WORKING_VOXELS:
+            raise ScoreKitError(
+                f"case '{case_id}': a {spacing_mm:g} mm working grid would be "
+                f"{'×'.join(map(str, size))} voxels ({voxels * 4 / 1e9:.3g} GB per float32 "
+                f"volume, at most {MAX_WORKING_VOXELS * 4 / 1e9:.2g} GB); choose a coarser "
+                "--spacing")
 
 
 def working_spacing(ws: Workspace, regions: list[str]) -> float:

@@ -38,7 +38,7 @@ from PIL import Image, UnidentifiedImageError
 
 from scorekit.data.verse import is_verse_folder, verse_pairs, vertebra_crops
 from scorekit.data.volume import Volume, read_volume
-from scorekit.errors import ScoreKitError
+from scorekit.errors import ScoreKitError, not_utf8
 from scorekit.registry import PICTURE_SUFFIXES, VOLUME_SUFFIXES
 
 
@@ -140,9 +140,16 @@ def read_dataset(path: str | os.PathLike) -> list[Sample]:
     return samples
 
 
+def _csv_rows(path: Path) -> list[dict]:
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            return list(csv.DictReader(f))
+    except UnicodeDecodeError as exc:
+        raise not_utf8(path, exc) from None
+
+
 def _read_csv(path: Path) -> list[Sample]:
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
+    rows = _csv_rows(path)
     if rows and "image" not in rows[0]:
         raise ScoreKitError(f"{path}: needs an 'image' column (has {', '.join(rows[0])})")
     def optional(row: dict, column: str) -> Path | None:
@@ -180,14 +187,13 @@ def _folder_folds(folder: Path) -> dict[str, int]:
     """Image stem → fold, from the folder's CSV files that have ``FOLD_COLUMNS``."""
     folds = {}
     for table in sorted(folder.glob("*.csv")):
-        with open(table, newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            if not set(FOLD_COLUMNS) <= set(reader.fieldnames or ()):
-                continue
-            for line, row in enumerate(reader, start=2):
-                fold = _fold_number(row[FOLD_COLUMNS[1]], f"{table} line {line}")
-                if fold is not None:
-                    folds[row[FOLD_COLUMNS[0]].strip()] = fold
+        rows = _csv_rows(table)
+        if not rows or not set(FOLD_COLUMNS) <= set(rows[0]):
+            continue
+        for line, row in enumerate(rows, start=2):
+            fold = _fold_number(row[FOLD_COLUMNS[1]], f"{table} line {line}")
+            if fold is not None:
+                folds[row[FOLD_COLUMNS[0]].strip()] = fold
     return folds
 
 
@@ -195,8 +201,7 @@ def image_files(path: str | os.PathLike) -> list[Path]:
     """The image files of a dataset (CSV or folder with ``images/``) or of a plain folder."""
     path = Path(path)
     if path.is_file() and path.suffix.lower() == ".csv":
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
+        rows = _csv_rows(path)
         if rows and "image" not in rows[0]:
             raise ScoreKitError(f"{path}: needs an 'image' column (has {', '.join(rows[0])})")
         files = [path.parent / r["image"].strip() for r in rows]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
@@ -50,6 +50,11 @@ class WeakStatConfig:
     confidence_ramp: float = 0.5
 
     def check(self) -> WeakStatConfig:
+        for item in fields(self):  # a config file edited by hand: values of the wrong kind
+            if (problem := _kind_problem(item, getattr(self, item.name))) is not None:
+                raise ScoreKitError(f"field '{item.name}' {problem}")
+        if not all(s > 0 for s in self.size):
+            raise ScoreKitError(f"field 'size' {self.size} needs positive numbers of pixels")
         backbones = registry.WEAKSTAT_BACKBONES.get(self.dims, ())
         if self.backbone not in backbones:
             raise ScoreKitError(f"backbone '{self.backbone}' is not one of {', '.join(backbones)} "
@@ -165,6 +170,26 @@ def _weight_targets(network: WeakStatNet) -> list[torch.nn.Module]:
     return [network] + ([] if network.two_channel else [network.net.backbone])
 
 
+KINDS = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
+
+
+def _kind_problem(item, value) -> str | None:
+    """Why ``value`` does not fit the annotation of field ``item`` (``int``, ``float``,
+    ``str``, ``bool``, ``list[...]`` of those, ``... | None``), or None."""
+    kind, _, rest = str(item.type).partition(" | ")
+    if value is None:
+        return None if rest == "None" else "is missing (null)"
+    inner = kind[len("list["):-1] if kind.startswith("list[") else None
+    wanted = (list,) if inner else KINDS[kind]
+    values = value if inner and isinstance(value, list) else [value]
+    element = KINDS[inner] if inner else wanted
+    if not isinstance(value, wanted) or any(
+            not isinstance(v, element) or (isinstance(v, bool) and bool not in element)
+            for v in values):
+        return f"{value!r} is not of type {item.type}"
+    return None
+
+
 CONFIG_KEY = "scorekit.weakstat_config"  # the config inside the weights file's header
 
 
@@ -183,9 +208,11 @@ def load_model(folder: str | os.PathLike, device: str | torch.device = "cpu"
     folder = Path(folder)
     text, source = embedded_config(folder / WEIGHTS, CONFIG_KEY, folder / CONFIG, "WeakStatSeg")
     try:
-        config = WeakStatConfig(**json.loads(text))
+        config = WeakStatConfig(**json.loads(text)).check()
     except (TypeError, json.JSONDecodeError) as exc:
         raise ScoreKitError(f"{source}: not a valid config ({exc})") from None
-    network = WeakStatNet(config.check())
+    except ScoreKitError as exc:
+        raise ScoreKitError(f"{source}: {exc}") from None
+    network = WeakStatNet(config)
     load_weights(network, folder / WEIGHTS)
     return network.to(device).eval(), config

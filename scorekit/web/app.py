@@ -27,9 +27,11 @@ must name the address served or localhost (DNS rebinding); the API takes strict 
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import os
 import secrets
+import socket
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
@@ -258,6 +260,21 @@ def serve(workspace: str | os.PathLike, host: str = "127.0.0.1", port: int = 876
         raise ScoreKitError(f"--host {host} is reachable from other machines: give --token "
                             "(a long random string) so only raters who have it can use it")
     app = create_app(workspace, token, hosts=(host, *LOCAL_NAMES))
+    listening = _listen(host, port)
     query = f"?token={token}" if token else ""
     print(f"rating form for {workspace}: http://{host}:{port}/{query}  (Ctrl+C stops)")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[listening])
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The form's socket, bound here so that a port in use is refused in one line (uvicorn
+    would log it and exit with its own status)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family)
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            raise ScoreKitError(f"port {port} on {host} is in use (another rating form?); "
+                                "choose another with --port") from None
+        raise ScoreKitError(f"cannot listen on {host} port {port} ({error.strerror or error})"
+                            ) from None
