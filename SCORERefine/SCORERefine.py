@@ -7,6 +7,7 @@ runs in a ``PythonSlicer -m scorekit`` child process so the application never fr
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -30,6 +31,10 @@ _CHECKOUT = Path(__file__).resolve().parents[1]
 if (_CHECKOUT / "SCORESlicerLib").is_dir() and str(_CHECKOUT) not in sys.path:
     sys.path.append(str(_CHECKOUT))
 
+from SCORESlicerLib import compat  # before anything an old Slicer cannot run
+
+REFUSAL = compat.application_refusal()  # one line when this Slicer is too old
+
 from scorekit import registry  # pure data: importable before the dependencies are installed
 from SCORESlicerLib import dependencies
 from SCORESlicerLib.jobpanel import JobPanel
@@ -46,6 +51,8 @@ class SCORERefine(ScriptedLoadableModule):
         self.parent.categories = [translate("qSlicerAbstractCoreModule", "Segmentation")]
         self.parent.dependencies = []
         self.parent.contributors = ["SCORE for 3D Slicer developers"]
+        if REFUSAL:
+            logging.error(REFUSAL)
         self.parent.helpText = _(
             "Rate each segment of an automatic segmentation (quality 0-5 and whether it "
             "misses or over-covers tissue), train a 3D refinement network from those ratings "
@@ -84,6 +91,8 @@ class SCORERefineWidget(ModuleWidget):
 
     def setup(self) -> None:
         ModuleWidget.setup(self)
+        if self.showRefusal(REFUSAL):
+            return
         uiWidget = slicer.util.loadUI(self.resourcePath("UI/SCORERefine.ui"))
         self.layout.addWidget(uiWidget)
         self.ui = slicer.util.childWidgetVariables(uiWidget)

@@ -23,7 +23,7 @@ HERE = Path(__file__).resolve().parent
 REQUIREMENTS_FILES = (HERE / "requirements.txt", HERE.parent / "requirements.txt")
 TOTALSEGMENTATOR = "TotalSegmentator>=2.13"  # as pyproject's "totalseg" extra
 FROM_PYTORCH_EXTENSION = ("torch", "torchvision")
-SHIPPED_BY_SLICER = ("numpy", "SimpleITK", "pydicom", "vtk", "requests")
+SHIPPED_BY_SLICER = ("numpy", "scipy", "SimpleITK", "pydicom", "vtk", "requests", "pillow")
 REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*((?:[<>=!]=?\s*[\w.*+]+\s*,?\s*)*)$")
 CLAUSE = re.compile(r"([<>=!]=?)\s*([\w.*+]+)")
 

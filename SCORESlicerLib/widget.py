@@ -47,6 +47,13 @@ class ModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._trainingModelDir = None  # where the running training job writes
         self._namedAfter = None  # the volume node the case / image name was taken from
 
+    def showRefusal(self, refusal) -> bool:
+        """On a Slicer the extension does not support: say so in the panel, offer nothing."""
+        if refusal:
+            self.layout.addWidget(qt.QLabel(refusal))
+            self.layout.addStretch(1)
+        return bool(refusal)
+
     def observeScene(self) -> None:
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
@@ -58,7 +65,8 @@ class ModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.removeObservers()
 
     def enter(self) -> None:
-        self.initializeParameterNode()
+        if self.logic is not None:  # None where the Slicer is refused
+            self.initializeParameterNode()
 
     def exit(self) -> None:
         self.setParameterNode(None)

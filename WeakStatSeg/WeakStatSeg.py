@@ -7,6 +7,7 @@ segmentation run ``PythonSlicer -m scorekit weakstat ...`` in a child process.
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -29,6 +30,10 @@ _CHECKOUT = Path(__file__).resolve().parents[1]
 if (_CHECKOUT / "SCORESlicerLib").is_dir() and str(_CHECKOUT) not in sys.path:
     sys.path.append(str(_CHECKOUT))
 
+from SCORESlicerLib import compat  # before anything an old Slicer cannot run
+
+REFUSAL = compat.application_refusal()  # one line when this Slicer is too old
+
 from scorekit import registry  # pure data: importable before the dependencies are installed
 from SCORESlicerLib import dependencies
 from SCORESlicerLib.jobpanel import JobPanel
@@ -42,6 +47,8 @@ class WeakStatSeg(ScriptedLoadableModule):
         self.parent.categories = [translate("qSlicerAbstractCoreModule", "Segmentation")]
         self.parent.dependencies = []
         self.parent.contributors = ["SCORE for 3D Slicer developers"]
+        if REFUSAL:
+            logging.error(REFUSAL)
         self.parent.helpText = _(
             "Record each image's ROI percentage (typed, or measured from a segment before it "
             "is discarded) and paint a few pixels you are sure of (the weak mask); train a "
@@ -72,6 +79,8 @@ class WeakStatSegWidget(ModuleWidget):
     rememberedFields = (("datasetFolder", Path(".")),)
     def setup(self) -> None:
         ModuleWidget.setup(self)
+        if self.showRefusal(REFUSAL):
+            return
         uiWidget = slicer.util.loadUI(self.resourcePath("UI/WeakStatSeg.ui"))
         self.layout.addWidget(uiWidget)
         self.ui = slicer.util.childWidgetVariables(uiWidget)

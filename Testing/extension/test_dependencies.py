@@ -17,7 +17,7 @@ def test_pyproject_and_the_module_read_the_same_requirements():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert "dependencies" in project["project"]["dynamic"]
     assert project["tool"]["setuptools"]["dynamic"]["dependencies"] == {
-        "file": ["requirements.txt"]}
+        "file": ["requirements.txt", "requirements-cli.txt"]}
     assert dependencies.TOTALSEGMENTATOR in project["project"]["optional-dependencies"][
         "totalseg"]
     names = [dependencies.name_of(r) for r in dependencies.requirements()]
@@ -64,3 +64,31 @@ def test_the_module_logic_imports_without_torch_monai_or_scipy(module):
                             timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+COMMAND_LINE_ONLY = ("matplotlib", "fastapi", "uvicorn", "pydantic")
+
+
+def test_the_install_into_slicer_leaves_out_what_only_the_command_line_uses():
+    names = {dependencies.name_of(r).lower() for r in dependencies.requirements()}
+    assert not names & set(COMMAND_LINE_ONLY)
+
+
+def test_the_verbs_the_modules_run_need_none_of_the_command_line_only_packages():
+    """With those packages unimportable, scorekit's command line still builds and the
+    modules' logic and the verbs they run import (their heavy imports included)."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("slicer", reason="slicer-core is a test dependency")
+    paths = [str(ROOT), str(ROOT / "SCORERefine"), str(ROOT / "WeakStatSeg")]
+    script = (f"import sys; sys.path[:0] = {paths!r}\n"
+              f"for name in {COMMAND_LINE_ONLY!r}: sys.modules[name] = None\n"
+              "import scorekit.cli, scorekit.cli.worker, scorekit.score.refine\n"
+              "import scorekit.weakstat.train, SCORERefineLib.logic, WeakStatSegLib.logic\n"
+              "scorekit.cli.build_parser()\n"
+              "print('ok')")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=300, env={"OMP_NUM_THREADS": "1", "PATH": ""})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().endswith("ok")
