@@ -93,7 +93,7 @@ BENCHMARK_METHODS = {
     "SCORE-no-veto": {"ablation": "no-veto"},
 }
 TABLE1 = ("initial", "prior-only", "rating-guided-prior", LEARNED_GATE, "Post-DAE",
-          "Post-DAE+Scan", "SCORE")
+          "Post-DAE+Scan", "SCORE", "SCORE-default")
 TABLE2 = ("SCORE", "SCORE-ternary", "SCORE-no-stab", "SCORE-no-prior", "SCORE-no-morph-aug",
           "SCORE-no-veto")
 SUITES = ("phantom", "verse", "folder")

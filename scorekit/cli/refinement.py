@@ -115,7 +115,15 @@ def train(args) -> int:
 
 def _refine_arguments(p) -> None:
     add_case_arguments(p)
-    p.add_argument("--model", required=True, help="model folder")
+    p.add_argument("--model", help="model folder (not needed by prior-only and "
+                                   "rating-guided-prior)")
+    p.add_argument("--method", default="auto", choices=registry.REFINE_METHODS,
+                   help="auto (default): what the model's verdict names; model: its network; "
+                        "learned-gate: the prior where the model's gate allows; prior-only: "
+                        "the prior in every band, no model; rating-guided-prior: the prior "
+                        "where this scan's ratings (--workspace, --case) say it is wrong")
+    p.add_argument("--workspace", help="rating-guided-prior: the workspace holding the ratings")
+    p.add_argument("--case", help="rating-guided-prior: the case id of these ratings")
     p.add_argument("--out", required=True,
                    help="with --image: output .seg.nrrd or label map; with --images: a folder")
     p.add_argument("--shard", default="1/1",
@@ -137,14 +145,62 @@ def refine(args) -> int:
                             "refine --image refines one scan")
     if not args.seg:
         raise ScoreKitError("refine --image needs --seg (or give a folder with --images)")
+    if args.method in registry.NO_LEARNING:
+        return _refine_without_model(args)
+    if not args.model:
+        raise ScoreKitError(f"refine --method {args.method} needs --model")
     check_verdict(args.model, args.strict)
     from scorekit.score.refine import refine_files
 
-    out, missing = refine_files(args.image, args.seg, args.model, args.out, device=args.device)
+    out, missing, used = refine_files(args.image, args.seg, args.model, args.out,
+                                      device=args.device, method=args.method)
     for region in missing:
         print(f"warning: {args.seg} has no '{region}'; it stays absent", file=sys.stderr)
+    print(f"refined with {_why(args.model, used, args.method)}")
     print(f"refined segmentation written to {out}")
     return 0
+
+
+def _why(model: str, used: str, method: str) -> str:
+    """One line: which refinement ran, and why."""
+    from scorekit.score.model import load_config
+    from scorekit.score.verdict import describe_use
+
+    if method != "auto":
+        return f"{used} (asked for with --method)"
+    return describe_use(load_config(model).training.get("verdict"))
+
+
+def _refine_without_model(args) -> int:
+    """``--method prior-only | rating-guided-prior``: no model, no training."""
+    from scorekit.data.labels import read_labelmap, write_labelmap
+    from scorekit.data.volume import read_volume
+    from scorekit.score.prior_refine import prior_only, rating_guided_prior
+
+    if args.method in registry.NEEDS_RATINGS and not (args.workspace and args.case):
+        raise ScoreKitError(f"refine --method {args.method} needs --workspace and --case "
+                            "(whose ratings guide it)")
+    image, initial = read_volume(args.image), read_labelmap(args.seg)
+    if args.method in registry.NEEDS_RATINGS:
+        ratings = _one_raters_ratings(args.workspace, args.case)
+        refined = rating_guided_prior(image, initial, ratings, f"case '{args.case}'")
+    else:
+        refined = prior_only(image, initial, str(args.seg))
+    out = write_labelmap(refined, args.out)
+    print(f"refined with {args.method} (no model)")
+    print(f"refined segmentation written to {out}")
+    return 0
+
+
+def _one_raters_ratings(workspace: str, case: str) -> list:
+    """The ratings of ``case`` by its first rater in the workspace (by name)."""
+    from scorekit.data.workspace import Workspace
+
+    ratings = Workspace(workspace).ratings.all(case)
+    if not ratings:
+        raise ScoreKitError(f"{workspace}: case '{case}' has no ratings")
+    rater = min(r.rater for r in ratings)
+    return [r for r in ratings if r.rater == rater]
 
 
 def check_verdict(model: str, strict: bool) -> None:
@@ -162,6 +218,9 @@ def check_verdict(model: str, strict: bool) -> None:
 
 
 def _refine_folder(args) -> int:
+    if args.method != "auto" or not args.model:
+        raise ScoreKitError("refine --images refines with a model (--model) as its verdict "
+                            "names; --method applies to --image alone")
     from scorekit.progress import Progress
     from scorekit.workflows.batch import parse_shard, refine_batch
 

@@ -79,6 +79,7 @@ from scorekit.registry import (
     case_id_from_name,
 )
 from scorekit.registry import load as registry_load
+from scorekit.score.choice import named_choice, refine_as_named
 from scorekit.score.model import load_config, load_model
 from scorekit.score.prior_refine import gated_prior, workspace_gate
 from scorekit.score.refine import refine_case
@@ -392,6 +393,9 @@ def _run_method(method: str, fold: Fold, plan: RefinementPlan, out: Path, device
             started = time.perf_counter()
             if network is not None:
                 result = refine_case(image, initial, network, config, torch_device, case.id)
+                if method == "SCORE":  # and what `scorekit refine` applies by default
+                    rows += _default_rows(result, image, initial, reference, network, config,
+                                          torch_device, case.id, test_set, known, train_s)
             elif gate is not None:
                 result = gated_prior(image, initial, gate, case.id)
             else:
@@ -403,6 +407,22 @@ def _run_method(method: str, fold: Fold, plan: RefinementPlan, out: Path, device
                 examples["figure"] = (image, {"initial": initial, "SCORE": result,
                                               "reference": reference}, case.id)
     return rows
+
+
+DEFAULT_ROW = "SCORE-default"  # the refinement SCORE's verdict names (score/choice.py)
+
+
+def _default_rows(network_result: LabelMap, image: Volume, initial: LabelMap,
+                  reference: LabelMap, network, config, device, case_id: str, test_set: str,
+                  known: set[str], train_s: float) -> list[dict]:
+    started = time.perf_counter()
+    if named_choice(config) == "model":
+        result = network_result
+    else:
+        result, _ = refine_as_named(image, initial, network, config, device, case_id)
+    test_s = time.perf_counter() - started
+    return [_row(DEFAULT_ROW, test_set, case_id, name, result, reference, train_s, test_s)
+            for name in reference.names if name in known]
 
 
 def untrained_result(method: str, case_id: str, image: Volume, initial: LabelMap,
@@ -419,7 +439,11 @@ def untrained_result(method: str, case_id: str, image: Volume, initial: LabelMap
     return refine(image, initial, ratings, case_id)
 
 
-VERDICT_COLUMNS = ["fold", "method", "go", "reasons", "initial_dice", "dice", "right"]
+VERDICT_COLUMNS = ["fold", "method", "go", "reasons", "initial_dice", "dice", "right", "use",
+                   "use_dice", "best", "best_dice", "use_right"]
+# the benchmark row of each refinement a verdict can name ("model": the trained method's)
+CHOICE_ROWS = {"initial": "initial", "learned-gate": LEARNED_GATE, "prior-only": "prior-only"}
+USE_TOLERANCE = 0.001  # a named choice within this much mean Dice of the best is right
 
 
 def verdict_rows(rows: list[dict], models: Path, folds: list[Fold]) -> list[dict]:
@@ -440,8 +464,26 @@ def verdict_rows(rows: list[dict], models: Path, folds: list[Fold]) -> list[dict
         table.append({"fold": fold, "method": method, "go": verdict["go"],
                       "reasons": "; ".join(verdict["reasons"]),
                       "initial_dice": round(float(np.mean(initial)), 4),
-                      "dice": round(float(np.mean(mine)), 4), "right": verdict["go"] != lost})
+                      "dice": round(float(np.mean(mine)), 4), "right": verdict["go"] != lost,
+                      **_use_columns(rows, method, verdict.get("use"), cases)})
     return table
+
+
+def _use_columns(rows: list[dict], method: str, use: str | None, cases: set[str]) -> dict:
+    """Whether the refinement the verdict named was the best of the candidates this run
+    scored (by mean Dice on the fold's test cases)."""
+    candidates = {"model": method, **CHOICE_ROWS}
+    means = {}
+    for choice, row in candidates.items():
+        values = [r["dice"] for r in rows if r["method"] == row and r["case"] in cases]
+        if values:
+            means[choice] = float(np.mean(values))
+    if use not in means:
+        return {"use": use or "", "use_dice": "", "best": "", "best_dice": "", "use_right": ""}
+    best = max(means, key=lambda k: means[k])
+    return {"use": use, "use_dice": round(means[use], 4), "best": best,
+            "best_dice": round(means[best], 4),
+            "use_right": means[use] >= means[best] - USE_TOLERANCE}
 
 
 def _external_rows(name: str, folder: Path, fold: Fold) -> list[dict]:

@@ -32,6 +32,8 @@ from scorekit.score.trainer import Trainer, TrainingCase
 
 
 class ScoreTrainer(Trainer):
+    learns_gate = True
+
     @classmethod
     def vetoes_with_prior(cls, options) -> bool:
         return options.ablation not in ("no-prior", "no-veto")

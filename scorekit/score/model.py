@@ -59,6 +59,8 @@ class ModelConfig:
     background_region: bool = False  # also predict background as region 0 (see loss.py)
     mask_only: bool = False  # image and prior channels zeroed (the Post-DAE baseline)
     initial_logit: float = 3.0  # g of the initial-mask skip (see module doc); 0 = none
+    # structure → the prior's corrections its ratings support (gate.py); None: no gate
+    gate: dict | None = None
     training: dict = field(default_factory=dict)
     version: str = __version__
     format: str = MODEL_FORMAT

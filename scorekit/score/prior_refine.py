@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from scorekit import registry
@@ -31,6 +32,7 @@ from scorekit.data.volume import Volume
 from scorekit.errors import ScoreKitError
 from scorekit.score.gate import (
     RegionEvidence,
+    benefit,
     fit_gate,
     gate_directions,
     volume_changes,
@@ -39,6 +41,12 @@ from scorekit.score.inputs import CaseInputs, case_inputs, default_spacing, regi
 from scorekit.score.loss import region_priors
 from scorekit.score.model import ModelConfig
 from scorekit.score.morphology import band
+from scorekit.score.refine import (
+    index_of,
+    labels_from_probabilities,
+    onto_scan,
+    predict_probabilities,
+)
 
 RATING_GUIDE_QUALITY = 3  # rating-guided-prior corrects regions rated at or below this
 
@@ -102,8 +110,6 @@ def refine_with_prior(image: Volume, initial: LabelMap, directions: Directions |
                       config: ModelConfig | None = None, source: str = "case",
                       device: str | torch.device = "cpu") -> LabelMap:
     """``initial`` corrected by the prior in the allowed directions (all when None)."""
-    from scorekit.score.refine import onto_scan  # refine imports this module's users
-
     config = config or prior_config(image, initial)
     inputs = case_inputs(image, initial, config, source, device)
     directions = directions or every_direction(len(config.regions))
@@ -169,3 +175,30 @@ def gated_prior(image: Volume, initial: LabelMap, gate: dict[str, str], source: 
     grow, shrink = gate_directions(gate, config.regions)
     directions = Directions(torch.tensor(grow), torch.tensor(shrink))
     return refine_with_prior(image, initial, directions, config, source)
+
+
+def rating_agreement(cases, network: torch.nn.Module, config: ModelConfig) -> dict[str, float]:
+    """Mean benefit (``gate.py``) over every rating of the regions of ``cases`` (the
+    trainer's rated cases) of each candidate refinement: the initial masks (0), the model's,
+    the learned gate's (when the model has one) and prior-only's."""
+    candidates = ["initial", "model", *(["learned-gate"] if config.gate else []), "prior-only"]
+    gains: dict[str, list[float]] = {name: [] for name in candidates}
+    for case in cases:
+        inputs = case.inputs
+        outputs = {
+            "initial": index_of(inputs.initial),
+            "model": labels_from_probabilities(predict_probabilities(network, inputs, config),
+                                               inputs.initial, config, inputs.prior),
+            "prior-only": corrected_index(inputs, every_direction(len(config.regions)),
+                                          config.eta)}
+        if config.gate:
+            grow, shrink = gate_directions(config.gate, config.regions)
+            outputs["learned-gate"] = corrected_index(
+                inputs, Directions(torch.tensor(grow), torch.tensor(shrink)), config.eta)
+        present = inputs.initial.flatten(1).any(1).tolist()
+        for name, index in outputs.items():
+            changes = volume_changes(inputs.initial, index)
+            gains[name] += [benefit(*changes[k], int(q[k]), int(l_[k]))
+                            for q, l_ in case.rating_sets
+                            for k in range(len(config.regions)) if present[k]]
+    return {name: float(np.mean(values)) if values else 0.0 for name, values in gains.items()}

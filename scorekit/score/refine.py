@@ -42,6 +42,7 @@ from scorekit.data.labelmap import LabelMap
 from scorekit.data.labels import read_labelmap, resample_labelmap, write_labelmap
 from scorekit.data.volume import Volume, read_volume
 from scorekit.devices import autocast, resolve_device
+from scorekit.score.gate import gate_directions
 from scorekit.score.inputs import CaseInputs, case_inputs, changes_on_scan, missing_regions
 from scorekit.score.loss import region_priors
 from scorekit.score.model import ModelConfig, load_model
@@ -80,6 +81,8 @@ def labels_from_probabilities(probabilities: torch.Tensor, initial: torch.Tensor
     """
     if config.prior_veto:
         probabilities = prior_consistent(probabilities, initial, prior, config)
+    if config.gate:
+        probabilities = gate_consistent(probabilities, initial, config)
     if config.background_region:
         initial = torch.cat([~initial.any(0, keepdim=True), initial])
     scores = probabilities
@@ -102,6 +105,21 @@ def prior_consistent(probabilities: torch.Tensor, initial: torch.Tensor,
         held = torch.cat([~initial.any(0, keepdim=True), initial])
     against = ((probabilities >= 0.5) & ~held & (p_k < 0.5)) | (
         (probabilities < 0.5) & held & (p_k >= 0.5))
+    return torch.where(against, held.float(), probabilities)
+
+
+def gate_consistent(probabilities: torch.Tensor, initial: torch.Tensor, config: ModelConfig
+                    ) -> torch.Tensor:
+    """Ŝ with the changes the learned gate does not let through undone: a region may grow
+    only where its structure's ratings supported growing, shrink only where they supported
+    shrinking (``gate.py``)."""
+    grow, shrink = (torch.tensor(d, device=initial.device)[:, None, None, None]
+                    for d in gate_directions(config.gate, config.regions))
+    held = initial
+    if config.background_region:  # background follows the regions
+        held = torch.cat([~initial.any(0, keepdim=True), initial])
+        grow, shrink = (torch.cat([torch.ones_like(d[:1]), d]) for d in (grow, shrink))
+    against = ((probabilities >= 0.5) & ~held & ~grow) | ((probabilities < 0.5) & held & ~shrink)
     return torch.where(against, held.float(), probabilities)
 
 
@@ -153,12 +171,16 @@ def cached_model(model: str | os.PathLike, device: torch.device):
 
 
 def refine_files(image: str | os.PathLike, seg: str | os.PathLike, model: str | os.PathLike,
-                 out: str | os.PathLike, device: str = "auto") -> tuple[Path, list[str]]:
-    """Read, refine, write (label map + sidecar, or .seg.nrrd); returns the output and the
-    model's regions the segmentation lacks (left absent)."""
+                 out: str | os.PathLike, device: str = "auto", method: str = "auto"
+                 ) -> tuple[Path, list[str], str]:
+    """Read, refine as the model's verdict names (``choice.py``; ``method`` forces one),
+    write (label map + sidecar, or .seg.nrrd); returns the output, the model's regions the
+    segmentation lacks (left absent) and the refinement used."""
+    from scorekit.score.choice import refine_as_named  # it builds on this module
+
     torch_device = resolve_device(device)
     network, config = cached_model(model, torch_device)
     initial = read_labelmap(seg)
-    refined = refine_case(read_volume(image), initial, network, config, torch_device,
-                          source=str(seg))
-    return write_labelmap(refined, out), missing_regions(initial, config)
+    refined, used = refine_as_named(read_volume(image), initial, network, config,
+                                    torch_device, str(seg), method)
+    return write_labelmap(refined, out), missing_regions(initial, config), used

@@ -62,6 +62,7 @@ from scorekit.errors import ScoreKitError
 from scorekit.metrics import dice
 from scorekit.progress import Progress, Silent
 from scorekit.score import augment
+from scorekit.score.gate import fit_gate
 from scorekit.score.inputs import (
     CaseInputs,
     case_inputs,
@@ -78,8 +79,9 @@ from scorekit.score.loss import (
 )
 from scorekit.score.model import ModelConfig, build_network, load_model, save_model
 from scorekit.score.morphology import band
+from scorekit.score.prior_refine import rating_agreement, region_evidence
 from scorekit.score.refine import labels_from_probabilities, predict_probabilities
-from scorekit.score.verdict import decide, describe, direction_checks, hard_logits
+from scorekit.score.verdict import decide, describe, direction_checks, hard_logits, name_best
 from scorekit.weights import read_metadata
 
 
@@ -160,6 +162,11 @@ def train(workspace: str | os.PathLike, out: str | os.PathLike, options: TrainOp
     train_cases, val_cases = _split(cases)
     progress.log(f"{len(train_cases)} training and {len(val_cases)} validation cases; "
                  f"regions {', '.join(regions)}")
+    if method.learns_gate:
+        run.config = replace(run.config, gate=fit_gate(
+            [e for c in train_cases for e in region_evidence(c.inputs, regions, c.rating_sets,
+                                                              run.config.eta)]))
+        progress.log(f"learned gate: {run.config.gate}")
     try:
         if resume:
             run.load_checkpoint(progress)
@@ -299,6 +306,7 @@ class Trainer:
     """One training run: network, optimizer, generator, history; hooks for the method."""
 
     needs_reference = False  # the method trains on reference masks
+    learns_gate = False  # fits the gate of the prior's corrections to the ratings (gate.py)
     mask_only = False  # the network sees the masks only (image and prior zeroed)
 
     def __init__(self, config: ModelConfig, options: TrainOptions, device, out: Path,
@@ -529,6 +537,7 @@ class Trainer:
                 right += moved
                 stable += kept
         verdict = decide(losses_initial, losses_refined, right, stable, in_sample)
+        verdict.update(name_best(rating_agreement(cases, network, config), verdict["go"]))
         config.training["verdict"] = verdict
         save_model(self.out, network, config)
         progress.log(f"verdict: {describe(verdict)}")

@@ -84,6 +84,24 @@ def decide(losses_initial: list[float], losses_refined: list[float], right: list
             "wrong_direction": round(wrong, 4), "perfect_change": round(change, 4)}
 
 
+def name_best(agreement: dict[str, float], model_go: bool) -> dict:
+    """Which refinement the held-out ratings agree with most (``agreement``: mean benefit
+    per candidate, ``gate.py``): the verdict's ``use``, what ``scorekit refine`` and
+    SCORERefine apply by default. A no-go model is never named; ties go to the candidate
+    listed first (the initial masks first: no change without a gain)."""
+    allowed = {k: v for k, v in agreement.items() if k != "model" or model_go}
+    best = max(allowed, key=lambda k: allowed[k])
+    return {"use": best, "agreement": {k: round(v, 5) for k, v in agreement.items()}}
+
+
+def describe_use(verdict: dict | None) -> str:
+    """One line: the refinement the verdict names, and why."""
+    if not verdict or "use" not in verdict:
+        return "model (no named choice: model made before choices were judged)"
+    scores = ", ".join(f"{k} {v:+.4f}" for k, v in verdict["agreement"].items())
+    return (f"{verdict['use']} (agrees best with the held-out ratings; mean benefit {scores})")
+
+
 def describe(verdict: dict | None) -> str:
     """One line for people: the CLI, the Slicer module."""
     if not verdict:

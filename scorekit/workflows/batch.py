@@ -24,8 +24,9 @@ from scorekit.data.volume import read_volume
 from scorekit.devices import resolve_device
 from scorekit.errors import ScoreKitError
 from scorekit.progress import Progress, Silent
+from scorekit.score.choice import refine_as_named
 from scorekit.score.model import load_model
-from scorekit.score.refine import missing_regions, refine_case
+from scorekit.score.refine import missing_regions
 from scorekit.workflows.intake import CaseFiles, initial_segmentation
 
 SUMMARY = "summary.csv"
@@ -93,7 +94,7 @@ def _refine_one(files: CaseFiles, network, config, device, out: Path, names, eng
                 structures) -> list[dict]:
     image = read_volume(files.image)
     initial, _ = initial_segmentation(files, names, structures, engine, device=str(device))
-    refined = refine_case(image, initial, network, config, device, files.id)
+    refined, _ = refine_as_named(image, initial, network, config, device, files.id)
     write_labelmap(refined, out / f"{files.id}.seg.nrrd")
     absent = set(missing_regions(initial, config))
     rows = [{"case": files.id, "region": region, "status": "absent in scan"}

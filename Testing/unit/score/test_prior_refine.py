@@ -1,0 +1,85 @@
+"""Refinement without learning: the prior in the band, where it may act."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from scorekit.data.ratings import NONE, UNDER, Rating
+from scorekit.errors import ScoreKitError
+from scorekit.metrics import dice
+from scorekit.score.inputs import WORKING_VOXELS, default_spacing
+from scorekit.score.prior_refine import (
+    gated_prior,
+    prior_config,
+    prior_only,
+    rated_directions,
+    rating_guided_prior,
+    workspace_gate,
+)
+
+
+@pytest.fixture(scope="module")
+def case(small_phantom_workspace):
+    return small_phantom_workspace.cases()[0]
+
+
+def test_prior_only_changes_voxels_only_near_the_initial_surfaces(case):
+    image, initial = case.image(), case.initial()
+    refined = prior_only(image, initial, case.id)
+    config = prior_config(image, initial)
+    reach_mm = (config.eta + 1) * config.spacing_mm + max(image.geometry.spacing_zyx)
+    changed = refined.array != initial.array
+    assert changed.any()
+    inside, spacing = initial.array > 0, image.geometry.spacing_zyx
+    to_surface_mm = np.where(inside, ndimage.distance_transform_edt(inside, sampling=spacing),
+                             ndimage.distance_transform_edt(~inside, sampling=spacing))
+    assert np.all(to_surface_mm[changed] <= reach_mm)
+
+
+def test_prior_only_moves_phantom_masks_towards_the_reference(case):
+    image, initial, reference = case.image(), case.initial(), case.reference()
+    refined = prior_only(image, initial, case.id)
+    before = np.mean([dice(initial.mask(n), reference.mask(n)) for n in reference.names])
+    after = np.mean([dice(refined.mask(n), reference.mask(n)) for n in reference.names])
+    assert after > before
+
+
+def test_rating_guided_prior_leaves_regions_rated_perfect_and_only_grows_under(case):
+    image, initial = case.image(), case.initial()
+    first, second = initial.names
+    ratings = [Rating(case.id, first, 5, NONE), Rating(case.id, second, 2, UNDER)]
+    refined = rating_guided_prior(image, initial, ratings, case.id)
+    assert np.array_equal(refined.mask(first), initial.mask(first))
+    assert not (initial.mask(second) & ~refined.mask(second)).any()  # nothing removed
+    # a rating above the threshold is left alone too
+    ratings[1] = Rating(case.id, second, 4, UNDER)
+    assert np.array_equal(rating_guided_prior(image, initial, ratings, case.id).array,
+                          initial.array)
+
+
+def test_rating_guided_prior_refuses_unrated_regions(case):
+    with pytest.raises(ScoreKitError, match="no rating for region"):
+        rated_directions([], ["humerus_left"], "case 'x'")
+
+
+def test_a_gate_that_keeps_everything_returns_the_initial_masks(case):
+    image, initial = case.image(), case.initial()
+    kept = gated_prior(image, initial, {"*": "keep"}, case.id)
+    assert np.array_equal(kept.array, initial.array)
+
+
+def test_a_gate_is_fitted_from_a_workspace_of_rated_cases(small_phantom_workspace):
+    gate = workspace_gate(small_phantom_workspace)
+    assert set(gate) >= {"*", *small_phantom_workspace.cases()[0].regions}
+    assert set(gate.values()) <= {"both", "grow", "shrink", "keep"}
+
+
+def test_the_default_working_grid_fits_a_whole_torso_in_the_memory_budget():
+    torso_mm = (343 * 1.6, 512 * 0.7, 512 * 0.7)
+    spacing = default_spacing(0.7, torso_mm)
+    assert np.prod([e / spacing for e in torso_mm]) <= WORKING_VOXELS
+    assert spacing <= 1.5  # TotalSegmentator's grid
+    assert default_spacing(1.0, (100.0, 80.0, 80.0)) == 1.0  # small crops keep the finest
+    assert default_spacing(1.02, (100.0, 80.0, 80.0)) == 1.0  # rounded to 0.05 mm

@@ -1,0 +1,49 @@
+"""What ``scorekit refine`` applies with a trained model: the refinement its verdict names.
+
+After training, the verdict (``verdict.name_best``) compares on held-out rated cases the
+model's refinement, the learned gate's, prior-only's and the initial masks by how well
+their changes agree with the ratings, and names the best as ``use``. ``method="auto"``
+(the default of the command line, the worker and SCORERefine) applies that one; any other
+method forces it. Models made before the verdict named a choice refine with the network.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from scorekit.data.labelmap import LabelMap
+from scorekit.data.volume import Volume
+from scorekit.errors import ScoreKitError
+from scorekit.score.model import ModelConfig
+from scorekit.score.prior_refine import gated_prior, prior_only
+from scorekit.score.refine import refine_case
+
+CHOICES = ("model", "learned-gate", "prior-only", "initial")
+
+
+def named_choice(config: ModelConfig, method: str = "auto") -> str:
+    """The refinement ``method`` stands for with this model (``auto``: the verdict's)."""
+    if method != "auto":
+        return method
+    verdict = config.training.get("verdict") or {}
+    return verdict.get("use", "model")
+
+
+def refine_as_named(image: Volume, initial: LabelMap, network: torch.nn.Module,
+                    config: ModelConfig, device: torch.device, source: str = "case",
+                    method: str = "auto") -> tuple[LabelMap, str]:
+    """The refined label map and the refinement that made it."""
+    use = named_choice(config, method)
+    grid = {"prior": config.prior, "spacing_mm": config.spacing_mm}
+    if use == "model":
+        return refine_case(image, initial, network, config, device, source), use
+    if use == "learned-gate":
+        if not config.gate:
+            raise ScoreKitError(f"{source}: this model has no learned gate (trained before "
+                                "gates, or a baseline); use --method model or prior-only")
+        return gated_prior(image, initial, config.gate, source, **grid), use
+    if use == "prior-only":
+        return prior_only(image, initial, source, **grid), use
+    if use == "initial":
+        return initial, use
+    raise ScoreKitError(f"unknown refinement '{use}'; one of auto, {', '.join(CHOICES)}")
