@@ -38,7 +38,7 @@ REFUSAL = compat.application_refusal()  # one line when this Slicer is too old
 from scorekit import registry  # pure data: importable before the dependencies are installed
 from SCORESlicerLib import dependencies
 from SCORESlicerLib.jobpanel import JobPanel
-from SCORESlicerLib.widget import ModuleWidget, isSet
+from SCORESlicerLib.widget import ModuleWidget, errorsShown, isSet
 
 NOT_RATED = -1  # the quality spin box's "–" value
 ANONYMOUS = "anonymous"  # the rater until one types a name
@@ -330,7 +330,7 @@ class SCORERefineWidget(ModuleWidget):
             return
         segmentId = self.segmentIdOfRow(row)
         seconds = self._clock.spent(segmentId)
-        with slicer.util.tryWithErrorDisplay(_("Invalid rating.")):
+        with errorsShown(_("Invalid rating.")):
             set_rating(self._ratedNode, segmentId, qualityBox.value,
                        ErrorLabel.parse(errorBox.currentText), seconds=seconds,
                        rater=self._parameterNode.rater or ANONYMOUS)
@@ -346,7 +346,7 @@ class SCORERefineWidget(ModuleWidget):
                 _("Not rated yet: {names}. Add the case anyway? Training uses only cases "
                   "whose every segment is rated.").format(names=", ".join(unrated))):
             return
-        with slicer.util.tryWithErrorDisplay(_("Could not add the case."), waitCursor=True):
+        with errorsShown(_("Could not add the case."), waitCursor=True):
             case = self.logic.add_case(p.workspace, p.caseId, p.inputVolume,
                                        p.initialSegmentation)
             self.setStatus(_("Case {case} added to {workspace}.").format(
@@ -359,7 +359,7 @@ class SCORERefineWidget(ModuleWidget):
                 _("Case {case} already holds other ratings of {names} by the same rater. "
                   "Replace them?").format(case=p.caseId, names=", ".join(replaced))):
             return
-        with slicer.util.tryWithErrorDisplay(_("Could not save the ratings.")):
+        with errorsShown(_("Could not save the ratings.")):
             count = self.logic.save_ratings(p.workspace, p.caseId, p.initialSegmentation)
             self.setStatus(_("{count} ratings saved for case {case}.").format(
                 count=count, case=p.caseId))

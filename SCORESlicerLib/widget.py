@@ -4,6 +4,7 @@ classes: only the widgets import it.)"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 import qt
@@ -15,11 +16,24 @@ from slicer.util import VTKObservationMixin
 
 from scorekit import registry
 from SCORESlicerLib import dependencies
+from SCORESlicerLib.pending import conclude
 
 
 def isSet(path) -> bool:
     """Path parameters start as ``Path('.')``, which is true; "not chosen yet" is that."""
     return bool(path) and str(path) != "."
+
+
+@contextlib.contextmanager
+def errorsShown(message: str, waitCursor: bool = False):
+    """``slicer.util.tryWithErrorDisplay`` that ends there: Slicer's re-raises after its
+    dialog, which skips what follows the block (enabling the buttons again) and logs a
+    traceback; here the dialog is all, and the code after the ``with`` runs."""
+    try:
+        with slicer.util.tryWithErrorDisplay(message, waitCursor=waitCursor):
+            yield
+    except Exception as error:
+        logging.warning(f"{message} {error}")
 
 
 class ModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
@@ -147,7 +161,7 @@ class ModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             if self.jobs.button is button:
                 self.jobs.cancel()
             return
-        with slicer.util.tryWithErrorDisplay(_("Could not start {what}.").format(what=what)):
+        with errorsShown(_("Could not start {what}.").format(what=what)):
             self.jobs.start(start_job, button, on_finished)
         self.updateButtons()
 
@@ -163,15 +177,11 @@ class ModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             return pending[0].job
 
         def finished(job) -> None:
-            if job.cancelled:
-                pending[0].discard()
+            failed = _("{what} failed.").format(what=what.capitalize())
+            outcome = conclude(pending[0], on_result,
+                               lambda error: self.showError(failed, error), on_failure)
+            if outcome == "cancelled":
                 self.setStatus(_("{what} cancelled.").format(what=what.capitalize()))
-            elif job.returncode != 0 and on_failure is not None and on_failure(job.error):
-                pending[0].discard()
-            else:
-                with slicer.util.tryWithErrorDisplay(_("{what} failed.").format(
-                        what=what.capitalize())):
-                    on_result(pending[0].result())
             self.updateButtons()
 
         if not self.jobs.busy:  # (a click while busy is the Cancel of the running job)
@@ -206,11 +216,14 @@ class ModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 _("This module needs these Python packages: {packages}. Install them now? "
                   "(This can take several minutes.)").format(packages=", ".join(missing))):
             return False
-        with slicer.util.tryWithErrorDisplay(_("Installing the packages failed."),
-                                             waitCursor=True):
+        with errorsShown(_("Installing the packages failed."), waitCursor=True):
             dependencies.install_packages(missing)
             return True
         return False
+
+    def showError(self, message: str, error: Exception) -> None:
+        with errorsShown(message):
+            raise error
 
     def setStatus(self, text: str) -> None:
         self.ui.statusLabel.text = text

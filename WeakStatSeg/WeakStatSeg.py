@@ -37,7 +37,7 @@ REFUSAL = compat.application_refusal()  # one line when this Slicer is too old
 from scorekit import registry  # pure data: importable before the dependencies are installed
 from SCORESlicerLib import dependencies
 from SCORESlicerLib.jobpanel import JobPanel
-from SCORESlicerLib.widget import ModuleWidget, isSet
+from SCORESlicerLib.widget import ModuleWidget, errorsShown, isSet
 
 
 class WeakStatSeg(ScriptedLoadableModule):
@@ -111,7 +111,7 @@ class WeakStatSegWidget(ModuleWidget):
             return
         if not self.dependenciesReady():
             return
-        with slicer.util.tryWithErrorDisplay(_("Could not measure the segment.")):
+        with errorsShown(_("Could not measure the segment.")):
             fraction = self.logic.measure_fraction(node, segmentId,
                                                    self._parameterNode.inputVolume)
             self._parameterNode.roiPercent = 100.0 * fraction
@@ -152,7 +152,7 @@ class WeakStatSegWidget(ModuleWidget):
                 _("The dataset already holds an image named {name}. Replace it?").format(
                     name=p.imageName)):
             return
-        with slicer.util.tryWithErrorDisplay(_("Could not add the image."), waitCursor=True):
+        with errorsShown(_("Could not add the image."), waitCursor=True):
             self.logic.add_image(p.datasetFolder, p.imageName, p.inputVolume,
                                  p.roiPercent / 100.0, node, segmentId, replace=replace)
             count = len(self.logic.read_rows(Path(p.datasetFolder)))

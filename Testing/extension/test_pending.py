@@ -1,0 +1,92 @@
+"""A child job's result on a real MRML scene (slicer-core): it ends in one outcome without
+raising, whatever happened, and it never lands in a scene other than the one it started
+in."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture()
+def phantom(mrml_scene, small_phantom_workspace):
+    from SCORESlicerLib.mrml import add_volume_node
+
+    return add_volume_node(small_phantom_workspace.cases()[0].image(), "phantom")
+
+
+def segment(volume):
+    """The threshold engine in a child, as Segment starts it."""
+    from SCORERefineLib.logic import RefineLogic
+
+    return RefineLogic.start_segment(volume, ["humerus_left"], engine="threshold", device="cpu")
+
+
+def conclude(pending):
+    from SCORESlicerLib.pending import conclude
+
+    results, errors = [], []
+    outcome = conclude(pending, results.append, errors.append)
+    return outcome, results, errors
+
+
+def segmentations(scene) -> int:
+    return scene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode")
+
+
+def test_a_failed_job_ends_in_one_reported_error_not_a_raise(mrml_scene, phantom, tmp_path):
+    from WeakStatSegLib.logic import WeakStatLogic
+
+    pending = WeakStatLogic.start_segment(phantom, tmp_path / "no-model", device="cpu")
+    pending.job.wait(timeout=300)
+    outcome, results, errors = conclude(pending)
+    assert (outcome, results) == ("failed", [])
+    assert len(errors) == 1 and "no-model" in str(errors[0])
+
+
+def test_the_widgets_enable_their_buttons_after_any_ending():
+    """Every job's end goes through ``conclude`` and then ``updateButtons``; nothing shows
+    an error with Slicer's re-raising ``tryWithErrorDisplay`` except the one helper."""
+    widget = (ROOT / "SCORESlicerLib" / "widget.py").read_text()
+    finished = widget[widget.index("def finished(job)"):widget.index("if not self.jobs.busy")]
+    assert "conclude(" in finished and finished.rstrip().endswith("self.updateButtons()")
+    for path in [ROOT / "SCORERefine" / "SCORERefine.py", ROOT / "WeakStatSeg" / "WeakStatSeg.py",
+                 ROOT / "SCORESlicerLib" / "widget.py"]:
+        uses = re.findall(r"tryWithErrorDisplay\(", path.read_text())
+        assert len(uses) == (1 if path.name == "widget.py" else 0), path.name
+
+
+def test_closing_the_scene_cancels_a_running_segmentation(mrml_scene, phantom):
+    pending = segment(phantom)
+    assert pending.job.returncode is None
+    mrml_scene.Clear(0)  # File > Close Scene: the next patient
+    assert pending.job.cancelled
+    pending.job.wait(timeout=60)
+    outcome, results, errors = conclude(pending)
+    assert (outcome, results, errors) == ("cancelled", [], [])
+    assert segmentations(mrml_scene) == 0
+
+
+def test_a_result_ready_when_the_scene_closes_is_dropped(mrml_scene, phantom):
+    pending = segment(phantom)
+    assert pending.job.wait(timeout=300) == 0, pending.job.error
+    mrml_scene.Clear(0)
+    outcome, results, _ = conclude(pending)
+    assert (outcome, results) == ("cancelled", [])
+    assert segmentations(mrml_scene) == 0
+    assert not Path(pending._folder.name).exists()
+
+
+def test_a_result_in_its_own_scene_arrives(mrml_scene, phantom):
+    outcome, results, errors = conclude(_finished(segment(phantom)))
+    assert (outcome, errors) == ("done", [])
+    assert results[0].GetName() == "phantom threshold" and segmentations(mrml_scene) == 1
+
+
+def _finished(pending):
+    assert pending.job.wait(timeout=300) == 0, pending.job.error
+    return pending
