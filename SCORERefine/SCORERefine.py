@@ -444,6 +444,7 @@ class SCORERefineTest(ScriptedLoadableModuleTest):
         self.assertEqual(parameters.steps, registry.TRAINING_STEPS)
 
     def test_rate_train_and_refine(self):
+        dependencies.skip_unless_installed()
         import tempfile
 
         from scorekit.synth import write_phantom_workspace

@@ -220,6 +220,7 @@ class WeakStatSegTest(ScriptedLoadableModuleTest):
         self.assertEqual(parameters.steps, registry.WEAKSTAT_STEPS)
 
     def test_record_train_and_segment(self):
+        dependencies.skip_unless_installed()
         import tempfile
 
         import numpy as np

@@ -92,3 +92,23 @@ def test_the_verbs_the_modules_run_need_none_of_the_command_line_only_packages()
                             timeout=300, env={"OMP_NUM_THREADS": "1", "PATH": ""})
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().endswith("ok")
+
+
+def test_a_heavy_self_test_skips_when_the_loader_runs_it_without_the_packages(
+        tmp_path, monkeypatch):
+    import unittest
+
+    listed = tmp_path / "requirements.txt"
+    listed.write_text("not-a-real-package-xyz>=1\n")
+    monkeypatch.setattr(dependencies, "REQUIREMENTS_FILES", (listed,))
+
+    class SelfTest(unittest.TestCase):
+        def test_heavy(self):
+            dependencies.skip_unless_installed()
+            raise AssertionError("ran without its packages")
+
+    suite = unittest.TestLoader().loadTestsFromTestCase(SelfTest)
+    result = unittest.TestResult()
+    suite.run(result)
+    assert result.wasSuccessful() and len(result.skipped) == 1
+    assert result.skipped[0][1] == "not installed: not-a-real-package-xyz>=1"

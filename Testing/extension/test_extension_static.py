@@ -259,3 +259,19 @@ def test_a_source_checkout_module_finds_the_shared_packages(module, tmp_path):
                             text=True, cwd=tmp_path, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(ROOT)
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_every_self_test_the_ctest_loader_collects_skips_without_the_dependencies(module):
+    """``slicer_add_python_unittest`` runs each ``test*`` method through
+    ``unittest.TestLoader``: a method that needs torch must skip itself first."""
+    functions = _functions(ROOT / module / f"{module}.py")
+    collected = [name.split(".")[1] for name in functions
+                 if name.startswith(f"{module}Test.test")]
+    assert "test_module_loads" in collected and len(collected) >= 2
+    for name in collected:
+        if name == "test_module_loads":  # needs nothing beyond Slicer
+            continue
+        body = [s for s in functions[f"{module}Test.{name}"].body
+                if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
+        assert ast.unparse(body[0]) == "dependencies.skip_unless_installed()", name
