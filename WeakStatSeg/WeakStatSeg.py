@@ -64,7 +64,7 @@ class WeakStatSegParameterNode:
     roiPercent: Annotated[float, WithinRange(0.0, 100.0)] = 10.0
     datasetFolder: Path
     imageName: str = ""
-    losses: Annotated[str, Choice(["stat+weak", "stat", "weak", "full"])] = "stat+weak"
+    losses: Annotated[str, Choice(["stat+weak", "stat", "weak"])] = "stat+weak"
     roiContrast: Annotated[str, Choice(list(registry.WEAKSTAT_ROI_CONTRASTS))] = (
         registry.WEAKSTAT_ROI_CONTRASTS[0])
     backbone: Annotated[str, Choice(["auto", "resnet50", "mobilenet_v3_large", "unet2d",
@@ -97,6 +97,8 @@ class WeakStatSegWidget(ModuleWidget):
     def refreshButtons(self, p) -> None:
         self.followVolumeName(p, "imageName")
         haveDataset = isSet(p.datasetFolder)
+        self.ui.measureButton.enabled = bool(p.inputVolume)  # both act on the image
+        self.ui.paintButton.enabled = bool(p.inputVolume)
         self.ui.addImageButton.enabled = bool(p.inputVolume) and haveDataset and not self.jobs.busy
         self.ui.trainButton.enabled = self.jobButtonEnabled(self.ui.trainButton, haveDataset)
         self.ui.segmentButton.enabled = self.jobButtonEnabled(

@@ -3,6 +3,8 @@ training in a child process, segmentation into a node."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -13,6 +15,8 @@ from scorekit.synth.ultrasound import lesion_phantom
 from scorekit.weakstat.data import read_dataset
 from scorekit.weakstat.model import load_model
 from scorekit.weakstat.weakmask import weak_mask_from_reference
+
+ROOT = Path(__file__).resolve().parents[2]
 
 # A 2D picture as Slicer loads it: a single-slice volume.
 GEOMETRY = Geometry((112, 96, 1), (0.2, 0.2, 1.0), (0.0, 0.0, 0.0),
@@ -111,3 +115,29 @@ def test_training_in_a_child_process_then_segmenting_into_a_node(mrml_scene, tmp
     reference = "Reference image geometry"
     assert (node.GetSegmentation().GetConversionParameter(reference)
             == painted.GetSegmentation().GetConversionParameter(reference))  # the image's grid
+
+
+def test_only_losses_a_dataset_of_the_module_can_train_are_offered(tmp_path):
+    """The module's datasets keep no full masks: a "full" loss could only stop training."""
+    import ast
+    import re
+
+    from WeakStatSegLib.logic import LOSS_CHOICES, WeakStatLogic
+
+    source = (ROOT / "WeakStatSeg" / "WeakStatSeg.py").read_text()
+    offered = ast.literal_eval(re.search(r"losses: Annotated\[str, Choice\((\[.*?\])\)",
+                                         source).group(1))
+    assert offered == list(LOSS_CHOICES) and "full" not in offered
+    with pytest.raises(ScoreKitError, match="keeps no full masks"):
+        WeakStatLogic.start_training(tmp_path, tmp_path / "model", losses="full")
+
+
+def test_paint_and_measure_wait_for_an_image():
+    import ast
+
+    tree = ast.parse((ROOT / "WeakStatSeg" / "WeakStatSeg.py").read_text())
+    refresh = next(f for f in ast.walk(tree)
+                   if isinstance(f, ast.FunctionDef) and f.name == "refreshButtons")
+    text = ast.unparse(refresh)
+    for button in ("measureButton", "paintButton"):
+        assert f"self.ui.{button}.enabled = bool(p.inputVolume)" in text, button

@@ -31,7 +31,8 @@ from SCORESlicerLib.pending import PendingResult
 
 DATASET_CSV = "dataset.csv"
 COLUMNS = ["image", "mask", "fraction", "weak_mask"]
-LOSS_CHOICES = {"stat+weak": "stat,weak", "stat": "stat", "weak": "weak", "full": "full"}
+# What a dataset made here can train with: it keeps no full masks, so no "full" loss.
+LOSS_CHOICES = {"stat+weak": "stat,weak", "stat": "stat", "weak": "weak"}
 
 
 def grey_volume(volume_node) -> Volume:
@@ -116,6 +117,9 @@ class WeakStatLogic:
                        device: str = "auto", roi_contrast: str = WEAKSTAT_ROI_CONTRASTS[0],
                        on_progress=None, on_log=None) -> jobs.Job:
         """Start ``scorekit weakstat train`` on the dataset's CSV in a child process."""
+        if losses not in LOSS_CHOICES:
+            raise ScoreKitError(f"losses '{losses}': a dataset of the module keeps no full "
+                                f"masks; choose one of {', '.join(LOSS_CHOICES)}")
         csv_path = Path(dataset) / DATASET_CSV
         if not csv_path.exists():
             raise ScoreKitError(f"{dataset}: no {DATASET_CSV}; add images first")
