@@ -66,6 +66,8 @@ class SCORERefine(ScriptedLoadableModule):
 class SCORERefineParameterNode:
     inputVolume: vtkMRMLScalarVolumeNode
     initialSegmentation: vtkMRMLSegmentationNode
+    segmentationOutput: vtkMRMLSegmentationNode  # None: a new node each run
+    refinedOutput: vtkMRMLSegmentationNode
     structures: str = ",".join(registry.DEFAULT_STRUCTURES)
     fast: bool = True
     device: Annotated[str, Choice(list(registry.DEVICES))] = "auto"
@@ -171,13 +173,16 @@ class SCORERefineWidget(ModuleWidget):
         structures = [s.strip() for s in p.structures.split(",") if s.strip()]
 
         def done(node) -> None:
-            self.logic.getParameterNode().initialSegmentation = node
-            self.setStatus(_("Initial segmentation: {name}").format(name=node.GetName()))
+            parameters = self.logic.getParameterNode()
+            parameters.initialSegmentation = parameters.segmentationOutput = node
+            self.setStatus(_("Initial segmentation: {name}").format(name=node.GetName())
+                           + self.emptyNote(self.logic.empty_segments(node)))
 
         self.runPending(self.ui.segmentButton, lambda on_progress, on_log:
                         self.logic.start_segment(p.inputVolume, structures, fast=p.fast,
                                                  device=p.device, on_progress=on_progress,
-                                                 on_log=on_log),
+                                                 on_log=on_log,
+                                                 output_node=p.segmentationOutput),
                         done, _("TotalSegmentator"),
                         on_failure=lambda error: self.offerWeightsDownload(error, structures))
 
@@ -386,15 +391,23 @@ class SCORERefineWidget(ModuleWidget):
             return
 
         def done(result) -> None:
+            from SCORERefineLib.logic import emptied
+
             node, changes = result
+            self.logic.getParameterNode().refinedOutput = node
             self.showChanges(changes)
-            self.setStatus(_("Refined segmentation: {name}").format(name=node.GetName()))
+            self.setStatus(_("Refined segmentation: {name}").format(name=node.GetName())
+                           + self.emptyNote(emptied(changes)))
 
         self.runPending(self.ui.refineButton, lambda on_progress, on_log:
                         self.logic.start_refine(p.inputVolume, p.initialSegmentation, p.model,
                                                 device=p.device, on_progress=on_progress,
-                                                on_log=on_log),
+                                                on_log=on_log, output_node=p.refinedOutput),
                         done, _("refinement"))
+
+    @staticmethod
+    def emptyNote(names) -> str:
+        return _(" Came back empty: {names}.").format(names=", ".join(names)) if names else ""
 
     def showChanges(self, changes) -> None:
         table = self.ui.changesTable

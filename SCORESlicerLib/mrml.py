@@ -100,9 +100,15 @@ def volume_from_node(node) -> Volume:
     return Volume(slicer.util.arrayFromVolume(node).copy(), geometry_of_node(node))
 
 
-def add_segmentation_node(labels: LabelMap, name: str, reference_node=None):
-    """A segmentation node with one segment per region (names and colours kept)."""
-    segmentation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", name)
+def add_segmentation_node(labels: LabelMap, name: str, reference_node=None, into=None):
+    """A segmentation node with one segment per region (names and colours kept; a region
+    without voxels stays as an empty segment, so that nothing disappears unsaid). ``into``:
+    an existing segmentation node whose segments are replaced, instead of a new node."""
+    segmentation = into
+    if segmentation is None:
+        segmentation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", name)
+    else:
+        segmentation.GetSegmentation().RemoveAllSegments()
     if reference_node is not None:
         segmentation.SetReferenceImageGeometryParameterFromVolumeNode(reference_node)
     with scratch_nodes():
@@ -114,8 +120,27 @@ def add_segmentation_node(labels: LabelMap, name: str, reference_node=None):
         value = segment.GetLabelValue()
         segment.SetName(labels.regions.get(value, segment.GetName()))
         segment.SetColor(*labels.color(value))
+    present = {s.GetName() for s in segments(segmentation).values()}
+    for value, region in labels.regions.items():
+        if region not in present:
+            segmentation.GetSegmentation().AddEmptySegment(region, region, labels.color(value))
     segmentation.CreateDefaultDisplayNodes()
     return segmentation
+
+
+def empty_segments(segmentation_node) -> list[str]:
+    """Names of the segments without a voxel (segments may share one label map: each is
+    looked for by its label value)."""
+    from vtk.util.numpy_support import vtk_to_numpy
+
+    binary = slicer.vtkSegmentationConverter.GetBinaryLabelmapRepresentationName()
+    names = []
+    for segment in segments(segmentation_node).values():
+        image = segment.GetRepresentation(binary)
+        scalars = None if image is None else image.GetPointData().GetScalars()
+        if scalars is None or not (vtk_to_numpy(scalars) == segment.GetLabelValue()).any():
+            names.append(segment.GetName())
+    return names
 
 
 def segments(segmentation_node) -> dict:

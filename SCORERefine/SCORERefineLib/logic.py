@@ -36,6 +36,7 @@ from scorekit.score.verdict import describe, read_verdict
 from SCORESlicerLib.mrml import (
     add_segmentation_node,
     add_volume_node,
+    empty_segments,
     labelmap_from_segmentation_node,
     segments,
     volume_from_node,
@@ -145,6 +146,8 @@ def unrated_segments(segmentation_node) -> list[str]:
 class RefineLogic:
     """SCORERefine's operations; the module's Logic class is this plus Slicer's base."""
 
+    empty_segments = staticmethod(empty_segments)
+
     # - initial segmentation -
     @staticmethod
     def load_ct(path: str | os.PathLike, name: str | None = None):
@@ -155,9 +158,11 @@ class RefineLogic:
     @staticmethod
     def start_segment(volume_node, structures: list[str] | None = None,
                       engine: str | None = None, fast: bool = True, device: str = "auto",
-                      on_progress=None, on_log=None) -> PendingResult:
+                      on_progress=None, on_log=None, output_node=None) -> PendingResult:
         """Run TotalSegmentator (or the threshold engine) on a volume node in a child;
-        its result is a new segmentation node named after the volume."""
+        its result fills ``output_node`` (its segments replaced), else a new segmentation
+        node named after the volume. Requested structures found empty stay as empty
+        segments."""
         structures = list(structures or DEFAULT_STRUCTURES)
 
         def prepare(folder: Path) -> list:
@@ -171,7 +176,7 @@ class RefineLogic:
             labels = read_labelmap(folder / "initial.seg.nrrd", allow_empty=True)
             return add_segmentation_node(labels, f"{volume_node.GetName()} "
                                                  f"{engine or 'segmentation'}",
-                                         reference_node=volume_node)
+                                         reference_node=volume_node, into=output_node)
 
         return PendingResult(prepare, finish, on_progress, on_log)
 
@@ -252,10 +257,15 @@ class RefineLogic:
     # - refinement -
     @staticmethod
     def start_refine(volume_node, segmentation_node, model_dir: str | os.PathLike,
-                     device: str = "auto", on_progress=None, on_log=None) -> PendingResult:
-        """Refine in the session's warm worker; the result is a new segmentation node
-        "<name> refined" (same names, colours, terminology and reference geometry) and the
-        per-segment table of changes. The initial node is left as it was."""
+                     device: str = "auto", on_progress=None, on_log=None,
+                     output_node=None) -> PendingResult:
+        """Refine in the session's warm worker; the result fills ``output_node`` (its
+        segments replaced), else a new segmentation node "<name> refined" (same names,
+        colours, terminology and reference geometry; a segment refined to nothing stays,
+        empty), and the per-segment table of changes. The initial node is left as it was."""
+        if output_node is not None and output_node is segmentation_node:
+            raise ScoreKitError(f"'{segmentation_node.GetName()}' is the initial segmentation; "
+                                "pick another output (or a new one) for the refined result")
         initial = labelmap_from_segmentation_node(segmentation_node, volume_node)
 
         def prepare(folder: Path) -> list:
@@ -268,7 +278,8 @@ class RefineLogic:
         def finish(folder: Path):
             refined = read_labelmap(folder / "refined.seg.nrrd", allow_empty=True)
             node = add_segmentation_node(refined, f"{segmentation_node.GetName()} refined",
-                                         reference_node=volume_node)
+                                         reference_node=volume_node, into=output_node)
+            keep_every_segment(initial, node)
             copy_segment_appearance(segmentation_node, node)
             return node, compare(initial, refined)
 
@@ -280,6 +291,19 @@ class RefineLogic:
         """``start_refine``, waited for (scripts and tests)."""
         return RefineLogic.start_refine(volume_node, segmentation_node, model_dir, device,
                                         on_log=on_log).wait()
+
+
+def keep_every_segment(initial: LabelMap, node) -> None:
+    """A segment the refinement emptied stays in the result, empty, where people look."""
+    present = {s.GetName() for s in segments(node).values()}
+    for value, name in initial.regions.items():
+        if name not in present:
+            node.GetSegmentation().AddEmptySegment(name, name, initial.color(value))
+
+
+def emptied(changes: list[SegmentChange]) -> list[str]:
+    """Segments that had voxels and came back with none (the module says so)."""
+    return [c.name for c in changes if c.initial_ml > 0 and c.refined_ml == 0]
 
 
 def copy_segment_appearance(source_node, target_node) -> None:

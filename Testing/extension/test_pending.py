@@ -90,3 +90,50 @@ def test_a_result_in_its_own_scene_arrives(mrml_scene, phantom):
 def _finished(pending):
     assert pending.job.wait(timeout=300) == 0, pending.job.error
     return pending
+
+
+def test_a_second_segmentation_reuses_the_output_node(mrml_scene, phantom):
+    from SCORERefineLib.logic import RefineLogic
+
+    first = RefineLogic.segment(phantom, ["humerus_left"], engine="threshold", device="cpu")
+    again = RefineLogic.start_segment(phantom, ["humerus_left", "humerus_right"],
+                                      engine="threshold", device="cpu", output_node=first)
+    assert again.wait(timeout=300) is first
+    assert segmentations(mrml_scene) == 1
+    names = [first.GetSegmentation().GetNthSegment(i).GetName()
+             for i in range(first.GetSegmentation().GetNumberOfSegments())]
+    assert names == ["humerus_left", "humerus_right"]  # replaced, empty ones kept
+    RefineLogic.segment(phantom, ["humerus_left"], engine="threshold", device="cpu")
+    assert segmentations(mrml_scene) == 2  # no output chosen: a new node
+
+
+def test_the_refined_output_is_never_the_initial_segmentation(mrml_scene, phantom, tmp_path):
+    from scorekit.errors import ScoreKitError
+    from SCORERefineLib.logic import RefineLogic
+
+    initial = RefineLogic.segment(phantom, ["humerus_left"], engine="threshold", device="cpu")
+    with pytest.raises(ScoreKitError, match="is the initial segmentation"):
+        RefineLogic.start_refine(phantom, initial, tmp_path, output_node=initial)
+
+
+def test_a_segment_refined_to_nothing_stays_and_is_named(mrml_scene, small_phantom_workspace):
+    import numpy as np
+
+    from scorekit.data.labelmap import LabelMap
+    from SCORERefineLib.logic import compare, emptied, keep_every_segment
+    from SCORESlicerLib.mrml import add_segmentation_node, add_volume_node, empty_segments
+
+    case = small_phantom_workspace.cases()[0]
+    volume = add_volume_node(case.image(), "phantom")
+    initial = case.initial()
+    lost = initial.names[0]
+    value = next(v for v, n in initial.regions.items() if n == lost)
+    refined = LabelMap(np.where(initial.array == value, 0, initial.array), initial.geometry,
+                       regions={v: n for v, n in initial.regions.items() if n != lost})
+    node = add_segmentation_node(refined, "refined", volume)
+    keep_every_segment(initial, node)
+    names = {node.GetSegmentation().GetNthSegment(i).GetName()
+             for i in range(node.GetSegmentation().GetNumberOfSegments())}
+    assert names == set(initial.names)
+    assert empty_segments(node) == [lost]
+    assert emptied(compare(initial, refined)) == [lost]
