@@ -18,6 +18,7 @@ import itertools
 import json
 import os
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -45,6 +46,7 @@ COLUMNS = ", ".join(f'"{f}"' for f in FIELDS)
 INSERT = f"INSERT OR REPLACE INTO ratings ({COLUMNS}) VALUES ({', '.join('?' * len(FIELDS))})"
 SELECT = f"SELECT {COLUMNS} FROM ratings"
 ORDER = ' ORDER BY "case", region, rater'
+SIDE_FILES = ("-wal", "-shm")  # SQLite's write-ahead log and its index, beside the file
 BATCH = 10_000  # rows per executemany while importing
 WAIT_S = 60  # how long a save waits for another writer
 
@@ -62,6 +64,7 @@ class RatingStore:
         self.legacy = Path(legacy) if legacy is not None else None
         self._regions_of = regions_of
         self._lock = FileLock(str(self.path) + ".lock", timeout=WAIT_S)
+        self._keep_open, self._local = False, threading.local()  # see keep_connections
 
     # -- reading -------------------------------------------------------------------------
 
@@ -174,27 +177,50 @@ class RatingStore:
 
     @contextlib.contextmanager
     def _connection(self, create: bool) -> Iterator[sqlite3.Connection | None]:
-        """An open database (None when there is none and ``create`` is false); closed after
-        use, so that SQLite removes its side files and a refused save leaves none."""
+        """The database (None when there is none and ``create`` is false); SQLite's errors
+        as one line naming the file."""
         self._refuse_links()
         if not self.path.exists():
+            self._local.__dict__.clear()  # a connection to a file that is gone writes nowhere
             if not create and not (self.legacy and self.legacy.exists()):
                 yield None
                 return
             self._create()
-        db = sqlite3.connect(self.path, timeout=WAIT_S, isolation_level=None)
         try:
-            db.execute("PRAGMA synchronous = FULL")  # a saved rating survives a power cut
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version != SCHEMA_VERSION:
-                raise ScoreKitError(f"{self.path}: ratings database of version {version}; "
-                                    f"this scorekit reads version {SCHEMA_VERSION}")
-            yield db
+            if self._keep_open:
+                yield self._kept()
+                return
+            db = self._connect()
+            try:
+                yield db
+            finally:
+                db.close()  # the last one out folds the log back: no side files left
         except sqlite3.DatabaseError as error:  # not a database, or locked beyond WAIT_S
             raise ScoreKitError(f"{self.path}: cannot be used as the ratings database "
                                 f"({error})") from None
-        finally:
+
+    def keep_connections(self) -> None:
+        """For a server (the rating form): keep one connection per thread open. Closing
+        the last connection makes SQLite fold its log back into the file (about 20 ms),
+        which a rater would otherwise wait for on every save."""
+        self._keep_open = True
+
+    def _kept(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None or self._local.pid != os.getpid():  # a forked child opens its own
+            db = self._local.db = self._connect()
+            self._local.pid = os.getpid()
+        return db
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=WAIT_S, isolation_level=None)
+        db.execute("PRAGMA synchronous = FULL")  # a saved rating survives a power cut
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version != SCHEMA_VERSION:
             db.close()
+            raise ScoreKitError(f"{self.path}: ratings database of version {version}; "
+                                f"this scorekit reads version {SCHEMA_VERSION}")
+        return db
 
     def _refuse_links(self) -> None:
         """The database and its lock are scorekit's own files; a link could point
@@ -222,6 +248,8 @@ class RatingStore:
                     db.execute("COMMIT")
                 finally:
                     db.close()
+                for side in SIDE_FILES:  # a deleted database's log would be replayed into this one
+                    Path(f"{self.path}{side}").unlink(missing_ok=True)
 
 
 def _row(rating: Rating) -> tuple:

@@ -121,6 +121,7 @@ def create_app(workspace: str | os.PathLike, token: str | None = None,
     """The app for ``workspace``; ``hosts``: the names the Host header may carry (the
     address served and localhost)."""
     ws = Workspace(workspace)
+    ws.ratings.keep_connections()  # a server: saves need not wait for SQLite's log to fold
 
     def check_request(request: Request) -> None:
         host = request.headers.get("host", "")

@@ -194,3 +194,14 @@ def test_counts_are_per_case_and_rater(workspace):
                            Rating(first, "humerus_right", 3, UNDER, rater="ana"),
                            Rating(second, "humerus_left", 3, UNDER, rater="ben")])
     assert workspace.ratings.counts() == {(first, "ana"): 2, (second, "ben"): 1}
+
+
+def test_a_store_deleted_while_open_starts_empty_not_from_its_left_over_log(workspace):
+    case = workspace.case_ids()[0]
+    workspace.ratings.keep_connections()  # as the rating form does
+    workspace.ratings.put([Rating(case, "humerus_left", 3, UNDER, rater="ana")])
+    assert workspace.ratings.path.with_name("ratings.sqlite-wal").exists()  # still open
+    workspace.ratings.path.unlink()  # someone resets the ratings by hand
+    fresh = Workspace(workspace.path)
+    fresh.ratings.put([Rating(case, "humerus_right", 4, OVER, rater="ben")])
+    assert [(r.rater, r.region) for r in fresh.ratings.all()] == [("ben", "humerus_right")]
