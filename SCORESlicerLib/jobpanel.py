@@ -16,7 +16,8 @@ def clock(seconds: float) -> str:
 
 class JobPanel:
     """``start(start_job, button, on_finished)``: ``start_job(on_progress, on_log)`` starts
-    and returns a ``scorekit.jobs.Job``; ``on_finished(job)`` runs when it ends."""
+    and returns a ``scorekit.jobs.Job`` or a ``PendingResult`` (polled the same way, each
+    poll one short step of its work); ``on_finished(job)`` runs when it ends."""
 
     def __init__(self, progress_bar, time_label, log_box):
         self.progress_bar, self.time_label, self.log_box = progress_bar, time_label, log_box
@@ -25,7 +26,7 @@ class JobPanel:
         self._on_finished = None
         self._started = 0.0
         self.timer = qt.QTimer()
-        self.timer.setInterval(200)
+        self.timer.setInterval(20)  # a job's GUI-side steps (hand-over) come this often
         self.timer.connect("timeout()", self.poll)
 
     @property

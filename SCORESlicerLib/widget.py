@@ -174,7 +174,7 @@ class ModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
         def startJob(on_progress, on_log):
             pending.append(start(on_progress, on_log))
-            return pending[0].job
+            return pending[0]  # the job panel drives it step by step
 
         def finished(job) -> None:
             failed = _("{what} failed.").format(what=what.capitalize())

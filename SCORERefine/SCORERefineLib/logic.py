@@ -25,14 +25,22 @@ import vtk
 
 from scorekit import jobs
 from scorekit.data.labelmap import LabelMap
-from scorekit.data.labels import read_labelmap, write_labelmap
+from scorekit.data.labels import read_labelmap
 from scorekit.data.ratings import ErrorLabel, Rating
-from scorekit.data.volume import read_volume, write_volume
+from scorekit.data.volume import read_volume
 from scorekit.data.workspace import Case, Workspace
 from scorekit.errors import ScoreKitError
 from scorekit.metrics import dice
 from scorekit.registry import CHECKPOINT, DEFAULT_STRUCTURES, PATCH_SIZE, TRAINING_STEPS
 from scorekit.score.verdict import describe, read_verdict
+from SCORESlicerLib.handover import (
+    occupied_box,
+    place,
+    placed_segments,
+    seg_nrrd_steps,
+    union,
+    volume_node_steps,
+)
 from SCORESlicerLib.mrml import (
     add_segmentation_node,
     add_volume_node,
@@ -165,9 +173,9 @@ class RefineLogic:
         segments."""
         structures = list(structures or DEFAULT_STRUCTURES)
 
-        def prepare(folder: Path) -> list:
-            write_volume(volume_from_node(volume_node), folder / "ct.nii.gz")
-            argv = ["segment", "--image", folder / "ct.nii.gz", "--out",
+        def prepare(folder: Path):
+            yield from volume_node_steps(volume_node, folder / "ct.nrrd")
+            argv = ["segment", "--image", folder / "ct.nrrd", "--out",
                     folder / "initial.seg.nrrd", "--structures", ",".join(structures),
                     "--device", device]
             return argv + (["--engine", engine] if engine else []) + (["--fast"] if fast else [])
@@ -266,24 +274,30 @@ class RefineLogic:
         if output_node is not None and output_node is segmentation_node:
             raise ScoreKitError(f"'{segmentation_node.GetName()}' is the initial segmentation; "
                                 "pick another output (or a new one) for the refined result")
-        initial = labelmap_from_segmentation_node(segmentation_node, volume_node)
+        initial = placed_segments(segmentation_node, volume_node)
 
-        def prepare(folder: Path) -> list:
-            write_volume(volume_from_node(volume_node), folder / "ct.nii.gz")
-            write_labelmap(initial, folder / "initial.seg.nrrd")
-            return ["refine", "--image", folder / "ct.nii.gz", "--seg",
+        def prepare(folder: Path):
+            yield from volume_node_steps(volume_node, folder / "ct.nrrd")
+            yield from seg_nrrd_steps(initial, folder / "initial.seg.nrrd")
+            return ["refine", "--image", folder / "ct.nrrd", "--seg",
                     folder / "initial.seg.nrrd", "--model", model_dir, "--out",
                     folder / "refined.seg.nrrd", "--device", device]
 
-        def finish(folder: Path):
+        def load(folder: Path):  # in a background thread: files and numpy only
             refined = read_labelmap(folder / "refined.seg.nrrd", allow_empty=True)
+            box = union(initial.box, occupied_box(refined.array))
+            refined = place(refined, box).labels
+            return refined, compare(initial.within(box), refined)
+
+        def finish(loaded):
+            refined, changes = loaded
             node = add_segmentation_node(refined, f"{segmentation_node.GetName()} refined",
                                          reference_node=volume_node, into=output_node)
-            keep_every_segment(initial, node)
+            keep_every_segment(initial.labels, node)
             copy_segment_appearance(segmentation_node, node)
-            return node, compare(initial, refined)
+            return node, changes
 
-        return PendingResult(prepare, finish, on_progress, on_log, worker=REFINER)
+        return PendingResult(prepare, finish, on_progress, on_log, worker=REFINER, load=load)
 
     @staticmethod
     def refine(volume_node, segmentation_node, model_dir: str | os.PathLike,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -93,8 +92,9 @@ def test_a_case_already_in_the_workspace_is_refused(humerus_nodes, tmp_path):
 
 
 def test_a_cancelled_or_failed_child_leaves_no_node_and_no_temporary_folder(
-        mrml_scene, small_phantom_workspace, tmp_path):
+        mrml_scene, small_phantom_workspace, tmp_path, monkeypatch):
     from SCORERefineLib.logic import RefineLogic
+    from SCORESlicerLib import pending
     from SCORESlicerLib.mrml import add_segmentation_node, add_volume_node
 
     case = small_phantom_workspace.cases()[0]
@@ -102,14 +102,22 @@ def test_a_cancelled_or_failed_child_leaves_no_node_and_no_temporary_folder(
     initial = add_segmentation_node(case.initial(), "initial", volume)
     nodes = mrml_scene.GetNumberOfNodes()
     cancelled = RefineLogic.start_refine(volume, initial, tmp_path / "model", device="cpu")
-    folder = Path(cancelled._folder.name)
-    assert (folder / "ct.nii.gz").exists()
+    while cancelled.job is None:  # the hand-over, step by step
+        cancelled.step()
+    folder = cancelled.folder
+    assert (folder / "ct.nrrd").exists() and (folder / "initial.seg.nrrd").exists()
     cancelled.discard()
-    assert cancelled.job.cancelled and not folder.exists()
+    assert cancelled.cancelled and cancelled.job.cancelled and not folder.exists()
+    monkeypatch.setattr(pending, "STEP_BUDGET", 0)  # one piece of the hand-over per step
+    halfway = RefineLogic.start_refine(volume, initial, tmp_path / "model", device="cpu")
+    halfway.step()
+    assert [p.name.startswith(".ct.nrrd") for p in halfway.folder.iterdir()] == [True]
+    halfway.discard()  # cancelled while the CT was being written: nothing left behind
+    assert halfway.job is None and not halfway.folder.exists()
     failed = RefineLogic.start_refine(volume, initial, tmp_path / "no-model", device="cpu")
     with pytest.raises(ScoreKitError, match="no-model"):
         failed.wait(timeout=300)
-    assert not Path(failed._folder.name).exists()
+    assert not failed.folder.exists()
     assert mrml_scene.GetNumberOfNodes() == nodes
 
 
@@ -147,7 +155,7 @@ def test_refine_makes_a_new_node_and_leaves_the_initial_untouched(
 
     # The child runs while the caller's event loop goes on; the node comes afterwards.
     pending = RefineLogic.start_refine(volume, initial, tiny_model, device="cpu")
-    assert pending.job.returncode is None
+    assert pending.returncode is None
     assert mrml_scene.GetFirstNodeByName("initial refined") is None
     refined, rows = pending.wait(timeout=600)
 

@@ -21,6 +21,7 @@ from scorekit.data.labelmap import LabelMap
 from scorekit.data.volume import Volume, read_volume, write_volume
 from scorekit.errors import ScoreKitError
 from scorekit.registry import CASE_ID, WEAKSTAT_ROI_CONTRASTS, WEAKSTAT_STEPS
+from SCORESlicerLib.handover import volume_steps
 from SCORESlicerLib.mrml import (
     add_segmentation_node,
     labelmap_from_segmentation_node,
@@ -135,10 +136,10 @@ class WeakStatLogic:
                       on_progress=None, on_log=None) -> PendingResult:
         """Segment in a child; the result is a new segmentation node "<volume> WeakStatSeg"
         with one segment, "ROI"."""
-        def prepare(folder: Path) -> list:
-            write_volume(grey_volume(volume_node), folder / "image.nii.gz")
+        def prepare(folder: Path):
+            yield from volume_steps(grey_volume(volume_node), folder / "image.nrrd")
             return ["weakstat", "segment", "--model", model_dir, "--image",
-                    folder / "image.nii.gz", "--out", folder / "mask.nii.gz", "--device", device]
+                    folder / "image.nrrd", "--out", folder / "mask.nii.gz", "--device", device]
 
         def finish(folder: Path):
             mask = read_volume(folder / "mask.nii.gz", allow_single_slice=True)
