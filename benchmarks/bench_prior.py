@@ -10,6 +10,8 @@ share the default prior calls "inside". With ``--data`` the verse benchmark suit
 
     python benchmarks/bench_prior.py [--cases 6] [--quick]
     python benchmarks/bench_prior.py --data ../shared/data/ct/verse19 [--initial threshold]
+    python benchmarks/bench_prior.py --folder ../shared/data/ct/openkbp-headneck \
+        --folder ../shared/data/ct/totalseg-subjects
 """
 
 from __future__ import annotations
@@ -22,7 +24,13 @@ from benchcli import bench_parser
 
 from scorekit import registry
 from scorekit.data.verse import verse_pairs
-from scorekit.experiments.refinement import scan_case
+from scorekit.experiments.refinement import (
+    chosen_regions,
+    folder_sources,
+    initial_masks,
+    only_regions,
+    scan_case,
+)
 from scorekit.metrics import dice
 from scorekit.score.morphology import band
 from scorekit.score.priors import prior_function
@@ -49,16 +57,31 @@ def verse_cases(data: Path, initial: str):
         yield image.array, initial_masks, reference
 
 
+def folder_cases(data: Path, initial: str, max_cases: int):
+    """The same for the first ``max_cases`` cases of a folder suite's folder."""
+    for source in folder_sources(data, max_cases):
+        image, labels = source.read()
+        reference = only_regions(labels, chosen_regions(labels, None))
+        yield image.array, initial_masks(initial, source.case_id, image, reference, 0), \
+            reference
+
+
 def main(argv=None) -> dict:
     parser = bench_parser(__doc__, quick="3 phantom cases")
     parser.add_argument("--cases", type=int, default=6)
     parser.add_argument("--data", type=Path, help="folder of VerSe *_ct + *_seg-vert_msk pairs")
+    parser.add_argument("--folder", type=Path, action="append", default=[],
+                        help="folder of <case>_ct + <case>_seg + <case>_seg.json (repeatable)")
+    parser.add_argument("--max-cases", type=int, default=12, help="per --folder")
     parser.add_argument("--initial", choices=registry.INITIAL_KINDS,
                         default=registry.INITIAL_KINDS[0])
     args = parser.parse_args(argv)
     suites = {"phantoms": prior_scores(phantom_cases(3 if args.quick else args.cases))}
     if args.data:
         suites[f"verse ({args.initial})"] = prior_scores(verse_cases(args.data, args.initial))
+    for folder in args.folder:
+        suites[f"{folder.name} ({args.initial})"] = prior_scores(
+            folder_cases(folder, args.initial, args.max_cases))
     rows = list(next(iter(suites.values())))
     print("mean Dice, P > 0.5 in each region's band | " + " | ".join(suites))
     for row in rows:

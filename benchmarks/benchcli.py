@@ -61,5 +61,6 @@ def gain_over_initial(initial, score) -> dict[str, float]:
     initial, score = np.asarray(initial, float), np.asarray(score, float)
     gain = score - initial
     return {"initial": float(initial.mean()), "SCORE": float(score.mean()),
-            "gain": float(gain.mean()), "better": int((gain > 0).sum()), "pairs": len(gain),
+            "gain": float(gain.mean()), "better": int((gain > 0).sum()),
+            "worse": int((gain < 0).sum()), "pairs": len(gain),
             "p": float(wilcoxon(gain).pvalue) if np.any(gain) else 1.0}

@@ -27,6 +27,7 @@ ABLATIONS = ("ternary-labels", "no-stab", "no-prior", "no-morph-aug", "no-veto")
 # -- boundary priors P (scorekit/score/priors/) ------------------------------------------------
 PRIORS = {
     "edge": "scorekit.score.priors.edge:edge_prior",
+    "edge-polar": "scorekit.score.priors.edge:polar_edge_prior",
     "local": "scorekit.score.priors.local:local_prior",
     "paper": "scorekit.score.priors.paper:paper_prior",
 }

@@ -86,7 +86,7 @@ def test_a_case_without_its_names_is_refused_naming_the_file(scan_folder, tmp_pa
     for name in ("case0_ct.nii.gz", "case0_seg.nii.gz", "case1_ct.nii.gz", "case1_seg.nii.gz",
                  "case1_seg.json"):
         (broken / name).write_bytes((scan_folder / name).read_bytes())
-    with pytest.raises(ScoreKitError, match="case0_seg.nii.gz: no structure names"):
+    with pytest.raises(ScoreKitError, match=r"case0_seg\.nii\.gz: no structure names"):
         run_refinement_benchmark("folder", tmp_path / "o", data=broken, plan=TINY,
                                  methods=["initial"], device="cpu")
     assert main(["benchmark", "--suite", "folder", "--out", str(tmp_path / "p")]) == 2

@@ -16,7 +16,7 @@ from scorekit.data.volume import Volume
 from scorekit.errors import ScoreKitError
 from scorekit.score.model import ModelConfig
 from scorekit.score.prior_refine import gated_prior, prior_only
-from scorekit.score.refine import refine_case
+from scorekit.score.refine import on_image_grid, refine_case
 
 CHOICES = ("model", "learned-gate", "prior-only", "initial")
 
@@ -45,5 +45,5 @@ def refine_as_named(image: Volume, initial: LabelMap, network: torch.nn.Module,
     if use == "prior-only":
         return prior_only(image, initial, source, **grid), use
     if use == "initial":
-        return initial, use
+        return on_image_grid(initial, image, source), use
     raise ScoreKitError(f"unknown refinement '{use}'; one of auto, {', '.join(CHOICES)}")

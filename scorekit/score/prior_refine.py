@@ -44,6 +44,7 @@ from scorekit.score.morphology import band
 from scorekit.score.refine import (
     index_of,
     labels_from_probabilities,
+    on_image_grid,
     onto_scan,
     predict_probabilities,
 )
@@ -110,6 +111,7 @@ def refine_with_prior(image: Volume, initial: LabelMap, directions: Directions |
                       config: ModelConfig | None = None, source: str = "case",
                       device: str | torch.device = "cpu") -> LabelMap:
     """``initial`` corrected by the prior in the allowed directions (all when None)."""
+    initial = on_image_grid(initial, image, source)
     config = config or prior_config(image, initial)
     inputs = case_inputs(image, initial, config, source, device)
     directions = directions or every_direction(len(config.regions))

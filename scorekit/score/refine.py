@@ -126,12 +126,19 @@ def gate_consistent(probabilities: torch.Tensor, initial: torch.Tensor, config: 
 def refine_case(image: Volume, initial: LabelMap, network: torch.nn.Module,
                 config: ModelConfig, device: torch.device, source: str = "case") -> LabelMap:
     """Refined label map on the image's grid, with the initial's names and values."""
-    if not initial.geometry.matches(image.geometry):
-        initial = resample_labelmap(initial, image.geometry, source)
+    initial = on_image_grid(initial, image, source)
     inputs = case_inputs(image, initial, config, source, device)
     refined = labels_from_probabilities(predict_probabilities(network, inputs, config),
                                         inputs.initial, config, inputs.prior)
     return onto_scan(initial, refined, inputs, config.regions)
+
+
+def on_image_grid(labels: LabelMap, image: Volume, source: str) -> LabelMap:
+    """``labels`` on ``image``'s grid (nearest neighbour in physical space where they
+    differ): every refinement's output lies on the CT's grid."""
+    if labels.geometry.matches(image.geometry):
+        return labels
+    return resample_labelmap(labels, image.geometry, source)
 
 
 def onto_scan(initial: LabelMap, refined: torch.Tensor, inputs: CaseInputs,

@@ -49,6 +49,20 @@ SOFTNESS_MM = 0.5
 def edge_prior(image: torch.Tensor, masks: torch.Tensor, eta: int, spacing_zyx
                ) -> tuple[torch.Tensor, float]:
     """P (Z, Y, X) on ``image``'s device and the band's median intensity outside P."""
+    return _edge_prior(image, masks, eta, spacing_zyx, polarity_per_region=False)
+
+
+def polar_edge_prior(image: torch.Tensor, masks: torch.Tensor, eta: int, spacing_zyx
+                     ) -> tuple[torch.Tensor, float]:
+    """The ``edge-polar`` variant: a region darker than its surroundings (the spinal cord
+    in its canal, a gland beside muscle) has its boundary where the intensity *rises*
+    outward most steeply; which one is judged per region from the median intensity in
+    ``POLARITY_DEPTH_MM`` on either side of its initial surface."""
+    return _edge_prior(image, masks, eta, spacing_zyx, polarity_per_region=True)
+
+
+def _edge_prior(image: torch.Tensor, masks: torch.Tensor, eta: int, spacing_zyx,
+                polarity_per_region: bool) -> tuple[torch.Tensor, float]:
     pixels = image.float().cpu().numpy()
     regions = masks.cpu().numpy().astype(bool)
     spacing = np.asarray(spacing_zyx, dtype=np.float64)
@@ -60,13 +74,30 @@ def edge_prior(image: torch.Tensor, masks: torch.Tensor, eta: int, spacing_zyx
         if not boxes:
             continue
         box = tuple(slice(max(b.start - m, 0), b.stop + m) for b, m in zip(boxes[0], margin))
-        np.maximum(prior[box], _region_prior(smooth[box], mask[box], spacing), out=prior[box])
+        sign = _polarity(smooth[box], mask[box], spacing) if polarity_per_region else 1.0
+        np.maximum(prior[box], _region_prior(smooth[box], mask[box], spacing, sign),
+                   out=prior[box])
     outside = pixels[band(masks.any(0), eta).cpu().numpy() & (prior < 0.5)]
     lo = float(np.median(outside)) if outside.size else float(pixels.min())
     return torch.from_numpy(prior).to(image.device), lo
 
 
-def _region_prior(smooth: np.ndarray, mask: np.ndarray, spacing: np.ndarray) -> np.ndarray:
+POLARITY_DEPTH_MM = 2.0
+
+
+def _polarity(smooth: np.ndarray, mask: np.ndarray, spacing: np.ndarray) -> float:
+    """+1 where the region is brighter than just outside it (look for a fall), else −1."""
+    inside = ndimage.distance_transform_edt(mask, sampling=spacing)
+    outside = ndimage.distance_transform_edt(~mask, sampling=spacing)
+    rim_in = smooth[mask & (inside <= POLARITY_DEPTH_MM)]
+    rim_out = smooth[~mask & (outside <= POLARITY_DEPTH_MM)]
+    if not rim_in.size or not rim_out.size:
+        return 1.0
+    return 1.0 if np.median(rim_in) >= np.median(rim_out) else -1.0
+
+
+def _region_prior(smooth: np.ndarray, mask: np.ndarray, spacing: np.ndarray,
+                  sign: float = 1.0) -> np.ndarray:
     inside = ndimage.distance_transform_edt(mask, sampling=spacing)
     outside = ndimage.distance_transform_edt(~mask, sampling=spacing)
     phi = (outside - inside).astype(np.float32)
@@ -74,7 +105,7 @@ def _region_prior(smooth: np.ndarray, mask: np.ndarray, spacing: np.ndarray) -> 
     if not surface.any():
         return np.zeros(mask.shape, np.float32)
     offset = np.zeros(mask.shape, np.float32)
-    offset[surface] = _edge_offsets(smooth, phi, surface, spacing)
+    offset[surface] = _edge_offsets(sign * smooth, phi, surface, spacing)
     density = ndimage.gaussian_filter(surface.astype(np.float32), SURFACE_SMOOTHING_MM / spacing)
     offset = ndimage.gaussian_filter(offset, SURFACE_SMOOTHING_MM / spacing) / np.maximum(
         density, 1e-6)

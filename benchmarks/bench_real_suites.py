@@ -1,0 +1,121 @@
+"""SCORE against what needs no learning, on real CT: per suite and pooled.
+
+Runs the real suites (as ``scorekit benchmark --suite verse|folder --quick``, methods
+initial, prior-only, rating-guided-prior, learned-gate and SCORE) on the shared scans, or
+reads the output folders of such runs (``--results``), and prints per suite and pooled
+over all of them the mean Dice of each row, the default refinement's (``SCORE-default``,
+what ``scorekit refine`` applies) gain over the initial masks and over prior-only with
+the paired Wilcoxon p, and how often each model's verdict was right (go / no-go against
+its Dice; the refinement it named against the best of the candidates).
+
+    python benchmarks/bench_real_suites.py [--quick] [--device auto]
+    python benchmarks/bench_real_suites.py --results docs/benchmark/*-quick
+"""
+
+from __future__ import annotations
+
+import csv
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+from benchcli import bench_parser, gain_over_initial
+
+from scorekit.experiments.refinement import (
+    DEFAULT_ROW,
+    REFINEMENT_PLANS,
+    read_refinement_results,
+    run_refinement_benchmark,
+)
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ct"
+SUITES = {  # name → (suite, folder, options)
+    "verse19": ("verse", "verse19", {}),
+    "totalseg-subjects": ("folder", "totalseg-subjects", {}),
+    "openkbp-headneck": ("folder", "openkbp-headneck", {"folds": 5}),
+}
+METHODS = ["initial", "prior-only", "rating-guided-prior", "learned-gate", "SCORE"]
+ROWS = [*METHODS, DEFAULT_ROW]
+
+
+def main(argv=None) -> dict:
+    parser = bench_parser(__doc__, quick="100 steps, at most 8 cases and 2 folds a suite")
+    parser.add_argument("--results", type=Path, nargs="+",
+                        help="benchmark output folders to summarise (no training)")
+    args = parser.parse_args(argv)
+    if args.results:
+        return summarise({path.name: _outputs(path) for path in args.results})
+    runs = {}
+    with tempfile.TemporaryDirectory(prefix="scorekit-bench-real-") as work:
+        for name, (suite, folder, options) in SUITES.items():
+            if not (DATA / folder).is_dir():
+                print(f"{name}: skipped, no data at {DATA / folder}")
+                continue
+            plan = REFINEMENT_PLANS[suite]["quick"]
+            if args.quick:
+                plan, options = replace(plan, steps=100, max_cases=8), {"folds": 2}
+            out = run_refinement_benchmark(suite, Path(work) / name, data=DATA / folder,
+                                           plan=plan, methods=METHODS, device=args.device,
+                                           **options)
+            runs[name] = _outputs(out)
+    return summarise(runs)
+
+
+def _outputs(folder: Path) -> tuple[list[dict], list[dict]]:
+    with open(folder / "verdicts.csv", newline="", encoding="utf-8") as handle:
+        verdicts = list(csv.DictReader(handle))
+    return read_refinement_results(folder / "results.csv"), verdicts
+
+
+def summarise(runs: dict[str, tuple[list[dict], list[dict]]]) -> dict:
+    """Print and return the table per suite and pooled, and the verdicts' record."""
+    figures = {}
+    pooled: list[dict] = []
+    print(f"{'suite':<20} {'pairs':>5} " + " ".join(f"{m:>19}" for m in ROWS))
+    for name, (rows, _) in runs.items():
+        pooled += [dict(r, case=f"{name}/{r['case']}") for r in rows]
+        figures[name] = _print_suite(name, rows)
+    figures["pooled"] = _print_suite("pooled", pooled)
+    verdicts = [v for _, listed in runs.values() for v in listed]
+    figures["verdicts"] = _print_verdicts(verdicts)
+    return figures
+
+
+def _paired(rows: list[dict], method: str) -> dict[tuple, float]:
+    return {(r["test_set"], r["case"], r["region"]): float(r["dice"])
+            for r in rows if r["method"] == method}
+
+
+def _print_suite(name: str, rows: list[dict]) -> dict:
+    by_method = {m: _paired(rows, m) for m in ROWS}
+    keys = sorted(set.intersection(*(set(v) for v in by_method.values() if v)))
+    means = {m: sum(v[k] for k in keys) / len(keys) for m, v in by_method.items() if v}
+    print(f"{name:<20} {len(keys):>5} " + " ".join(
+        f"{means[m]:>19.4f}" if m in means else f"{'-':>19}" for m in ROWS))
+    figures = {"pairs": len(keys), "mean_dice": means}
+    if DEFAULT_ROW not in means:
+        return figures
+    default = [by_method[DEFAULT_ROW][k] for k in keys]
+    for baseline in ("initial", "prior-only"):
+        versus = gain_over_initial([by_method[baseline][k] for k in keys], default)
+        figures[f"default vs {baseline}"] = versus
+        print(f"{'':<20} default vs {baseline:<11}: {100 * versus['gain']:+.2f} points, "
+              f"{versus['better']} better / {versus['worse']} worse of {versus['pairs']}, "
+              f"p {versus['p']:.2g}")
+    return figures
+
+
+def _print_verdicts(verdicts: list[dict]) -> dict:
+    right = [v["right"] == "True" for v in verdicts]
+    named = [v["use_right"] == "True" for v in verdicts if v.get("use_right") in ("True", "False")]
+    false_go = [v for v in verdicts if v["go"] == "True"
+                and float(v["dice"]) < float(v["initial_dice"]) - 0.005]
+    print(f"verdicts: go / no-go right for {sum(right)} of {len(right)} models; named "
+          f"refinement the best (within 0.1 point) for {sum(named)} of {len(named)}; go where "
+          f"the model lost over 0.5 point: {len(false_go)}")
+    return {"right": sum(right), "named_right": sum(named), "models": len(right),
+            "false_go": len(false_go)}
+
+
+if __name__ == "__main__":
+    main()
