@@ -159,15 +159,19 @@ class SCORERefineWidget(ModuleWidget):
                              "{packages}.").format(packages=", ".join(missing)))
 
     def onInstallDependencies(self) -> None:
-        if self.dependenciesReady():
-            self.showDependencyState()
-            self.setStatus(_("Dependencies installed."))
-            self.updateButtons()
+        if self.dependenciesReady(self.ui.installButton):
+            self.dependenciesInstalled()
+
+    def dependenciesInstalled(self) -> None:
+        self.showDependencyState()
+        self.updateButtons()
+        if self._parameterNode is not None:
             self.fillRatingTable(self._parameterNode.initialSegmentation)
 
     # -- 1. initial segmentation -----------------------------------------------------------------
     def onSegment(self) -> None:
-        if not self.jobs.busy and not self.dependenciesReady(withTotalSegmentator=True):
+        if not self.jobs.busy and not self.dependenciesReady(self.ui.segmentButton,
+                                                                withTotalSegmentator=True):
             return
         p = self._parameterNode
         structures = [s.strip() for s in p.structures.split(",") if s.strip()]
@@ -380,7 +384,7 @@ class SCORERefineWidget(ModuleWidget):
 
     # -- 4. refinement -----------------------------------------------------------------------------
     def onRefine(self) -> None:
-        if not self.jobs.busy and not self.dependenciesReady():
+        if not self.jobs.busy and not self.dependenciesReady(self.ui.refineButton):
             return
         p = self._parameterNode
         go, verdict = self.logic.model_verdict(p.model)

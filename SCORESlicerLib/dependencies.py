@@ -7,14 +7,15 @@ that a name imports. torch and torchvision come from the PyTorch extension (it p
 CUDA build); the rest from pip, constrained to the versions of the packages Slicer ships, so
 that installing MONAI can never upgrade Slicer's numpy, SimpleITK, pydicom, VTK or requests.
 
-Standard library only, so the module can check before anything heavy is imported.
+Standard library only, so the module can check before anything heavy is imported. pip runs
+in a child process (``start_pip``); an upgrade of something already imported asks for a
+restart (``restart_needed``).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import tempfile
+import sys
 from importlib import metadata
 from pathlib import Path
 
@@ -85,37 +86,64 @@ def slicer_constraints() -> str:
     return "\n".join(pins) + "\n"
 
 
-def install_packages(wanted: list[str]) -> None:
-    """torch and torchvision through the PyTorch extension, the rest with pip under the
-    constraints of what Slicer ships."""
-    import slicer
+def install_torch(wanted: list[str]) -> None:
+    """torch and torchvision through the PyTorch extension (it picks the CUDA build and
+    shows its own progress); nothing when ``wanted`` names neither."""
+    if not any(name_of(r) in FROM_PYTORCH_EXTENSION for r in wanted):
+        return
+    try:
+        import PyTorchUtils
+    except ImportError:
+        raise RuntimeError("PyTorch is missing: install the PyTorch extension from the "
+                           "Extensions Manager, restart Slicer, then retry") from None
+    ranges = {name_of(r): REQUIREMENT.match(r).group(2) for r in requirements()}
+    logic = PyTorchUtils.PyTorchUtilsLogic()
+    if logic.installTorch(askConfirmation=False, torchVersionRequirement=ranges["torch"],
+                          torchvisionVersionRequirement=ranges["torchvision"]) is None:
+        raise RuntimeError("PyTorch could not be installed by the PyTorch extension")
 
-    torch = [r for r in wanted if name_of(r) in FROM_PYTORCH_EXTENSION]
+
+def pip_arguments(wanted: list[str], constraints: Path) -> list[str]:
+    """``pip`` arguments installing what ``wanted`` names besides torch, held to
+    ``constraints`` (``slicer_constraints()`` written to a file)."""
     rest = [r for r in wanted if name_of(r) not in FROM_PYTORCH_EXTENSION]
-    if torch:
-        try:
-            import PyTorchUtils
-        except ImportError:
-            raise RuntimeError("PyTorch is missing: install the PyTorch extension from the "
-                               "Extensions Manager, restart Slicer, then retry") from None
-        ranges = {name_of(r): REQUIREMENT.match(r).group(2) for r in requirements()}
-        logic = PyTorchUtils.PyTorchUtilsLogic()
-        if logic.installTorch(askConfirmation=False, torchVersionRequirement=ranges["torch"],
-                              torchvisionVersionRequirement=ranges["torchvision"]) is None:
-            raise RuntimeError("PyTorch could not be installed by the PyTorch extension")
-    if rest:
-        with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as constraints:
-            constraints.write(slicer_constraints())
-        try:
-            if importlib.util.find_spec("slicer.packaging") is not None:  # Slicer 5.12 on
-                from slicer.packaging import pip_ensure
+    if not rest:
+        return []
+    return ["install", "--disable-pip-version-check", "--progress-bar", "off", *rest,
+            "-c", str(constraints)]
 
-                pip_ensure(rest, constraints=constraints.name, prompt_install=False,
-                           requester="SCORE")
-            else:
-                slicer.util.pip_install([*rest, "-c", constraints.name])
-        finally:
-            Path(constraints.name).unlink(missing_ok=True)
+
+def start_pip(arguments: list[str], on_log=None):
+    """``python -m pip ARGUMENTS`` in a child (Slicer's Python inside Slicer): its output
+    goes to ``on_log`` (the module's log box, not the Python console), Cancel ends it, and
+    the application stays responsive meanwhile."""
+    from scorekit import jobs
+
+    class PipJob(jobs.Job):
+        @property
+        def command(self) -> list[str]:
+            return [jobs.python_executable(), "-m", "pip", *self.argv]
+
+    return PipJob(arguments, on_log=on_log).start()
+
+
+def loaded_versions() -> dict[str, str]:
+    """Installed version of every distribution that has a module imported in this process."""
+    owners = metadata.packages_distributions()
+    loaded = {name.split(".")[0] for name in list(sys.modules)}
+    versions = {}
+    for module in loaded & set(owners):
+        for distribution in owners[module]:
+            if (version := installed_version(distribution)) is not None:
+                versions[distribution] = version
+    return versions
+
+
+def restart_needed(before: dict[str, str]) -> list[str]:
+    """Distributions that were imported at ``before``'s versions and are now installed at
+    others: this process still runs the old code until Slicer restarts."""
+    return sorted(name for name, version in before.items()
+                  if installed_version(name) not in (None, version))
 
 
 def skip_unless_installed() -> None:

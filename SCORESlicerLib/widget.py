@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import tempfile
+import types
+from pathlib import Path
 
 import qt
 import slicer
@@ -191,7 +195,7 @@ class ModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def toggleTraining(self, button, start_job) -> None:
         """The training button: ``start_job(on_progress, on_log)`` writes to ``modelDir()``."""
         if not self.jobs.busy:
-            if not self.dependenciesReady():
+            if not self.dependenciesReady(button):
                 return
             self._trainingModelDir = self.modelDir()
         self.runJob(button, start_job, self.onTrainingFinished, _("training"))
@@ -207,19 +211,66 @@ class ModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.setStatus(_("Model written to {path}.").format(path=modelDir))
         self.updateButtons()
 
-    def dependenciesReady(self, withTotalSegmentator: bool = False) -> bool:
-        """Offer to install what is missing, once, with one confirmation."""
+    def dependenciesReady(self, button, withTotalSegmentator: bool = False) -> bool:
+        """True when everything is installed; otherwise offer to install it, with one
+        confirmation (torch through the PyTorch extension, the rest by pip in a child job
+        shown in the job panel, ``button`` its Cancel), and the action waits for a click
+        once it is done."""
+        if self.jobs.busy and self.jobs.button is button:  # it is the installation's Cancel
+            self.jobs.cancel()
+            return False
         missing = dependencies.missing_packages(withTotalSegmentator)
         if not missing:
             return True
-        if not slicer.util.confirmOkCancelDisplay(
+        if self.jobs.busy or not slicer.util.confirmOkCancelDisplay(
                 _("This module needs these Python packages: {packages}. Install them now? "
                   "(This can take several minutes.)").format(packages=", ".join(missing))):
             return False
-        with errorsShown(_("Installing the packages failed."), waitCursor=True):
-            dependencies.install_packages(missing)
-            return True
+        before = dependencies.loaded_versions()
+        installed = False
+        with errorsShown(_("Installing PyTorch failed."), waitCursor=True):
+            dependencies.install_torch(missing)
+            installed = True
+        if installed:
+            self.runPip(button, missing, before)
         return False
+
+    def runPip(self, button, missing, before) -> None:
+        handle, name = tempfile.mkstemp(prefix="score-constraints-", suffix=".txt")
+        constraints = Path(name)
+        os.close(handle)
+        constraints.write_text(dependencies.slicer_constraints())
+        arguments = dependencies.pip_arguments(missing, constraints)
+
+        def finished(job) -> None:
+            constraints.unlink(missing_ok=True)
+            if job.cancelled:
+                self.setStatus(_("Installation cancelled."))
+            elif job.returncode != 0:
+                slicer.util.errorDisplay(_("Installing the packages failed: {error}").format(
+                    error=job.error))
+            else:
+                self.installFinished(before)
+            self.updateButtons()
+
+        if not arguments:
+            finished(types.SimpleNamespace(cancelled=False, returncode=0))
+            return
+        self.setStatus(_("Installing {packages}...").format(packages=", ".join(missing)))
+        self.runJob(button, lambda on_progress, on_log: dependencies.start_pip(
+            arguments, on_log), finished, _("the installation"))
+
+    def installFinished(self, before) -> None:
+        self.dependenciesInstalled()
+        self.setStatus(_("Dependencies installed."))
+        upgraded = dependencies.restart_needed(before)
+        if upgraded and slicer.util.confirmYesNoDisplay(
+                _("Slicer has to restart to use the new versions of {packages}. Restart "
+                  "now?").format(packages=", ".join(upgraded))):
+            slicer.util.restart()
+
+    def dependenciesInstalled(self) -> None:
+        """What a module refreshes once its packages are in."""
 
     def showError(self, message: str, error: Exception) -> None:
         with errorsShown(message):

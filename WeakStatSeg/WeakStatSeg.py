@@ -111,7 +111,7 @@ class WeakStatSegWidget(ModuleWidget):
         if not (node and segmentId):
             self.setStatus(_("Pick the segmentation and segment to measure."))
             return
-        if not self.dependenciesReady():
+        if not self.dependenciesReady(self.ui.measureButton):
             return
         with errorsShown(_("Could not measure the segment.")):
             fraction = self.logic.measure_fraction(node, segmentId,
@@ -147,7 +147,7 @@ class WeakStatSegWidget(ModuleWidget):
         if not (node and segmentId):
             self.setStatus(_("Paint a weak mask first (Paint weak mask)."))
             return
-        if not self.dependenciesReady():
+        if not self.dependenciesReady(self.ui.addImageButton):
             return
         replace = self.logic.has_image(p.datasetFolder, p.imageName)
         if replace and not slicer.util.confirmOkCancelDisplay(
@@ -176,7 +176,7 @@ class WeakStatSegWidget(ModuleWidget):
                                                       on_progress=on_progress, on_log=on_log))
 
     def onSegment(self) -> None:
-        if not self.jobs.busy and not self.dependenciesReady():
+        if not self.jobs.busy and not self.dependenciesReady(self.ui.segmentButton):
             return
         p = self._parameterNode
         self.runPending(self.ui.segmentButton, lambda on_progress, on_log:

@@ -112,3 +112,36 @@ def test_a_heavy_self_test_skips_when_the_loader_runs_it_without_the_packages(
     suite.run(result)
     assert result.wasSuccessful() and len(result.skipped) == 1
     assert result.skipped[0][1] == "not installed: not-a-real-package-xyz>=1"
+
+
+def test_pip_installs_all_but_torch_under_slicers_pins(tmp_path):
+    pins = tmp_path / "pins.txt"
+    arguments = dependencies.pip_arguments(["torch>=2.8", "monai>=1.6,<1.7", "tqdm>=4.60"],
+                                           pins)
+    assert arguments[0] == "install" and arguments[-2:] == ["-c", str(pins)]
+    assert "monai>=1.6,<1.7" in arguments and not any(a.startswith("torch") for a in arguments)
+    assert dependencies.pip_arguments(["torch>=2.8"], pins) == []
+
+
+def test_pip_runs_in_a_child_whose_output_goes_to_the_log_not_the_console(capfd):
+    lines = []
+    job = dependencies.start_pip(["--version"], on_log=lines.append)
+    assert job.wait(timeout=120) == 0, job.error
+    assert lines and lines[-1].startswith("pip ")
+    assert "pip " not in capfd.readouterr().out
+
+
+def test_an_upgrade_of_an_imported_package_asks_for_a_restart():
+    import numpy  # noqa: F401  (imported: its version is what this process runs)
+
+    before = dependencies.loaded_versions()
+    assert before["numpy"] == dependencies.installed_version("numpy")
+    assert dependencies.restart_needed(before) == []
+    assert dependencies.restart_needed(before | {"numpy": "0.0.1"}) == ["numpy"]
+
+
+def test_the_modules_never_run_pip_in_slicers_own_process():
+    sources = [p.read_text() for folder in ("SCORERefine", "WeakStatSeg", "SCORESlicerLib")
+               for p in (ROOT / folder).rglob("*.py")]
+    assert not any("pip_install" in s or "pip_ensure" in s for s in sources)
+    assert "dependencies.start_pip(" in (ROOT / "SCORESlicerLib" / "widget.py").read_text()
