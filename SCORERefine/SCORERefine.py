@@ -110,6 +110,9 @@ class SCORERefineWidget(ModuleWidget):
         self.ui.trainButton.connect("clicked(bool)", self.onTrainOrCancel)
         self.ui.refineButton.connect("clicked(bool)", self.onRefine)
         self.ui.installButton.connect("clicked(bool)", self.onInstallDependencies)
+        self.ui.sampleButton.connect("clicked(bool)", self.onLoadSample)
+        self.ui.show3DButton.connect("toggled(bool)", self.onShow3D)
+        self.ui.editRefinedButton.connect("clicked(bool)", self.onEditRefined)
         # The selector signals before the parameter node is updated: use the node it passes.
         self.ui.initialSegmentationSelector.connect(
             "currentNodeChanged(vtkMRMLNode*)", self.fillRatingTable)
@@ -141,6 +144,8 @@ class SCORERefineWidget(ModuleWidget):
                                                        haveWorkspace and bool(p.modelName))
         ui.refineButton.enabled = self.jobButtonEnabled(ui.refineButton,
                                                         haveCase and isSet(p.model))
+        ui.show3DButton.enabled = bool(p.initialSegmentation)
+        ui.editRefinedButton.enabled = bool(p.refinedOutput and p.inputVolume)
         self.ui.resumeCheckBox.enabled = haveWorkspace and self.logic.can_resume(self.modelDir())
 
     def modelDir(self) -> Path:
@@ -215,6 +220,25 @@ class SCORERefineWidget(ModuleWidget):
                                                           on_log),
                         downloaded, _("the weights download"))
         return True
+
+    def onLoadSample(self) -> None:
+        if not self.dependenciesReady(self.ui.sampleButton):
+            return
+        with errorsShown(_("Could not make the sample CT."), waitCursor=True):
+            volume, initial = self.logic.load_sample()
+            parameters = self.logic.getParameterNode()
+            parameters.inputVolume, parameters.initialSegmentation = volume, initial
+            slicer.util.setSliceViewerLayers(background=volume, fit=True)
+            self.setStatus(_("Sample CT loaded: rate its segments, or refine them."))
+
+    def onShow3D(self, show: bool) -> None:
+        node = self._parameterNode.initialSegmentation if self._parameterNode else None
+        if node is not None:
+            self.logic.show_in_3d(node, show)
+
+    def onEditRefined(self) -> None:
+        p = self._parameterNode
+        self.openSegmentEditor(p.refinedOutput, p.inputVolume)
 
     # -- 2. rating panel -------------------------------------------------------------------------
     def fillRatingTable(self, node) -> None:

@@ -186,3 +186,14 @@ def labelmap_from_segmentation_node(segmentation_node, reference_node) -> LabelM
     return LabelMap(array, geometry_of_node(reference_node),
                     regions=dict(enumerate(names, start=1)),
                     colors=dict(enumerate(colors, start=1)))
+
+
+def show_in_3d(segmentation_node, show: bool = True) -> None:
+    """Surfaces of every segment in the 3D view (made from the label maps), or none."""
+    if show:
+        segmentation_node.CreateClosedSurfaceRepresentation()
+    else:
+        segmentation_node.RemoveClosedSurfaceRepresentation()
+    display = segmentation_node.GetDisplayNode()
+    if display is not None:
+        display.SetVisibility3D(show)

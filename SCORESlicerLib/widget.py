@@ -272,6 +272,18 @@ class ModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def dependenciesInstalled(self) -> None:
         """What a module refreshes once its packages are in."""
 
+    @staticmethod
+    def openSegmentEditor(segmentationNode, volumeNode, segmentId=None, effect=None) -> None:
+        """Hand a segmentation over to the Segment Editor, on its image."""
+        slicer.util.selectModule("SegmentEditor")
+        editor = slicer.modules.segmenteditor.widgetRepresentation().self().editor
+        editor.setSegmentationNode(segmentationNode)
+        editor.setSourceVolumeNode(volumeNode)
+        if segmentId:
+            editor.setCurrentSegmentID(segmentId)
+        if effect:
+            editor.setActiveEffectByName(effect)
+
     def showError(self, message: str, error: Exception) -> None:
         with errorsShown(message):
             raise error

@@ -133,12 +133,8 @@ class WeakStatSegWidget(ModuleWidget):
         if not self.ui.weakSegmentSelector.currentSegmentID():
             segmentId = node.GetSegmentation().AddEmptySegment("weak", "weak", [1.0, 0.9, 0.1])
             self.ui.weakSegmentSelector.setCurrentSegmentID(segmentId)
-        slicer.util.selectModule("SegmentEditor")
-        editor = slicer.modules.segmenteditor.widgetRepresentation().self().editor
-        editor.setSegmentationNode(node)
-        editor.setSourceVolumeNode(volume)
-        editor.setCurrentSegmentID(self.ui.weakSegmentSelector.currentSegmentID())
-        editor.setActiveEffectByName("Paint")
+        self.openSegmentEditor(node, volume, self.ui.weakSegmentSelector.currentSegmentID(),
+                               "Paint")
 
     def onAddImage(self) -> None:
         p = self._parameterNode

@@ -47,6 +47,7 @@ from SCORESlicerLib.mrml import (
     empty_segments,
     labelmap_from_segmentation_node,
     segments,
+    show_in_3d,
     volume_from_node,
 )
 from SCORESlicerLib.pending import PendingResult
@@ -164,6 +165,24 @@ class RefineLogic:
         return add_volume_node(volume, name or Path(path).name.split(".")[0])
 
     @staticmethod
+    def load_sample(seed: int = 1):
+        """A synthetic CT of both humeri and a flawed initial segmentation of them (what
+        TotalSegmentator might give), to try the module without a scan: (volume, initial)."""
+        from scorekit.synth.errors import simulate_initial
+        from scorekit.synth.humerus import humerus_phantom
+
+        phantom = humerus_phantom(seed=seed, size_xy=192, slices=160,
+                                  spacing=(2.0, 2.0, 2.0))
+        initial, _ = simulate_initial(phantom.reference, np.random.default_rng(seed),
+                                      focus=phantom.epiphysis)
+        volume = add_volume_node(phantom.image, "SCORE sample CT")
+        segmentation = add_segmentation_node(initial, "SCORE sample initial", volume)
+        set_standard_terminology(segmentation)
+        return volume, segmentation
+
+    show_in_3d = staticmethod(show_in_3d)
+
+    @staticmethod
     def start_segment(volume_node, structures: list[str] | None = None,
                       engine: str | None = None, fast: bool = True, device: str = "auto",
                       on_progress=None, on_log=None, output_node=None) -> PendingResult:
@@ -182,9 +201,11 @@ class RefineLogic:
 
         def finish(folder: Path):
             labels = read_labelmap(folder / "initial.seg.nrrd", allow_empty=True)
-            return add_segmentation_node(labels, f"{volume_node.GetName()} "
+            node = add_segmentation_node(labels, f"{volume_node.GetName()} "
                                                  f"{engine or 'segmentation'}",
                                          reference_node=volume_node, into=output_node)
+            set_standard_terminology(node)
+            return node
 
         return PendingResult(prepare, finish, on_progress, on_log)
 
@@ -318,6 +339,37 @@ def keep_every_segment(initial: LabelMap, node) -> None:
 def emptied(changes: list[SegmentChange]) -> list[str]:
     """Segments that had voxels and came back with none (the module says so)."""
     return [c.name for c in changes if c.initial_ml > 0 and c.refined_ml == 0]
+
+
+# Slicer's terminology entry tag: context~category~type~type modifier~region context~region
+# ~region modifier, each code "scheme^value^meaning"; the DICOM lists Slicer ships.
+TERMINOLOGY_CONTEXT = "Segmentation category and type - DICOM master list"
+REGION_CONTEXT = "Anatomic codes - DICOM master list"
+
+
+def terminology_entry(codes: dict[str, tuple[str, str, str]]) -> str:
+    """A segment's terminology tag value from its codes (``totalseg.snomed_codes()``)."""
+    def code(key: str) -> str:
+        return "^".join(codes.get(key, ("", "", "")))
+
+    return "~".join([TERMINOLOGY_CONTEXT, code("category"), code("type"),
+                     code("type_modifier"), REGION_CONTEXT, code("region"),
+                     code("region_modifier")])
+
+
+def set_standard_terminology(segmentation_node) -> list[str]:
+    """Give segments named after TotalSegmentator classes their standard (SNOMED) terms,
+    from TotalSegmentator's own map; the names of those that got one."""
+    from scorekit.initial.totalseg import snomed_codes
+
+    codes = snomed_codes()
+    tag = slicer.vtkSegment.GetTerminologyEntryTagName()
+    named = []
+    for segment in segments(segmentation_node).values():
+        if segment.GetName() in codes:
+            segment.SetTag(tag, terminology_entry(codes[segment.GetName()]))
+            named.append(segment.GetName())
+    return named
 
 
 def copy_segment_appearance(source_node, target_node) -> None:

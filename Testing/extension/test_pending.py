@@ -150,3 +150,29 @@ def test_a_segment_refined_to_nothing_stays_and_is_named(mrml_scene, small_phant
     assert names == set(initial.names)
     assert empty_segments(node) == [lost]
     assert emptied(compare(initial, refined)) == [lost]
+
+
+def test_totalsegmentator_classes_get_their_standard_terms(mrml_scene, phantom):
+    """The terms TotalSegmentator's own map gives, in the form Slicer's terminology logic
+    reads (checked with that logic)."""
+    import slicer
+    import vtk
+
+    from SCORERefineLib.logic import RefineLogic
+
+    pytest.importorskip("totalsegmentator")
+    node = RefineLogic.segment(phantom, ["humerus_left", "humerus_right"], engine="threshold",
+                               device="cpu")
+    logic = slicer.vtkSlicerTerminologiesModuleLogic()
+    tag = slicer.vtkSegment.GetTerminologyEntryTagName()
+    for index, side in ((0, "Left"), (1, "Right")):
+        segment = node.GetSegmentation().GetNthSegment(index)
+        value = vtk.reference("")
+        assert segment.GetTag(tag, value)
+        value = str(value)
+        entry = slicer.vtkSlicerTerminologyEntry()
+        assert logic.DeserializeTerminologyEntry(value, entry), value
+        assert entry.GetTypeObject().GetCodeValue() == "85050009"  # SNOMED CT: humerus
+        assert entry.GetTypeObject().GetCodeMeaning() == "Humerus"
+        assert entry.GetTypeModifierObject().GetCodeMeaning() == side
+        assert entry.GetCategoryObject().GetCodingSchemeDesignator() == "SCT"

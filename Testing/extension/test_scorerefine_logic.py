@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +13,8 @@ from scorekit.data.ratings import OVER, UNDER
 from scorekit.data.workspace import Workspace
 from scorekit.errors import ScoreKitError
 from scorekit.initial.totalseg import class_map_names
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture()
@@ -308,3 +311,31 @@ def test_the_views_centre_on_the_segment_being_rated(mrml_scene):
         ijk * np.array(labels.geometry.spacing))
     assert centre == pytest.approx((-lps[0], -lps[1], lps[2]), abs=2.0)
     assert slicer.mrmlScene is mrml_scene
+
+
+def test_the_sample_ct_can_be_rated_and_shown_in_3d_at_once(mrml_scene):
+    import slicer
+
+    from SCORERefineLib.logic import RefineLogic, unrated_segments
+    from SCORESlicerLib.mrml import labelmap_from_segmentation_node
+
+    volume, initial = RefineLogic.load_sample()
+    assert sorted(unrated_segments(initial)) == ["humerus_left", "humerus_right"]
+    labels = labelmap_from_segmentation_node(initial, volume)
+    assert all(labels.mask(name).sum() > 1000 for name in labels.names)
+    surface = slicer.vtkSegmentationConverter.GetClosedSurfaceRepresentationName()
+    RefineLogic.show_in_3d(initial)
+    assert initial.GetSegmentation().ContainsRepresentation(surface)
+    assert initial.GetDisplayNode().GetVisibility3D()
+    RefineLogic.show_in_3d(initial, False)
+    assert not initial.GetSegmentation().ContainsRepresentation(surface)
+
+
+def test_the_refined_segmentation_is_handed_to_the_segment_editor():
+    """Widget code (needs the application): the button opens the editor on the refined
+    node and the CT, through the helper WeakStatSeg's Paint uses too."""
+    source = (ROOT / "SCORERefine" / "SCORERefine.py").read_text()
+    handler = source[source.index("def onEditRefined"):source.index("# -- 2. rating panel")]
+    assert "self.openSegmentEditor(p.refinedOutput, p.inputVolume)" in handler
+    assert 'self.ui.editRefinedButton.connect("clicked(bool)", self.onEditRefined)' in source
+    assert "self.openSegmentEditor(" in (ROOT / "WeakStatSeg" / "WeakStatSeg.py").read_text()

@@ -99,6 +99,32 @@ def validate_structures(structures: list[str]) -> list[str]:
     return structures
 
 
+def snomed_codes() -> dict[str, dict[str, tuple[str, str, str]]]:
+    """TotalSegmentator's own map of its classes to DICOM / SNOMED codes (a CSV in its
+    package): class name → {"category" | "type" | "type_modifier" | "region" |
+    "region_modifier": (scheme, value, meaning)}; empty when TotalSegmentator is absent."""
+    import csv
+    import importlib.util
+
+    spec = importlib.util.find_spec("totalsegmentator")
+    if spec is None or spec.origin is None:
+        return {}
+    table = Path(spec.origin).parent / "resources" / "totalsegmentator_snomed_mapping.csv"
+    if not table.is_file():
+        return {}
+    columns = {"category": "SegmentedPropertyCategoryCodeSequence",
+               "type": "SegmentedPropertyTypeCodeSequence",
+               "type_modifier": "SegmentedPropertyTypeModifierCodeSequence",
+               "region": "AnatomicRegionSequence",
+               "region_modifier": "AnatomicRegionModifierSequence"}
+    with open(table, newline="", encoding="utf-8") as f:
+        return {row["Structure"]: {key: tuple(row.get(f"{column}.{part}") or "" for part in
+                                              ("CodingSchemeDesignator", "CodeValue",
+                                               "CodeMeaning"))
+                                   for key, column in columns.items()}
+                for row in csv.DictReader(f)}
+
+
 @dataclass(frozen=True)
 class WeightsFolder:
     task_id: int
