@@ -22,6 +22,7 @@ import bench_prior
 import bench_ratings
 import bench_refine
 import bench_seeds
+import bench_slicer_refine
 import bench_stab
 import bench_threshold_engine
 import bench_training
@@ -45,6 +46,7 @@ def main() -> None:
                "own_scans": bench_own_scans.main(common),
                "labelmap_memory": bench_labelmap_memory.main(common),
                "worker": bench_worker.main(common),
+               "slicer_refine": bench_slicer_refine.main(common),
                "fixes": bench_fixes.main(common),
                "stab": bench_stab.main(common),
                "seeds": bench_seeds.main(common),
