@@ -51,8 +51,11 @@ class JobPanel:
         if self.job is None:
             return
         if self.job.poll() is None:
-            if not self.job.state.total:  # a verb without progress steps: elapsed time
-                self.time_label.text = f"{clock(time.monotonic() - self._started)} elapsed"
+            state = self.job.state
+            if not state.total:  # a verb without progress steps: its stage, elapsed time
+                stage = f"{state.stage}: " if state.stage else ""
+                self.time_label.text = (f"{stage}{clock(time.monotonic() - self._started)} "
+                                        "elapsed")
             return
         self.timer.stop()
         job, self.job = self.job, None

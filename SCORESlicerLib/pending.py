@@ -63,12 +63,18 @@ class PendingResult:
     # -- the job-like face the job panel polls ---------------------------------------------
     @property
     def state(self) -> jobs.ProgressState:
-        return self.job.state if self.job is not None else jobs.ProgressState("preparing")
+        if self.job is None:
+            return jobs.ProgressState("handing over")
+        if self._loader is not None:
+            return jobs.ProgressState("reading the result")
+        return self.job.state
 
     @property
     def returncode(self) -> int | None:
         if self.cancelled:
             return -1
+        if self._load_error is not None and self.job is None:
+            return 1  # the hand-over failed
         return None if self.job is None else self.job.returncode
 
     @property
@@ -83,7 +89,7 @@ class PendingResult:
 
     def step(self) -> bool:
         """Advance by at most ``STEP_BUDGET`` of GUI-thread work; True once ended."""
-        if self.cancelled:
+        if self.cancelled or (self.job is None and self._load_error is not None):
             return True
         if self._preparing is not None:
             return self._prepare_for(STEP_BUDGET)
@@ -105,6 +111,10 @@ class PendingResult:
         except StopIteration as done:
             self._preparing = None
             self.job = self._start_job(done.value)
+        except Exception as error:  # e.g. a full disk: the job ends with it, in one line
+            self._preparing = None
+            self._load_error = error
+            return True
         return False
 
     def _load_in_background(self) -> None:
@@ -133,6 +143,8 @@ class PendingResult:
                 raise ScoreKitError(f"{self._what()}: {SCENE_CLOSED}")
             if self.cancelled:
                 raise ScoreKitError(f"{self._what()}: cancelled")
+            if self.job is None:  # the hand-over failed
+                raise self._load_error
             self.job.check()
             if self._load is None:
                 return self._finish(self.folder)

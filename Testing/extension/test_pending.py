@@ -176,3 +176,18 @@ def test_totalsegmentator_classes_get_their_standard_terms(mrml_scene, phantom):
         assert entry.GetTypeObject().GetCodeMeaning() == "Humerus"
         assert entry.GetTypeModifierObject().GetCodeMeaning() == side
         assert entry.GetCategoryObject().GetCodingSchemeDesignator() == "SCT"
+
+
+def test_a_failed_hand_over_ends_the_job_with_its_error(mrml_scene, phantom):
+    """(A full disk, say): one reported error, not an exception at every timer tick."""
+    from SCORESlicerLib.pending import PendingResult
+
+    def prepare(folder):
+        yield
+        raise OSError(28, "No space left on device")
+
+    pending = PendingResult(prepare, lambda folder: None)
+    assert pending.state.stage == "handing over"
+    outcome, results, errors = conclude(run_to_end(pending))
+    assert (outcome, results) == ("failed", [])
+    assert "No space left on device" in str(errors[0]) and not pending.folder.exists()
