@@ -96,8 +96,12 @@ def test_the_refusal_comes_before_anything_an_old_slicer_cannot_run(module):
     assert imports[0] == "from SCORESlicerLib import compat  # before anything an old Slicer " \
                          "cannot run"
     assert "if self.showRefusal(REFUSAL):" in source
-    for path in (ROOT / module / f"{module}.py", ROOT / "SCORESlicerLib" / "compat.py",
-                 ROOT / "SCORESlicerLib" / "__init__.py"):
+    loaded = [ROOT / module / f"{module}.py", ROOT / "SCORESlicerLib" / "compat.py",
+              *(ROOT / "SCORESlicerLib" / f"{name}.py" for name in
+                ("__init__", "dependencies", "jobpanel", "widget", "pending")),
+              *(ROOT / "scorekit" / f"{name}.py" for name in
+                ("__init__", "registry", "jobs", "errors"))]
+    for path in loaded:
         ast.parse(path.read_text(), feature_version=(3, 9))
 
 
