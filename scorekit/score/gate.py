@@ -5,11 +5,14 @@ poor masks to the bone's edge, on the spinal cord or a parotid gland (no bright 
 moves good masks away from theirs. The ratings say which: over the training scans'
 regions of structure s, each option o (``both`` directions, ``grow`` only, ``shrink``
 only, ``keep``) is scored by how well the change it makes agrees with the region's rating,
-and s gets the option that agrees best on average. A structure no training scan shows
-takes the option that agrees best over all regions. Fitting needs no network; SCORE's
+and s gets the option that agrees best on average, where that mean exceeds 0 by
+``STANDARD_ERRORS`` standard errors (else ``keep``). A structure with fewer than
+``MIN_REGIONS`` rated regions, or none, takes the option of its *kind*, fitted the same
+way to all training regions of that kind: ``bright`` where the region is more than
+``BRIGHT_HU`` brighter just inside its initial surface than just outside (bone: where the
+edge prior has an edge to find), ``other`` elsewhere. Fitting needs no network; SCORE's
 trainer fits it beside the network, and its refinement keeps only the changes the gate
-lets through. An option is taken only where its mean benefit exceeds 0 by one standard
-error over the structure's regions.
+lets through. The choices were measured on the real suites (``docs/evaluation.md``).
 
 **Agreement with a rating** (our measure; the SCORE paper has none). A rating (q, l)
 implies a wrong volume share e(q) (``WRONG_SHARE_BY_QUALITY``: the simulated rater's Dice
@@ -28,13 +31,18 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from scipy import ndimage
 
 from scorekit.data.ratings import BOTH, OVER, UNDER
 
 OPTIONS = ("both", "grow", "shrink", "keep")
 # A rating's quality → the share of the region's volume it says is wrong.
 WRONG_SHARE_BY_QUALITY = {5: 0.0, 4: 0.02, 3: 0.05, 2: 0.10, 1: 0.16, 0: 0.30}
-FALLBACK = "*"  # the gate's entry for structures no training scan shows
+STANDARD_ERRORS = 2.0  # an option's mean benefit must exceed 0 by this many
+MIN_REGIONS = 3  # rated regions a structure needs for an entry of its own
+BRIGHT_HU = 100.0  # inside minus outside, medians within RIM_MM of the initial surface
+RIM_MM = 2.0
+KINDS = {True: "*bright", False: "*other"}  # the gate's entries per kind
 
 
 def miss(added: float, removed: float, quality: int, error: int) -> float:
@@ -80,34 +88,66 @@ class RegionEvidence:
     removed: float
     quality: int
     error: int
+    bright: bool
 
 
 def fit_gate(evidence: list[RegionEvidence]) -> dict[str, str]:
-    """Structure → option with the highest mean benefit (``keep`` unless one is above 0),
-    and ``FALLBACK`` → the best option over every region."""
-    by_structure: dict[str, list[RegionEvidence]] = {}
+    """Structure → option for structures with ``MIN_REGIONS`` rated regions, and an entry
+    per kind (``KINDS``) for the others (module doc)."""
+    groups: dict[str, list[RegionEvidence]] = {}
     for item in evidence:
-        by_structure.setdefault(item.structure, []).append(item)
-    gate = {name: _best_option(items) for name, items in sorted(by_structure.items())}
-    gate[FALLBACK] = _best_option(evidence) if evidence else "keep"
+        groups.setdefault(item.structure, []).append(item)
+    gate = {name: _best_option(items) for name, items in sorted(groups.items())
+            if len(items) >= MIN_REGIONS}
+    for bright, key in KINDS.items():
+        gate[key] = _best_option([i for i in evidence if i.bright == bright])
     return gate
 
 
 def _best_option(items: list[RegionEvidence]) -> str:
-    """The option with the highest mean benefit, where that mean stays above 0 by one
-    standard error: a structure rated on few scans is kept unless they agree."""
+    """The option with the highest mean benefit less ``STANDARD_ERRORS`` standard errors,
+    if that is above 0: a structure whose ratings disagree is kept."""
+    if len(items) < 2:
+        return "keep"
     bounds = {}
     for option in OPTIONS:
         gains = [benefit(*option_change(option, i.added, i.removed), i.quality, i.error)
                  for i in items]
-        spread = float(np.std(gains, ddof=1)) / np.sqrt(len(gains)) if len(gains) > 1 else 0.0
-        bounds[option] = float(np.mean(gains)) - spread
+        error = float(np.std(gains, ddof=1)) / np.sqrt(len(gains))
+        bounds[option] = float(np.mean(gains)) - STANDARD_ERRORS * error
     best = max(OPTIONS, key=lambda o: bounds[o])
     return best if bounds[best] > 0 else "keep"
 
 
-def gate_directions(gate: dict[str, str], regions: list[str]) -> tuple[list[bool], list[bool]]:
-    """(grow, shrink) allowed per region under ``gate``."""
-    options = [gate.get(r, gate.get(FALLBACK, "keep")) for r in regions]
+def gate_directions(gate: dict[str, str], regions: list[str], bright: list[bool]
+                    ) -> tuple[list[bool], list[bool]]:
+    """(grow, shrink) allowed per region under ``gate``; ``bright`` per region
+    (:func:`region_brightness`) picks the kind's entry for structures without their own."""
+    options = [gate.get(r, gate.get(KINDS[b], "keep")) for r, b in zip(regions, bright)]
     return ([o in ("both", "grow") for o in options],
             [o in ("both", "shrink") for o in options])
+
+
+def region_brightness(image: torch.Tensor, masks: torch.Tensor, spacing_zyx, window
+                      ) -> list[bool]:
+    """Per region whether it is ``BRIGHT_HU`` brighter within ``RIM_MM`` inside its mask
+    than outside. ``image`` (1, Z, Y, X) normalised by ``window`` (``normalise_ct``),
+    ``masks`` (K, Z, Y, X) bool."""
+    pixels = image[0].float().cpu().numpy()
+    scale = float(window[1] - window[0])  # normalised units → HU
+    bright = []
+    margin = [int(np.ceil(RIM_MM / s)) + 1 for s in spacing_zyx]
+    for whole in masks.cpu().numpy().astype(bool):
+        boxes = ndimage.find_objects(whole.astype(np.uint8))
+        if not boxes:
+            bright.append(False)
+            continue
+        box = tuple(slice(max(b.start - m, 0), b.stop + m) for b, m in zip(boxes[0], margin))
+        mask, around = whole[box], pixels[box]
+        inside = ndimage.distance_transform_edt(mask, sampling=spacing_zyx) <= RIM_MM
+        outside = ndimage.distance_transform_edt(~mask, sampling=spacing_zyx) <= RIM_MM
+        rim_in, rim_out = around[mask & inside], around[~mask & outside]
+        contrast = (float(np.median(rim_in)) - float(np.median(rim_out))) * scale \
+            if rim_in.size and rim_out.size else 0.0
+        bright.append(contrast > BRIGHT_HU)
+    return bright

@@ -20,7 +20,7 @@ is no evidence for this one); overlapping claims go to the highest score, as in
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -34,7 +34,7 @@ from scorekit.score.gate import (
     RegionEvidence,
     benefit,
     fit_gate,
-    gate_directions,
+    region_brightness,
     volume_changes,
 )
 from scorekit.score.inputs import CaseInputs, case_inputs, default_spacing, regions_extent_mm
@@ -42,6 +42,7 @@ from scorekit.score.loss import region_priors
 from scorekit.score.model import ModelConfig
 from scorekit.score.morphology import band
 from scorekit.score.refine import (
+    gate_allowed,
     index_of,
     labels_from_probabilities,
     on_image_grid,
@@ -140,14 +141,17 @@ def proposed_changes(inputs: CaseInputs, eta: int) -> list[tuple[float, float]]:
     return volume_changes(inputs.initial, proposed)
 
 
-def region_evidence(inputs: CaseInputs, regions: list[str], rating_sets, eta: int
+def region_evidence(inputs: CaseInputs, config: ModelConfig, rating_sets
                     ) -> list[RegionEvidence]:
     """The gate's evidence from one case: each rating of a region its scan shows, beside
-    the prior's proposal there. ``rating_sets``: (q, l) per region, one pair per rater."""
-    changes = proposed_changes(inputs, eta)
+    the prior's proposal there and the region's kind. ``rating_sets``: (q, l) per region
+    of ``config.regions``, one pair per rater."""
+    changes = proposed_changes(inputs, config.eta)
     present = inputs.initial.flatten(1).any(1).tolist()
-    return [RegionEvidence(region, *changes[k], int(q[k]), int(l_[k]))
-            for q, l_ in rating_sets for k, region in enumerate(regions) if present[k]]
+    bright = region_brightness(inputs.image, inputs.initial, inputs.grid.spacing_zyx,
+                               config.intensity_window)
+    return [RegionEvidence(region, *changes[k], int(q[k]), int(l_[k]), bright[k])
+            for q, l_ in rating_sets for k, region in enumerate(config.regions) if present[k]]
 
 
 def workspace_gate(ws, prior: str = registry.DEFAULT_PRIOR) -> dict[str, str]:
@@ -164,7 +168,7 @@ def workspace_gate(ws, prior: str = registry.DEFAULT_PRIOR) -> dict[str, str]:
                 for r in by_rater.values() if set(config.regions) <= set(r)]
         if sets:
             inputs = case_inputs(image, initial, config, f"case '{case.id}'")
-            evidence += region_evidence(inputs, config.regions, sets, config.eta)
+            evidence += region_evidence(inputs, config, sets)
     if not evidence:
         raise ScoreKitError(f"{ws.path}: no case has ratings for all of its regions")
     return fit_gate(evidence)
@@ -173,10 +177,17 @@ def workspace_gate(ws, prior: str = registry.DEFAULT_PRIOR) -> dict[str, str]:
 def gated_prior(image: Volume, initial: LabelMap, gate: dict[str, str], source: str = "case",
                 **grid) -> LabelMap:
     """The ``learned-gate`` refinement: the prior in the directions the gate allows."""
-    config = prior_config(image, initial, **grid)
-    grow, shrink = gate_directions(gate, config.regions)
-    directions = Directions(torch.tensor(grow), torch.tensor(shrink))
-    return refine_with_prior(image, initial, directions, config, source)
+    initial = on_image_grid(initial, image, source)
+    config = replace(prior_config(image, initial, **grid), gate=gate)
+    inputs = case_inputs(image, initial, config, source)
+    refined = corrected_index(inputs, gate_directions_of(inputs, config), config.eta)
+    return onto_scan(initial, refined, inputs, config.regions)
+
+
+def gate_directions_of(inputs: CaseInputs, config: ModelConfig) -> Directions:
+    """What ``config.gate`` lets the prior do to each region of this case."""
+    grow, shrink = gate_allowed(inputs, config)
+    return Directions(torch.tensor(grow), torch.tensor(shrink))
 
 
 def rating_agreement(cases, network: torch.nn.Module, config: ModelConfig) -> dict[str, float]:
@@ -190,13 +201,13 @@ def rating_agreement(cases, network: torch.nn.Module, config: ModelConfig) -> di
         outputs = {
             "initial": index_of(inputs.initial),
             "model": labels_from_probabilities(predict_probabilities(network, inputs, config),
-                                               inputs.initial, config, inputs.prior),
+                                               inputs.initial, config, inputs.prior,
+                                               gate_allowed(inputs, config)),
             "prior-only": corrected_index(inputs, every_direction(len(config.regions)),
                                           config.eta)}
         if config.gate:
-            grow, shrink = gate_directions(config.gate, config.regions)
             outputs["learned-gate"] = corrected_index(
-                inputs, Directions(torch.tensor(grow), torch.tensor(shrink)), config.eta)
+                inputs, gate_directions_of(inputs, config), config.eta)
         present = inputs.initial.flatten(1).any(1).tolist()
         for name, index in outputs.items():
             changes = volume_changes(inputs.initial, index)

@@ -80,7 +80,11 @@ from scorekit.score.loss import (
 from scorekit.score.model import ModelConfig, build_network, load_model, save_model
 from scorekit.score.morphology import band
 from scorekit.score.prior_refine import rating_agreement, region_evidence
-from scorekit.score.refine import labels_from_probabilities, predict_probabilities
+from scorekit.score.refine import (
+    gate_allowed,
+    labels_from_probabilities,
+    predict_probabilities,
+)
 from scorekit.score.verdict import decide, describe, direction_checks, hard_logits, name_best
 from scorekit.weights import read_metadata
 
@@ -164,8 +168,8 @@ def train(workspace: str | os.PathLike, out: str | os.PathLike, options: TrainOp
                  f"regions {', '.join(regions)}")
     if method.learns_gate:
         run.config = replace(run.config, gate=fit_gate(
-            [e for c in train_cases for e in region_evidence(c.inputs, regions, c.rating_sets,
-                                                              run.config.eta)]))
+            [e for c in train_cases for e in region_evidence(c.inputs, run.config,
+                                                              c.rating_sets)]))
         progress.log(f"learned gate: {run.config.gate}")
     try:
         if resume:
@@ -454,7 +458,8 @@ class Trainer:
             probs = predict_probabilities(self.network, case.inputs, self.config)
             if case.reference is not None:
                 labels = labels_from_probabilities(probs, case.inputs.initial, self.config,
-                                                   case.inputs.prior)
+                                                   case.inputs.prior,
+                                                   gate_allowed(case.inputs, self.config))
                 dices += [dice((labels == k + 1).cpu().numpy(), case.reference[k].cpu().numpy())
                           for k in range(len(self.config.regions))]
             logits = torch.logit(probs.clamp(1e-6, 1 - 1e-6))[None]
@@ -519,7 +524,8 @@ class Trainer:
         for case in cases:
             probabilities = predict_probabilities(network, case.inputs, config)
             labels = labels_from_probabilities(probabilities, case.inputs.initial, config,
-                                               case.inputs.prior)
+                                               case.inputs.prior,
+                                               gate_allowed(case.inputs, config))
             refined = split_index(labels, len(config.regions))
             crop = case.inputs
             for q, l_ in case.rating_sets:

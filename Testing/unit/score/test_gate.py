@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from scorekit.data.ratings import BOTH, NONE, OVER, UNDER
 from scorekit.score.gate import (
-    FALLBACK,
+    KINDS,
     RegionEvidence,
     benefit,
     fit_gate,
     gate_directions,
     miss,
+    region_brightness,
 )
 
 
@@ -28,26 +30,44 @@ def test_any_change_to_a_region_rated_perfect_is_a_loss():
     assert benefit(0.03, 0.02, 5, NONE) == pytest.approx(-0.05)
 
 
-def _evidence(structure, added, removed, ratings):
-    return [RegionEvidence(structure, added, removed, q, l_) for q, l_ in ratings]
+def _evidence(structure, added, removed, ratings, bright=False):
+    return [RegionEvidence(structure, added, removed, q, l_, bright) for q, l_ in ratings]
 
 
 def test_the_gate_keeps_a_structure_whose_good_masks_the_prior_moves():
     cord = _evidence("spinal_cord", 0.15, 0.10, [(5, NONE)] * 4 + [(3, UNDER)] * 2)
-    bone = _evidence("L4", 0.06, 0.02, [(3, UNDER), (2, UNDER), (3, UNDER)])
+    bone = _evidence("L4", 0.06, 0.02, [(3, UNDER), (2, UNDER), (3, UNDER), (2, UNDER)],
+                     bright=True)
     gate = fit_gate(cord + bone)
     assert gate["spinal_cord"] == "keep"
     assert gate["L4"] == "grow"  # the removal its ratings never asked for is left out
-    assert gate[FALLBACK] in ("keep", "grow")
+    assert gate[KINDS[True]] == "grow" and gate[KINDS[False]] == "keep"
 
 
-def test_a_structure_whose_few_ratings_disagree_is_kept():
-    mixed = _evidence("esophagus", 0.05, 0.0, [(3, UNDER), (5, NONE)])
-    assert fit_gate(mixed)["esophagus"] == "keep"
+def test_structures_with_few_or_disagreeing_ratings_follow_their_kind_or_are_kept():
+    few = _evidence("C1", 0.06, 0.01, [(3, UNDER), (2, UNDER)], bright=True)
+    mixed = _evidence("esophagus", 0.05, 0.0, [(3, UNDER), (5, NONE), (4, OVER)])
+    gate = fit_gate(few + mixed)
+    assert "C1" not in gate and gate[KINDS[True]] == "grow"
+    assert gate["esophagus"] == "keep"
+    grow, shrink = gate_directions(gate, ["C1", "esophagus", "unseen"], [True, False, True])
+    assert grow == [True, False, True] and shrink == [False, False, False]
 
 
-def test_unseen_structures_take_the_fallback_and_directions_follow_options():
-    gate = {"a": "grow", "b": "shrink", "c": "both", FALLBACK: "keep"}
-    grow, shrink = gate_directions(gate, ["a", "b", "c", "unseen"])
+def test_directions_follow_each_option():
+    gate = {"a": "grow", "b": "shrink", "c": "both", KINDS[True]: "keep",
+            KINDS[False]: "keep"}
+    grow, shrink = gate_directions(gate, ["a", "b", "c", "d"], [False] * 4)
     assert grow == [True, False, True, False]
     assert shrink == [False, True, True, False]
+
+
+def test_bone_is_bright_and_a_gland_is_not():
+    image = torch.full((1, 30, 30, 30), 0.0)  # normalised: 0 ≈ 500 HU in a 3000 HU window
+    bone = torch.zeros(30, 30, 30, dtype=torch.bool)
+    bone[8:22, 8:22, 8:22] = True
+    image[0][bone] = 0.3  # 900 HU brighter than around it
+    gland = torch.zeros_like(bone)
+    gland[2:6, 2:6, 2:6] = True  # as bright as its surroundings
+    assert region_brightness(image, torch.stack([bone, gland]), (1.0, 1.0, 1.0),
+                             (-1000.0, 2000.0)) == [True, False]
