@@ -91,21 +91,24 @@ class RegionEvidence:
     bright: bool
 
 
-def fit_gate(evidence: list[RegionEvidence]) -> dict[str, str]:
-    """Structure → option for structures with ``MIN_REGIONS`` rated regions, and an entry
-    per kind (``KINDS``) for the others (module doc)."""
+def fit_gate(evidence: list[RegionEvidence], standard_errors: float = STANDARD_ERRORS,
+             min_regions: int = MIN_REGIONS, by_kind: bool = True) -> dict[str, str]:
+    """Structure → option for structures with ``min_regions`` rated regions, and an entry
+    per kind (``KINDS``) for the others (module doc); ``by_kind=False`` pools both kinds
+    (the variants ``benchmarks/bench_gate.py`` compares)."""
     groups: dict[str, list[RegionEvidence]] = {}
     for item in evidence:
         groups.setdefault(item.structure, []).append(item)
-    gate = {name: _best_option(items) for name, items in sorted(groups.items())
-            if len(items) >= MIN_REGIONS}
+    gate = {name: _best_option(items, standard_errors) for name, items in sorted(groups.items())
+            if len(items) >= min_regions}
     for bright, key in KINDS.items():
-        gate[key] = _best_option([i for i in evidence if i.bright == bright])
+        kind = [i for i in evidence if i.bright == bright or not by_kind]
+        gate[key] = _best_option(kind, standard_errors)
     return gate
 
 
-def _best_option(items: list[RegionEvidence]) -> str:
-    """The option with the highest mean benefit less ``STANDARD_ERRORS`` standard errors,
+def _best_option(items: list[RegionEvidence], standard_errors: float) -> str:
+    """The option with the highest mean benefit less ``standard_errors`` standard errors,
     if that is above 0: a structure whose ratings disagree is kept."""
     if len(items) < 2:
         return "keep"
@@ -114,7 +117,7 @@ def _best_option(items: list[RegionEvidence]) -> str:
         gains = [benefit(*option_change(option, i.added, i.removed), i.quality, i.error)
                  for i in items]
         error = float(np.std(gains, ddof=1)) / np.sqrt(len(gains))
-        bounds[option] = float(np.mean(gains)) - STANDARD_ERRORS * error
+        bounds[option] = float(np.mean(gains)) - standard_errors * error
     best = max(OPTIONS, key=lambda o: bounds[o])
     return best if bounds[best] > 0 else "keep"
 

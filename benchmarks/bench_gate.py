@@ -1,0 +1,191 @@
+"""Where to let the prior correct: the learned gate's variants against the rows that need
+no learning, per region, on real CT.
+
+For every case of the real suites (VerSe pairs with ``--data``, folders of CT + label map
++ names with ``--folder``; model-like initial masks and simulated ratings as in
+``scorekit benchmark``) it computes, on the working grid, each region's Dice against the
+reference for the initial mask and for the prior's correction in both directions, growth
+only and shrinkage only, beside the region's rating, the prior's proposal and its kind.
+Then, cross-validated by case (leave-one-case-out, or ``--folds K`` for a folder), each
+candidate picks an option per test region and the Dice it gets is printed, per suite and
+pooled, against the initial masks and prior-only (mean gain, regions better / worse,
+paired Wilcoxon p). No network is trained, so every candidate sees the same regions:
+
+* ``prior-only``: both directions everywhere; ``rating-guided-prior``: the test scan's
+  own ratings decide (q ≤ 3 with an error label, its direction);
+* gate variants (``score/gate.py``): per structure with one or two standard errors, with
+  or without the kind (bright rim) for structures with few ratings; ``gate`` is the
+  default; ``gate+rating``: the default gate where the test ratings also call the region
+  wrong, in the directions both allow;
+* ``oracle``: the best option per region with the reference known (the ceiling).
+
+    python benchmarks/bench_gate.py --data ../shared/data/ct/verse19 \\
+        --folder ../shared/data/ct/totalseg-subjects --folder ../shared/data/ct/openkbp-headneck
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from benchcli import bench_parser, gain_over_initial
+
+from scorekit.data.ratings import BOTH, NONE, OVER, UNDER
+from scorekit.data.verse import VERSE_NAMES
+from scorekit.experiments.refinement import (
+    chosen_regions,
+    default_structures,
+    fold_groups,
+    folder_sources,
+    initial_masks,
+    only_regions,
+    verse_sources,
+)
+from scorekit.metrics import dice
+from scorekit.score.gate import (
+    KINDS,
+    RegionEvidence,
+    fit_gate,
+    region_brightness,
+    volume_changes,
+)
+from scorekit.score.inputs import case_inputs, working_masks
+from scorekit.score.prior_refine import Directions, corrected_index, prior_config
+from scorekit.synth.rater import simulated_rating
+
+OPTION_DIRECTIONS = {"both": (True, True), "grow": (True, False), "shrink": (False, True)}
+GATES = {  # name → fit_gate options
+    "gate 1 SE, by name": {"standard_errors": 1.0, "min_regions": 2, "by_kind": False},
+    "gate 2 SE, by name": {"standard_errors": 2.0, "min_regions": 2, "by_kind": False},
+    "gate (2 SE, by name or kind)": {},
+}
+
+
+@dataclass(frozen=True)
+class Region:
+    evidence: RegionEvidence
+    case: str
+    dice: dict[str, float]  # option (keep, both, grow, shrink) → Dice
+
+
+def main(argv=None) -> dict:
+    parser = bench_parser(__doc__, quick="at most 6 cases a folder")
+    parser.add_argument("--data", type=Path, help="folder of VerSe pairs")
+    parser.add_argument("--folder", type=Path, action="append", default=[])
+    parser.add_argument("--folds", type=int, default=5, help="for folders over 10 cases")
+    args = parser.parse_args(argv)
+    suites = {}
+    if args.data:
+        suites["verse"] = (_regions(verse_sources(args.data), None, VERSE_NAMES), None)
+    for folder in args.folder:
+        limit = 6 if args.quick else None
+        sources = folder_sources(folder, limit)
+        regions = _regions(sources, default_structures(folder, limit), None)
+        suites[folder.name] = (regions, args.folds if len(sources) > 10 else None)
+    pooled: dict[str, list[tuple[float, float, float]]] = {}
+    figures = {}
+    for name, (regions, folds) in suites.items():
+        scores = cross_validated(regions, folds)
+        figures[name] = _print(name, scores)
+        for candidate, values in scores.items():
+            pooled.setdefault(candidate, []).extend(values)
+    figures["pooled"] = _print("pooled", pooled)
+    return figures
+
+
+def _regions(sources, structures, names) -> list[Region]:
+    regions = []
+    for source in sources:
+        image, labels = source.read()
+        reference = only_regions(labels, chosen_regions(labels, structures))
+        if not reference.regions:
+            continue
+        initial = initial_masks("model-like", source.case_id, image, reference, 0, names)
+        config = prior_config(image, initial)
+        inputs = case_inputs(image, initial, config, source.case_id)
+        truth = working_masks(reference, config.regions, inputs, source.case_id).numpy()
+        count = len(config.regions)
+        outputs = {option: corrected_index(inputs, Directions(torch.tensor([g] * count),
+                                                              torch.tensor([s] * count)),
+                                           config.eta)
+                   for option, (g, s) in OPTION_DIRECTIONS.items()}
+        changes = volume_changes(inputs.initial, outputs["both"])
+        bright = region_brightness(inputs.image, inputs.initial, inputs.grid.spacing_zyx,
+                                   config.intensity_window)
+        masks = inputs.initial.numpy()
+        for k, name in enumerate(config.regions):
+            if not masks[k].any() or not truth[k].any():
+                continue
+            rating = simulated_rating(source.case_id, name, reference.mask(name),
+                                      initial.mask(name))
+            scores = {"keep": dice(masks[k], truth[k])} | {
+                option: dice((index == k + 1).numpy(), truth[k])
+                for option, index in outputs.items()}
+            regions.append(Region(RegionEvidence(name, *changes[k], rating.quality,
+                                                 int(rating.error), bright[k]),
+                                  source.case_id, scores))
+    return regions
+
+
+def rated_option(evidence: RegionEvidence, max_quality: int = 3) -> str:
+    if evidence.quality > max_quality or evidence.error == NONE:
+        return "keep"
+    return {UNDER: "grow", OVER: "shrink", BOTH: "both"}[evidence.error]
+
+
+def _both_allow(first: str, second: str) -> str:
+    allowed = [a and b for a, b in zip(OPTION_DIRECTIONS.get(first, (False, False)),
+                                       OPTION_DIRECTIONS.get(second, (False, False)))]
+    return {(True, True): "both", (True, False): "grow", (False, True): "shrink",
+            (False, False): "keep"}[tuple(allowed)]
+
+
+def cross_validated(regions: list[Region], folds: int | None
+                    ) -> dict[str, list[tuple[float, float, float]]]:
+    """Per candidate, (its Dice, initial Dice, prior-only Dice) of every test region whose
+    structure the training cases show."""
+    scores: dict[str, list[tuple[float, float, float]]] = {}
+
+    def add(candidate: str, region: Region, option: str) -> None:
+        scores.setdefault(candidate, []).append(
+            (region.dice[option], region.dice["keep"], region.dice["both"]))
+
+    for _, tests in fold_groups(sorted({r.case for r in regions}), folds):
+        training = [r for r in regions if r.case not in tests]
+        known = {r.evidence.structure for r in training}
+        gates = {name: fit_gate([r.evidence for r in training], **options)
+                 for name, options in GATES.items()}
+        for region in (r for r in regions if r.case in tests and r.evidence.structure in known):
+            add("initial", region, "keep")
+            add("prior-only", region, "both")
+            add("rating-guided-prior", region, rated_option(region.evidence))
+            for name, gate in gates.items():
+                add(name, region, _option(gate, region.evidence))
+            default = _option(gates["gate (2 SE, by name or kind)"], region.evidence)
+            add("gate+rating", region, _both_allow(default, rated_option(region.evidence)))
+            add("oracle", region, max(region.dice, key=lambda o: region.dice[o]))
+    return scores
+
+
+def _option(gate: dict[str, str], evidence: RegionEvidence) -> str:
+    return gate.get(evidence.structure, gate.get(KINDS[evidence.bright], "keep"))
+
+
+def _print(suite: str, scores: dict[str, list[tuple[float, float, float]]]) -> dict:
+    figures = {}
+    print(f"== {suite} ({len(scores['initial'])} regions): mean Dice; vs initial; vs prior-only")
+    for candidate, values in scores.items():
+        mine, initial, prior = (np.array(v) for v in zip(*values))
+        versus = {base: gain_over_initial(reference, mine)
+                  for base, reference in (("initial", initial), ("prior-only", prior))}
+        figures[candidate] = {"dice": float(mine.mean())} | versus
+        print(f"{candidate:<30} {mine.mean():.4f}" + "".join(
+            f" | {100 * v['gain']:+.2f} ({v['better']}+/{v['worse']}-, p {v['p']:.2g})"
+            for v in versus.values()))
+    return figures
+
+
+if __name__ == "__main__":
+    main()
