@@ -75,6 +75,7 @@ NO_LEARNING = {
 NEEDS_RATINGS = ("rating-guided-prior",)  # refines with the scan's own ratings
 # the prior where a gate learned from the training ratings lets it act (score/gate.py)
 LEARNED_GATE = "learned-gate"
+RATED_GATE = "learned-gate+ratings"  # the gate where this scan's ratings also call for it
 # `scorekit refine --method`: "auto" uses what the model's verdict names, "model" its network
 REFINE_METHODS = ("auto", "model", LEARNED_GATE, *NO_LEARNING)
 
@@ -84,6 +85,7 @@ BENCHMARK_METHODS = {
     "prior-only": None,
     "rating-guided-prior": None,
     LEARNED_GATE: None,
+    RATED_GATE: None,
     "Post-DAE": {"method": "post-dae"},
     "Post-DAE+Scan": {"method": "post-dae+scan"},
     "SCORE": {},
@@ -93,8 +95,8 @@ BENCHMARK_METHODS = {
     "SCORE-no-morph-aug": {"ablation": "no-morph-aug"},
     "SCORE-no-veto": {"ablation": "no-veto"},
 }
-TABLE1 = ("initial", "prior-only", "rating-guided-prior", LEARNED_GATE, "Post-DAE",
-          "Post-DAE+Scan", "SCORE", "SCORE-default")
+TABLE1 = ("initial", "prior-only", "rating-guided-prior", LEARNED_GATE, RATED_GATE,
+          "Post-DAE", "Post-DAE+Scan", "SCORE", "SCORE-default")
 TABLE2 = ("SCORE", "SCORE-ternary", "SCORE-no-stab", "SCORE-no-prior", "SCORE-no-morph-aug",
           "SCORE-no-veto")
 SUITES = ("phantom", "verse", "folder")

@@ -52,6 +52,9 @@ def test_the_model_refines_as_its_verdict_names_and_says_why(case, small_phantom
     assert load_config(model).gate is not None
     assert _refine(case, tmp_path / "r.seg.nrrd", "--model", str(model)) == 0
     assert f"refined with {verdict['use']} (agrees best" in capsys.readouterr().out
+    assert _refine(case, tmp_path / "g.seg.nrrd", "--model", str(model), "--workspace",
+                   str(small_phantom_workspace.path), "--case", case.id) == 0
+    assert "refined with learned-gate+ratings (this scan is rated" in capsys.readouterr().out
     with pytest.raises(SystemExit):  # argparse: not a method one can force
         _refine(case, tmp_path / "i.seg.nrrd", "--model", str(model), "--method", "initial")
     capsys.readouterr()

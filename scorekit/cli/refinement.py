@@ -122,8 +122,10 @@ def _refine_arguments(p) -> None:
                         "learned-gate: the prior where the model's gate allows; prior-only: "
                         "the prior in every band, no model; rating-guided-prior: the prior "
                         "where this scan's ratings (--workspace, --case) say it is wrong")
-    p.add_argument("--workspace", help="rating-guided-prior: the workspace holding the ratings")
-    p.add_argument("--case", help="rating-guided-prior: the case id of these ratings")
+    p.add_argument("--workspace", help="the workspace holding this scan's ratings (needed by "
+                                       "rating-guided-prior; with a model, its learned gate "
+                                       "then also follows them)")
+    p.add_argument("--case", help="the case id of this scan's ratings in --workspace")
     p.add_argument("--out", required=True,
                    help="with --image: output .seg.nrrd or label map; with --images: a folder")
     p.add_argument("--shard", default="1/1",
@@ -152,22 +154,25 @@ def refine(args) -> int:
     check_verdict(args.model, args.strict)
     from scorekit.score.refine import refine_files
 
+    ratings = _one_raters_ratings(args.workspace, args.case) if args.workspace else None
     out, missing, used = refine_files(args.image, args.seg, args.model, args.out,
-                                      device=args.device, method=args.method)
+                                      device=args.device, method=args.method, ratings=ratings)
     for region in missing:
         print(f"warning: {args.seg} has no '{region}'; it stays absent", file=sys.stderr)
-    print(f"refined with {_why(args.model, used, args.method)}")
+    print(f"refined with {_why(args.model, used, args.method, ratings is not None)}")
     print(f"refined segmentation written to {out}")
     return 0
 
 
-def _why(model: str, used: str, method: str) -> str:
+def _why(model: str, used: str, method: str, rated: bool) -> str:
     """One line: which refinement ran, and why."""
     from scorekit.score.model import load_config
     from scorekit.score.verdict import describe_use
 
     if method != "auto":
         return f"{used} (asked for with --method)"
+    if rated and used.endswith("+ratings"):
+        return f"{used} (this scan is rated: the learned gate where its ratings agree)"
     return describe_use(load_config(model).training.get("verdict"))
 
 
@@ -192,10 +197,12 @@ def _refine_without_model(args) -> int:
     return 0
 
 
-def _one_raters_ratings(workspace: str, case: str) -> list:
+def _one_raters_ratings(workspace: str, case: str | None) -> list:
     """The ratings of ``case`` by its first rater in the workspace (by name)."""
     from scorekit.data.workspace import Workspace
 
+    if not case:
+        raise ScoreKitError("refine --workspace needs --case (whose ratings to follow)")
     ratings = Workspace(workspace).ratings.all(case)
     if not ratings:
         raise ScoreKitError(f"{workspace}: case '{case}' has no ratings")

@@ -28,7 +28,8 @@ training scans also show (a model knows no others).
 
 Methods: ``initial``, ``prior-only`` and ``rating-guided-prior`` (no learning;
 ``score/prior_refine.py``; the latter uses the simulated rater's ratings of the test scan,
-for this row only), ``Post-DAE``, ``Post-DAE+Scan`` (fully supervised baselines), ``SCORE``
+as does ``learned-gate+ratings``), ``learned-gate`` (the gate fitted to the training
+ratings, no network), ``Post-DAE``, ``Post-DAE+Scan`` (fully supervised baselines), ``SCORE``
 and its ablations, and external masks (``--external NAME=FOLDER``: one ``<case>.nii.gz``
 or other label file per case, made by another tool, scored as a row). Outputs:
 ``results.csv`` (method, test_set, case, region, dice, hd95, train_s, test_s),
@@ -72,6 +73,7 @@ from scorekit.registry import (
     LEARNED_GATE,
     NEEDS_RATINGS,
     NO_LEARNING,
+    RATED_GATE,
     SUITES,
     TABLE1,
     TABLE2,
@@ -253,8 +255,7 @@ def scan_folds(sources: list[ScanSource], out: Path, initial_kind: str, seed: in
             progress.advance()
             continue
         initial = initial_masks(initial_kind, source.case_id, image, reference, seed, names)
-        ratings = [simulated_rating(source.case_id, name, reference.mask(name),
-                                    initial.mask(name)) for name in initial.names]
+        ratings = simulated_ratings(source.case_id, initial, reference)
         for name, tests in groups:
             ws = workspaces[name][1 if source.case_id in tests else 0]
             ws.add_case(source.case_id, image, initial, reference)
@@ -380,7 +381,7 @@ def _run_method(method: str, fold: Fold, plan: RefinementPlan, out: Path, device
         torch_device = resolve_device(device)
         network, config = load_model(model, torch_device)
     gate = None
-    if method == LEARNED_GATE:
+    if method in (LEARNED_GATE, RATED_GATE):
         started = time.perf_counter()
         gate = workspace_gate(fold.training)
         train_s = time.perf_counter() - started
@@ -397,7 +398,9 @@ def _run_method(method: str, fold: Fold, plan: RefinementPlan, out: Path, device
                     rows += _default_rows(result, image, initial, reference, network, config,
                                           torch_device, case.id, test_set, known, train_s)
             elif gate is not None:
-                result = gated_prior(image, initial, gate, case.id)
+                ratings = simulated_ratings(case.id, initial, reference) \
+                    if method == RATED_GATE else None
+                result = gated_prior(image, initial, gate, case.id, ratings)
             else:
                 result = untrained_result(method, case.id, image, initial, reference)
             test_s = time.perf_counter() - started
@@ -434,9 +437,13 @@ def untrained_result(method: str, case_id: str, image: Volume, initial: LabelMap
     refine = registry_load(NO_LEARNING, method, "refinement without a model")
     if method not in NEEDS_RATINGS:
         return refine(image, initial, case_id)
-    ratings = [simulated_rating(case_id, name, reference.mask(name), initial.mask(name))
-               for name in initial.names]
-    return refine(image, initial, ratings, case_id)
+    return refine(image, initial, simulated_ratings(case_id, initial, reference), case_id)
+
+
+def simulated_ratings(case_id: str, initial: LabelMap, reference: LabelMap) -> list:
+    """The simulated rater's ratings of a test scan, for the rows that use them."""
+    return [simulated_rating(case_id, name, reference.mask(name), initial.mask(name))
+            for name in initial.names]
 
 
 VERDICT_COLUMNS = ["fold", "method", "go", "reasons", "initial_dice", "dice", "right", "use",

@@ -9,8 +9,8 @@ the only thing that differs between the variants:
   at or below ``RATING_GUIDE_QUALITY`` with an error label), growing only where rated
   *under* (or *both*) and shrinking only where rated *over* (or *both*): "rate this scan,
   fix it now";
-* the learned gate (``gate.py``): the directions predicted from the image, the mask and P
-  by a classifier fitted to the training scans' ratings.
+* the learned gate (``gate.py``): the directions the training scans' ratings support per
+  structure (or kind of structure), alone or together with this scan's own ratings.
 
 P_k is the region-aware prior of the loss (``loss.region_priors``: another region's voxel
 is no evidence for this one); overlapping claims go to the highest score, as in
@@ -175,12 +175,19 @@ def workspace_gate(ws, prior: str = registry.DEFAULT_PRIOR) -> dict[str, str]:
 
 
 def gated_prior(image: Volume, initial: LabelMap, gate: dict[str, str], source: str = "case",
-                **grid) -> LabelMap:
-    """The ``learned-gate`` refinement: the prior in the directions the gate allows."""
+                ratings: list[Rating] | None = None, **grid) -> LabelMap:
+    """The ``learned-gate`` refinement: the prior in the directions the gate allows; with
+    this scan's ``ratings`` (one rater's), only where they also call the region wrong and
+    in the direction they give (``learned-gate+ratings``)."""
     initial = on_image_grid(initial, image, source)
     config = replace(prior_config(image, initial, **grid), gate=gate)
     inputs = case_inputs(image, initial, config, source)
-    refined = corrected_index(inputs, gate_directions_of(inputs, config), config.eta)
+    directions = gate_directions_of(inputs, config)
+    if ratings is not None:
+        rated = rated_directions(ratings, config.regions, source)
+        directions = Directions(directions.grow & rated.grow,
+                                directions.shrink & rated.shrink)
+    refined = corrected_index(inputs, directions, config.eta)
     return onto_scan(initial, refined, inputs, config.regions)
 
 

@@ -193,10 +193,10 @@ def cached_model(model: str | os.PathLike, device: torch.device):
 
 
 def refine_files(image: str | os.PathLike, seg: str | os.PathLike, model: str | os.PathLike,
-                 out: str | os.PathLike, device: str = "auto", method: str = "auto"
-                 ) -> tuple[Path, list[str], str]:
-    """Read, refine as the model's verdict names (``choice.py``; ``method`` forces one),
-    write (label map + sidecar, or .seg.nrrd); returns the output, the model's regions the
+                 out: str | os.PathLike, device: str = "auto", method: str = "auto",
+                 ratings: list | None = None) -> tuple[Path, list[str], str]:
+    """Read, refine as ``choice.py`` decides (``method``; ``ratings``: this scan's), write
+    (label map + sidecar, or .seg.nrrd); returns the output, the model's regions the
     segmentation lacks (left absent) and the refinement used."""
     from scorekit.score.choice import refine_as_named  # it builds on this module
 
@@ -204,5 +204,5 @@ def refine_files(image: str | os.PathLike, seg: str | os.PathLike, model: str | 
     network, config = cached_model(model, torch_device)
     initial = read_labelmap(seg)
     refined, used = refine_as_named(read_volume(image), initial, network, config,
-                                    torch_device, str(seg), method)
+                                    torch_device, str(seg), method, ratings)
     return write_labelmap(refined, out), missing_regions(initial, config), used

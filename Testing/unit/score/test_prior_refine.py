@@ -85,3 +85,16 @@ def test_the_default_working_grid_fits_a_whole_torso_in_the_memory_budget():
     assert spacing <= 1.5  # TotalSegmentator's grid
     assert default_spacing(1.0, (100.0, 80.0, 80.0)) == 1.0  # small crops keep the finest
     assert default_spacing(1.02, (100.0, 80.0, 80.0)) == 1.0  # rounded to 0.05 mm
+
+
+def test_the_gate_with_ratings_corrects_only_what_both_call_for(case):
+    image, initial = case.image(), case.initial()
+    first, second = initial.names
+    both = {first: "both", second: "both", **{key: "keep" for key in KINDS.values()}}
+    ratings = [Rating(case.id, first, 5, NONE), Rating(case.id, second, 2, UNDER)]
+    refined = gated_prior(image, initial, both, case.id, ratings)
+    assert np.array_equal(refined.mask(first), initial.mask(first))  # rated perfect
+    assert not (initial.mask(second) & ~refined.mask(second)).any()  # rated under: grows
+    shrink_only = dict(both, **{second: "shrink"})
+    assert np.array_equal(gated_prior(image, initial, shrink_only, case.id, ratings).array,
+                          initial.array)  # the gate forbids the growth the rating asks for
