@@ -34,6 +34,7 @@ from scorekit.score.gate import (
     RegionEvidence,
     benefit,
     fit_gate,
+    gate_directions,
     region_brightness,
     volume_changes,
 )
@@ -42,7 +43,6 @@ from scorekit.score.loss import region_priors
 from scorekit.score.model import ModelConfig
 from scorekit.score.morphology import band
 from scorekit.score.refine import (
-    gate_allowed,
     index_of,
     labels_from_probabilities,
     on_image_grid,
@@ -193,7 +193,9 @@ def gated_prior(image: Volume, initial: LabelMap, gate: dict[str, str], source: 
 
 def gate_directions_of(inputs: CaseInputs, config: ModelConfig) -> Directions:
     """What ``config.gate`` lets the prior do to each region of this case."""
-    grow, shrink = gate_allowed(inputs, config)
+    bright = region_brightness(inputs.image, inputs.initial, inputs.grid.spacing_zyx,
+                               config.intensity_window)
+    grow, shrink = gate_directions(config.gate, config.regions, bright)
     return Directions(torch.tensor(grow), torch.tensor(shrink))
 
 
@@ -208,8 +210,7 @@ def rating_agreement(cases, network: torch.nn.Module, config: ModelConfig) -> di
         outputs = {
             "initial": index_of(inputs.initial),
             "model": labels_from_probabilities(predict_probabilities(network, inputs, config),
-                                               inputs.initial, config, inputs.prior,
-                                               gate_allowed(inputs, config)),
+                                               inputs.initial, config, inputs.prior),
             "prior-only": corrected_index(inputs, every_direction(len(config.regions)),
                                           config.eta)}
         if config.gate:

@@ -42,7 +42,6 @@ from scorekit.data.labelmap import LabelMap
 from scorekit.data.labels import read_labelmap, resample_labelmap, write_labelmap
 from scorekit.data.volume import Volume, read_volume
 from scorekit.devices import autocast, resolve_device
-from scorekit.score.gate import gate_directions, region_brightness
 from scorekit.score.inputs import CaseInputs, case_inputs, changes_on_scan, missing_regions
 from scorekit.score.loss import region_priors
 from scorekit.score.model import ModelConfig, load_model
@@ -71,20 +70,16 @@ def predict_probabilities(network: torch.nn.Module, inputs: CaseInputs, config: 
 
 
 def labels_from_probabilities(probabilities: torch.Tensor, initial: torch.Tensor,
-                              config: ModelConfig, prior: torch.Tensor | None = None,
-                              allowed: tuple[list[bool], list[bool]] | None = None
+                              config: ModelConfig, prior: torch.Tensor | None = None
                               ) -> torch.Tensor:
     """``(Z, Y, X)`` int: 0 background, k + 1 region k (see module doc).
 
     ``probabilities`` has one channel per output (background first when the model predicts
     it); ``initial`` one per region; ``prior`` P ``(1, Z, Y, X)``, needed by a model with
-    ``prior_veto``; ``allowed`` the (grow, shrink) per region its gate lets through
-    (:func:`gate_allowed`).
+    ``prior_veto``.
     """
     if config.prior_veto:
         probabilities = prior_consistent(probabilities, initial, prior, config)
-    if allowed is not None:
-        probabilities = gate_consistent(probabilities, initial, allowed, config)
     if config.background_region:
         initial = torch.cat([~initial.any(0, keepdim=True), initial])
     scores = probabilities
@@ -110,41 +105,13 @@ def prior_consistent(probabilities: torch.Tensor, initial: torch.Tensor,
     return torch.where(against, held.float(), probabilities)
 
 
-def gate_allowed(inputs: CaseInputs, config: ModelConfig
-                 ) -> tuple[list[bool], list[bool]] | None:
-    """(grow, shrink) per region that the model's learned gate allows on this case (None:
-    a model without a gate)."""
-    if not config.gate:
-        return None
-    bright = region_brightness(inputs.image, inputs.initial, inputs.grid.spacing_zyx,
-                               config.intensity_window)
-    return gate_directions(config.gate, config.regions, bright)
-
-
-def gate_consistent(probabilities: torch.Tensor, initial: torch.Tensor,
-                    allowed: tuple[list[bool], list[bool]], config: ModelConfig
-                    ) -> torch.Tensor:
-    """Ŝ with the changes the learned gate does not let through undone: a region may grow
-    only where its structure's ratings supported growing, shrink only where they supported
-    shrinking (``gate.py``)."""
-    grow, shrink = (torch.tensor(d, device=initial.device)[:, None, None, None]
-                    for d in allowed)
-    held = initial
-    if config.background_region:  # background follows the regions
-        held = torch.cat([~initial.any(0, keepdim=True), initial])
-        grow, shrink = (torch.cat([torch.ones_like(d[:1]), d]) for d in (grow, shrink))
-    against = ((probabilities >= 0.5) & ~held & ~grow) | ((probabilities < 0.5) & held & ~shrink)
-    return torch.where(against, held.float(), probabilities)
-
-
 def refine_case(image: Volume, initial: LabelMap, network: torch.nn.Module,
                 config: ModelConfig, device: torch.device, source: str = "case") -> LabelMap:
     """Refined label map on the image's grid, with the initial's names and values."""
     initial = on_image_grid(initial, image, source)
     inputs = case_inputs(image, initial, config, source, device)
     refined = labels_from_probabilities(predict_probabilities(network, inputs, config),
-                                        inputs.initial, config, inputs.prior,
-                                        gate_allowed(inputs, config))
+                                        inputs.initial, config, inputs.prior)
     return onto_scan(initial, refined, inputs, config.regions)
 
 

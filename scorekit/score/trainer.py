@@ -80,11 +80,7 @@ from scorekit.score.loss import (
 from scorekit.score.model import ModelConfig, build_network, load_model, save_model
 from scorekit.score.morphology import band
 from scorekit.score.prior_refine import rating_agreement, region_evidence
-from scorekit.score.refine import (
-    gate_allowed,
-    labels_from_probabilities,
-    predict_probabilities,
-)
+from scorekit.score.refine import labels_from_probabilities, predict_probabilities
 from scorekit.score.verdict import decide, describe, direction_checks, hard_logits, name_best
 from scorekit.weights import read_metadata
 
@@ -458,8 +454,7 @@ class Trainer:
             probs = predict_probabilities(self.network, case.inputs, self.config)
             if case.reference is not None:
                 labels = labels_from_probabilities(probs, case.inputs.initial, self.config,
-                                                   case.inputs.prior,
-                                                   gate_allowed(case.inputs, self.config))
+                                                   case.inputs.prior)
                 dices += [dice((labels == k + 1).cpu().numpy(), case.reference[k].cpu().numpy())
                           for k in range(len(self.config.regions))]
             logits = torch.logit(probs.clamp(1e-6, 1 - 1e-6))[None]
@@ -524,8 +519,7 @@ class Trainer:
         for case in cases:
             probabilities = predict_probabilities(network, case.inputs, config)
             labels = labels_from_probabilities(probabilities, case.inputs.initial, config,
-                                               case.inputs.prior,
-                                               gate_allowed(case.inputs, config))
+                                               case.inputs.prior)
             refined = split_index(labels, len(config.regions))
             crop = case.inputs
             for q, l_ in case.rating_sets:
