@@ -84,6 +84,9 @@ def main(argv=None) -> dict:
         sources = folder_sources(folder, limit)
         regions = _regions(sources, default_structures(folder, limit), None)
         suites[folder.name] = (regions, args.folds if len(sources) > 10 else None)
+    if not suites:
+        print("gate: skipped, no --data or --folder given")
+        return {}
     pooled: dict[str, list[tuple[float, float, float]]] = {}
     figures = {}
     for name, (regions, folds) in suites.items():

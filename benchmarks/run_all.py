@@ -13,6 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 import bench_fixes
+import bench_gate
 import bench_headroom
 import bench_labelmap_memory
 import bench_morphology
@@ -20,6 +21,7 @@ import bench_own_scans
 import bench_phantoms
 import bench_prior
 import bench_ratings
+import bench_real_suites
 import bench_refine
 import bench_seeds
 import bench_slicer_refine
@@ -29,6 +31,11 @@ import bench_training
 import bench_weakstat_step
 import bench_web_render
 import bench_worker
+
+SHARED_CT = Path(__file__).resolve().parents[2] / "shared" / "data" / "ct"
+REAL_DATA = ["--data", str(SHARED_CT / "verse19"),
+             "--folder", str(SHARED_CT / "totalseg-subjects"),
+             "--folder", str(SHARED_CT / "openkbp-headneck")] if SHARED_CT.is_dir() else []
 
 
 def main() -> None:
@@ -54,7 +61,10 @@ def main() -> None:
                "threshold_engine": bench_threshold_engine.main(common),
                "web_render": bench_web_render.main(common),
                "weakstat_step": bench_weakstat_step.main(common),
-               "ratings": bench_ratings.main(common)}
+               # the rating store at its stated scale, 10⁶ ratings, even in --quick
+               "ratings": bench_ratings.main(["--device", args.device]),
+               "gate": bench_gate.main([*common, *REAL_DATA]),
+               "real_suites": bench_real_suites.main(common)}
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
 
