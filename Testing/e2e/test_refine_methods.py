@@ -11,7 +11,7 @@ from scorekit.data.labels import read_labelmap
 from scorekit.score.choice import named_choice
 from scorekit.score.model import ModelConfig, load_config
 from scorekit.score.trainer import TrainOptions, train
-from scorekit.score.verdict import name_best
+from scorekit.score.verdict import decide, name_best
 
 
 @pytest.fixture(scope="module")
@@ -62,12 +62,16 @@ def test_the_model_refines_as_its_verdict_names_and_says_why(case, small_phantom
     assert "needs --model" in capsys.readouterr().err
 
 
-def test_a_no_go_model_is_never_named_and_ties_keep_the_initial_masks():
-    assert name_best({"initial": 0.0, "model": 0.02, "prior-only": 0.01}, False)["use"] == \
-        "prior-only"
-    assert name_best({"initial": 0.0, "model": 0.0, "prior-only": -0.01}, True)["use"] == \
-        "initial"
-    assert name_best({"initial": 0.0, "model": 0.02, "prior-only": 0.01}, True)["use"] == "model"
+def test_only_a_clear_margin_of_rating_support_names_a_refinement():
+    clear, noisy = [0.02, 0.025, 0.03, 0.02], [0.05, -0.04, 0.06, -0.05]
+    initial = [0.0] * 4
+    gains = {"initial": initial, "model": clear, "prior-only": [0.01] * 3 + [0.011]}
+    assert name_best(gains, model_go=True)["use"] == "model"
+    assert name_best(gains, model_go=False)["use"] == "prior-only"  # a no-go model never
+    assert name_best({"initial": initial, "model": noisy}, True)["use"] == "initial"
+    assert decide([1.0], [0.9], [True], [0.0], False, clear)["go"]
+    no_support = decide([1.0], [0.9], [True], [0.0], False, noisy)
+    assert not no_support["go"] and "do not clearly support" in no_support["reasons"][0]
 
 
 def test_models_made_before_choices_refine_with_their_network():

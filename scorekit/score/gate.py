@@ -6,7 +6,7 @@ moves good masks away from theirs. The ratings say which: over the training scan
 regions of structure s, each option o (``both`` directions, ``grow`` only, ``shrink``
 only, ``keep``) is scored by how well the change it makes agrees with the region's rating,
 and s gets the option that agrees best on average, where that mean exceeds 0 by
-``STANDARD_ERRORS`` standard errors (else ``keep``). A structure with fewer than
+``registry.RATING_EVIDENCE_SE`` standard errors (else ``keep``). A structure with fewer than
 ``MIN_REGIONS`` rated regions, or none, takes the option of its *kind*, fitted the same
 way to all training regions of that kind: ``bright`` where the region is more than
 ``BRIGHT_HU`` brighter just inside its initial surface than just outside (bone: where the
@@ -34,11 +34,12 @@ import torch
 from scipy import ndimage
 
 from scorekit.data.ratings import BOTH, OVER, UNDER
+from scorekit.registry import RATING_EVIDENCE_SE
+from scorekit.score.verdict import lower_bound
 
 OPTIONS = ("both", "grow", "shrink", "keep")
 # A rating's quality → the share of the region's volume it says is wrong.
 WRONG_SHARE_BY_QUALITY = {5: 0.0, 4: 0.02, 3: 0.05, 2: 0.10, 1: 0.16, 0: 0.30}
-STANDARD_ERRORS = 2.0  # an option's mean benefit must exceed 0 by this many
 MIN_REGIONS = 3  # rated regions a structure needs for an entry of its own
 BRIGHT_HU = 100.0  # inside minus outside, medians within RIM_MM of the initial surface
 RIM_MM = 2.0
@@ -91,7 +92,7 @@ class RegionEvidence:
     bright: bool
 
 
-def fit_gate(evidence: list[RegionEvidence], standard_errors: float = STANDARD_ERRORS,
+def fit_gate(evidence: list[RegionEvidence], standard_errors: float = RATING_EVIDENCE_SE,
              min_regions: int = MIN_REGIONS, by_kind: bool = True) -> dict[str, str]:
     """Structure → option for structures with ``min_regions`` rated regions, and an entry
     per kind (``KINDS``) for the others (module doc); ``by_kind=False`` pools both kinds
@@ -110,14 +111,9 @@ def fit_gate(evidence: list[RegionEvidence], standard_errors: float = STANDARD_E
 def _best_option(items: list[RegionEvidence], standard_errors: float) -> str:
     """The option with the highest mean benefit less ``standard_errors`` standard errors,
     if that is above 0: a structure whose ratings disagree is kept."""
-    if len(items) < 2:
-        return "keep"
-    bounds = {}
-    for option in OPTIONS:
-        gains = [benefit(*option_change(option, i.added, i.removed), i.quality, i.error)
-                 for i in items]
-        error = float(np.std(gains, ddof=1)) / np.sqrt(len(gains))
-        bounds[option] = float(np.mean(gains)) - standard_errors * error
+    bounds = {option: lower_bound([benefit(*option_change(option, i.added, i.removed),
+                                           i.quality, i.error) for i in items],
+                                  standard_errors) for option in OPTIONS}
     best = max(OPTIONS, key=lambda o: bounds[o])
     return best if bounds[best] > 0 else "keep"
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-import numpy as np
 import torch
 
 from scorekit import registry
@@ -199,9 +198,10 @@ def gate_directions_of(inputs: CaseInputs, config: ModelConfig) -> Directions:
     return Directions(torch.tensor(grow), torch.tensor(shrink))
 
 
-def rating_agreement(cases, network: torch.nn.Module, config: ModelConfig) -> dict[str, float]:
-    """Mean benefit (``gate.py``) over every rating of the regions of ``cases`` (the
-    trainer's rated cases) of each candidate refinement: the initial masks (0), the model's,
+def rating_agreement(cases, network: torch.nn.Module, config: ModelConfig
+                     ) -> dict[str, list[float]]:
+    """The benefit (``gate.py``) of each candidate refinement's change to every rated
+    region of ``cases`` (the trainer's rated cases): the initial masks (0), the model's,
     the learned gate's (when the model has one) and prior-only's."""
     candidates = ["initial", "model", *(["learned-gate"] if config.gate else []), "prior-only"]
     gains: dict[str, list[float]] = {name: [] for name in candidates}
@@ -222,4 +222,4 @@ def rating_agreement(cases, network: torch.nn.Module, config: ModelConfig) -> di
             gains[name] += [benefit(*changes[k], int(q[k]), int(l_[k]))
                             for q, l_ in case.rating_sets
                             for k in range(len(config.regions)) if present[k]]
-    return {name: float(np.mean(values)) if values else 0.0 for name, values in gains.items()}
+    return gains

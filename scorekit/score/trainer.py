@@ -536,8 +536,10 @@ class Trainer:
                 moved, kept = direction_checks(crop.initial, refined, q, l_)
                 right += moved
                 stable += kept
-        verdict = decide(losses_initial, losses_refined, right, stable, in_sample)
-        verdict.update(name_best(rating_agreement(cases, network, config), verdict["go"]))
+        gains = rating_agreement(cases, network, config)
+        verdict = decide(losses_initial, losses_refined, right, stable, in_sample,
+                         gains["model"])
+        verdict.update(name_best(gains, verdict["go"]))
         config.training["verdict"] = verdict
         save_model(self.out, network, config)
         progress.log(f"verdict: {describe(verdict)}")
