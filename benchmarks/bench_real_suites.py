@@ -1,12 +1,13 @@
 """SCORE against what needs no learning, on real CT: per suite and pooled.
 
 Runs the real suites (as ``scorekit benchmark --suite verse|folder --quick``, methods
-initial, prior-only, rating-guided-prior, learned-gate and SCORE) on the shared scans, or
-reads the output folders of such runs (``--results``), and prints per suite and pooled
-over all of them the mean Dice of each row, the default refinement's (``SCORE-default``,
-what ``scorekit refine`` applies) gain over the initial masks and over prior-only with
-the paired Wilcoxon p, and how often each model's verdict was right (go / no-go against
-its Dice; the refinement it named against the best of the candidates).
+initial, prior-only, rating-guided-prior, learned-gate, learned-gate+ratings and SCORE)
+on the shared scans, or reads the output folders of such runs (``--results``), and
+prints per suite and pooled over all of them the mean Dice of each row, the gain of what
+``scorekit refine`` applies (``SCORE-default`` on an unrated scan, ``learned-gate+ratings``
+on a rated one) over the initial masks and over prior-only with the paired Wilcoxon p,
+and how often each model's verdict was right (go / no-go against its Dice; the
+refinement it named against the best of the candidates).
 
     python benchmarks/bench_real_suites.py [--quick] [--device auto]
     python benchmarks/bench_real_suites.py --results docs/benchmark/*-quick
@@ -27,6 +28,7 @@ from scorekit.experiments.refinement import (
     read_refinement_results,
     run_refinement_benchmark,
 )
+from scorekit.registry import LEARNED_GATE, RATED_GATE
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ct"
 SUITES = {  # name → (suite, folder, options)
@@ -34,8 +36,9 @@ SUITES = {  # name → (suite, folder, options)
     "totalseg-subjects": ("folder", "totalseg-subjects", {}),
     "openkbp-headneck": ("folder", "openkbp-headneck", {"folds": 5}),
 }
-METHODS = ["initial", "prior-only", "rating-guided-prior", "learned-gate", "SCORE"]
+METHODS = ["initial", "prior-only", "rating-guided-prior", LEARNED_GATE, RATED_GATE, "SCORE"]
 ROWS = [*METHODS, DEFAULT_ROW]
+DEFAULTS = (DEFAULT_ROW, RATED_GATE)  # what `scorekit refine` applies: unrated / rated scan
 
 
 def main(argv=None) -> dict:
@@ -71,7 +74,7 @@ def summarise(runs: dict[str, tuple[list[dict], list[dict]]]) -> dict:
     """Print and return the table per suite and pooled, and the verdicts' record."""
     figures = {}
     pooled: list[dict] = []
-    print(f"{'suite':<20} {'pairs':>5} " + " ".join(f"{m:>19}" for m in ROWS))
+    print(f"{'suite':<18} {'pairs':>5} " + " ".join(f"{m[:12]:>12}" for m in ROWS))
     for name, (rows, _) in runs.items():
         pooled += [dict(r, case=f"{name}/{r['case']}") for r in rows]
         figures[name] = _print_suite(name, rows)
@@ -90,18 +93,17 @@ def _print_suite(name: str, rows: list[dict]) -> dict:
     by_method = {m: _paired(rows, m) for m in ROWS}
     keys = sorted(set.intersection(*(set(v) for v in by_method.values() if v)))
     means = {m: sum(v[k] for k in keys) / len(keys) for m, v in by_method.items() if v}
-    print(f"{name:<20} {len(keys):>5} " + " ".join(
-        f"{means[m]:>19.4f}" if m in means else f"{'-':>19}" for m in ROWS))
+    print(f"{name:<18} {len(keys):>5} " + " ".join(
+        f"{means[m]:>12.4f}" if m in means else f"{'-':>12}" for m in ROWS))
     figures = {"pairs": len(keys), "mean_dice": means}
-    if DEFAULT_ROW not in means:
-        return figures
-    default = [by_method[DEFAULT_ROW][k] for k in keys]
-    for baseline in ("initial", "prior-only"):
-        versus = gain_over_initial([by_method[baseline][k] for k in keys], default)
-        figures[f"default vs {baseline}"] = versus
-        print(f"{'':<20} default vs {baseline:<11}: {100 * versus['gain']:+.2f} points, "
-              f"{versus['better']} better / {versus['worse']} worse of {versus['pairs']}, "
-              f"p {versus['p']:.2g}")
+    for row in (r for r in DEFAULTS if r in means):
+        for baseline in ("initial", "prior-only"):
+            versus = gain_over_initial([by_method[baseline][k] for k in keys],
+                                       [by_method[row][k] for k in keys])
+            figures[f"{row} vs {baseline}"] = versus
+            print(f"{'':<18} {row} vs {baseline}: {100 * versus['gain']:+.2f} points, "
+                  f"{versus['better']} better / {versus['worse']} worse of "
+                  f"{versus['pairs']}, p {versus['p']:.2g}")
     return figures
 
 
