@@ -27,9 +27,9 @@ ABLATIONS = ("ternary-labels", "no-stab", "no-prior", "no-morph-aug", "no-veto")
 # -- boundary priors P (scorekit/score/priors/) ------------------------------------------------
 PRIORS = {
     "edge": "scorekit.score.priors.edge:edge_prior",
-    "edge-polar": "scorekit.score.priors.edge:polar_edge_prior",
     "local": "scorekit.score.priors.local:local_prior",
     "paper": "scorekit.score.priors.paper:paper_prior",
+    "edge-polar": "scorekit.score.priors.edge:polar_edge_prior",  # measured, lost (evaluation.md)
 }
 DEFAULT_PRIOR = "edge"
 
