@@ -193,6 +193,12 @@ class _ProcessGroup:
             torch.distributed.destroy_process_group()
 
 
+# Rated regions the verdict's support criterion needs on the held-out cases; with fewer
+# (a 6-case workspace holds out one case: two regions, no standard error worth the name)
+# it counts every rated case.
+MIN_SUPPORT_RATINGS = 10
+
+
 def _join_process_group(device: str) -> tuple[_ProcessGroup, torch.device]:
     size = int(os.environ.get("WORLD_SIZE", "1"))
     torch_device = resolve_device(device)
@@ -503,7 +509,8 @@ class Trainer:
             return
         if not val_cases:
             save_model(self.out, self.network, self._final_config(len(train_cases)))
-        self.record_verdict(val_cases or train_cases, in_sample=not val_cases, progress=progress)
+        self.record_verdict(val_cases or train_cases, in_sample=not val_cases, progress=progress,
+                            all_cases=train_cases + val_cases)
         summary = {"seconds": round(time.monotonic() - started, 1), "steps": self.step,
                    "processes": self.group.size}
         write_text_atomic(self.out / "history.json",
@@ -511,9 +518,10 @@ class Trainer:
 
     # -- go / no-go ----------------------------------------------------------------------------
     def record_verdict(self, cases: list[TrainingCase], in_sample: bool,
-                       progress: Progress) -> None:
+                       progress: Progress, all_cases: list[TrainingCase] = ()) -> None:
         """Judge the saved model on rated cases (``verdict.py``), store the verdict in its
-        model.json and say it."""
+        model.json and say it. The support of its changes needs ``MIN_SUPPORT_RATINGS``
+        rated regions: where the held-out cases have fewer, every rated case counts."""
         network, config = load_model(self.out, self.device)
         losses_initial, losses_refined, right, stable = [], [], [], []
         for case in cases:
@@ -537,6 +545,8 @@ class Trainer:
                 right += moved
                 stable += kept
         gains = rating_agreement(cases, network, config)
+        if len(gains["initial"]) < MIN_SUPPORT_RATINGS and len(all_cases) > len(cases):
+            gains = rating_agreement(all_cases, network, config)
         verdict = decide(losses_initial, losses_refined, right, stable, in_sample,
                          gains["model"])
         verdict.update(name_best(gains, verdict["go"]))

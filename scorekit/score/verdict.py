@@ -13,7 +13,8 @@ rating-only criteria:
 3. **Stability**: a region rated perfect (q = 5) changes by at most ``STABLE_CHANGE`` of
    its volume on average.
 4. **Support**: the mean benefit of its changes (how well each region's change matches
-   what its rating asks, ``gate.py``) exceeds 0 by ``RATING_EVIDENCE_SE`` standard errors.
+   what its rating asks, ``gate.py``) exceeds 0 by ``RATING_EVIDENCE_SE`` standard errors
+   (over every rated case where the held-out ones hold fewer than ten rated regions).
    Without it, on the head-and-neck scans every model was *go* while its network lost 0.6
    to 2.5 Dice points: the first three pass a network that moves about the right volume
    the right way, in the wrong place.
