@@ -1,4 +1,5 @@
-"""Refinement without learning: the boundary prior P applied where it is allowed to act.
+"""Refinement by the boundary prior P alone, applied where it is allowed to act (with no
+network: nothing learnt but, for the gate, which corrections the ratings support).
 
 Each region's correction band Ω_corr (η around its initial surface) takes P_k > 0.5; the
 rest of the scan keeps the initial mask. Which regions may grow and which may shrink is
@@ -16,6 +17,7 @@ P_k is the region-aware prior of the loss (``loss.region_priors``: another regio
 is no evidence for this one); overlapping claims go to the highest score, as in
 ``refine.labels_from_probabilities``. Everything runs on the working grid
 (``inputs.py``) and only the changed voxels go back onto the scan (``refine.onto_scan``).
+``rating_agreement`` scores these candidates beside a model's refinement for the verdict.
 """
 
 from __future__ import annotations
