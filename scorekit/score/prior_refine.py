@@ -200,19 +200,24 @@ def gate_directions_of(inputs: CaseInputs, config: ModelConfig) -> Directions:
     return Directions(torch.tensor(grow), torch.tensor(shrink))
 
 
-def rating_agreement(cases, network: torch.nn.Module, config: ModelConfig
-                     ) -> dict[str, list[float]]:
+def rating_agreement(cases, network: torch.nn.Module, config: ModelConfig,
+                     refined: dict | None = None) -> dict[str, list[float]]:
     """The benefit (``gate.py``) of each candidate refinement's change to every rated
     region of ``cases`` (the trainer's rated cases): the initial masks (0), the model's,
-    the learned gate's (when the model has one) and prior-only's."""
+    the learned gate's (when the model has one) and prior-only's. ``refined``: the model's
+    index maps already computed, by case id (the others are predicted here)."""
     candidates = ["initial", "model", *(["learned-gate"] if config.gate else []), "prior-only"]
     gains: dict[str, list[float]] = {name: [] for name in candidates}
+    refined = refined or {}
     for case in cases:
         inputs = case.inputs
+        model = refined.get(case.id)
+        if model is None:
+            model = labels_from_probabilities(predict_probabilities(network, inputs, config),
+                                              inputs.initial, config, inputs.prior)
         outputs = {
             "initial": index_of(inputs.initial),
-            "model": labels_from_probabilities(predict_probabilities(network, inputs, config),
-                                               inputs.initial, config, inputs.prior),
+            "model": model,
             "prior-only": corrected_index(inputs, every_direction(len(config.regions)),
                                           config.eta)}
         if config.gate:

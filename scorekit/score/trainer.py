@@ -524,10 +524,12 @@ class Trainer:
         rated regions: where the held-out cases have fewer, every rated case counts."""
         network, config = load_model(self.out, self.device)
         losses_initial, losses_refined, right, stable = [], [], [], []
+        predicted = {}  # the model's index maps, by case, for rating_agreement too
         for case in cases:
             probabilities = predict_probabilities(network, case.inputs, config)
             labels = labels_from_probabilities(probabilities, case.inputs.initial, config,
                                                case.inputs.prior)
+            predicted[case.id] = labels
             refined = split_index(labels, len(config.regions))
             crop = case.inputs
             for q, l_ in case.rating_sets:
@@ -544,9 +546,9 @@ class Trainer:
                 moved, kept = direction_checks(crop.initial, refined, q, l_)
                 right += moved
                 stable += kept
-        gains = rating_agreement(cases, network, config)
+        gains = rating_agreement(cases, network, config, predicted)
         if len(gains["initial"]) < MIN_SUPPORT_RATINGS and len(all_cases) > len(cases):
-            gains = rating_agreement(all_cases, network, config)
+            gains = rating_agreement(all_cases, network, config, predicted)
         verdict = decide(losses_initial, losses_refined, right, stable, in_sample,
                          gains["model"])
         verdict.update(name_best(gains, verdict["go"]))
