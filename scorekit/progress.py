@@ -50,6 +50,13 @@ class Progress:
         else:
             print(message, file=sys.stderr)
 
+    def step(self, stage: str, total: int, name: str) -> None:
+        """One of ``total`` named steps of a short verb (read, segment, write …) done:
+        the bar starts at the first and names the step just finished."""
+        if self._stage != stage:
+            self.start(stage, total)
+        self.advance(1, step=name)
+
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()

@@ -196,7 +196,7 @@ class RefineLogic:
             yield from volume_node_steps(volume_node, folder / "ct.nrrd")
             argv = ["segment", "--image", folder / "ct.nrrd", "--out",
                     folder / "initial.seg.nrrd", "--structures", ",".join(structures),
-                    "--device", device]
+                    "--device", device, "--json-progress"]
             return argv + (["--engine", engine] if engine else []) + (["--fast"] if fast else [])
 
         def finish(folder: Path):
@@ -302,7 +302,7 @@ class RefineLogic:
             yield from seg_nrrd_steps(initial, folder / "initial.seg.nrrd")
             return ["refine", "--image", folder / "ct.nrrd", "--seg",
                     folder / "initial.seg.nrrd", "--model", model_dir, "--out",
-                    folder / "refined.seg.nrrd", "--device", device]
+                    folder / "refined.seg.nrrd", "--device", device, "--json-progress"]
 
         def load(folder: Path):  # in a background thread: files and numpy only
             refined = read_labelmap(folder / "refined.seg.nrrd", allow_empty=True)

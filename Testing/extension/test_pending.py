@@ -120,6 +120,19 @@ def test_a_second_segmentation_reuses_the_output_node(mrml_scene, phantom):
     assert segmentations(mrml_scene) == 2  # no output chosen: a new node
 
 
+def test_segment_shows_the_childs_steps_on_the_progress_bar(mrml_scene, phantom):
+    from SCORERefineLib.logic import RefineLogic
+
+    states = []
+    pending = RefineLogic.start_segment(phantom, ["humerus_left"], engine="threshold",
+                                        device="cpu", on_progress=lambda s: states.append(
+                                            (s.stage, s.done, s.total, s.info.get("step"))))
+    pending.wait(timeout=300)
+    steps = [(done, total, step) for stage, done, total, step in states if stage == "segment"]
+    assert steps[-1][:2] == (3, 3)
+    assert [step for *_, step in steps if step] == ["read", "threshold", "write"]
+
+
 def test_the_refined_output_is_never_the_initial_segmentation(mrml_scene, phantom, tmp_path):
     from scorekit.errors import ScoreKitError
     from SCORERefineLib.logic import RefineLogic

@@ -157,10 +157,13 @@ def test_refine_makes_a_new_node_and_leaves_the_initial_untouched(
     before = labelmap_from_segmentation_node(initial, volume)
 
     # The child runs while the caller's event loop goes on; the node comes afterwards.
-    pending = RefineLogic.start_refine(volume, initial, tiny_model, device="cpu")
+    states = []
+    pending = RefineLogic.start_refine(volume, initial, tiny_model, device="cpu",
+                                       on_progress=lambda s: states.append((s.stage, s.done)))
     assert pending.returncode is None
     assert mrml_scene.GetFirstNodeByName("initial refined") is None
     refined, rows = pending.wait(timeout=600)
+    assert [done for stage, done in states if stage == "refine"][-1] == 3  # the child's steps
 
     assert refined.GetName() == "initial refined"
     names = [s.GetName() for s in segments(refined).values()]

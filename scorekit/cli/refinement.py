@@ -27,6 +27,7 @@ def _segment_arguments(p) -> None:
                    help="default: totalsegmentator when installed, else threshold")
     _structure_arguments(p)
     add_device(p)
+    add_json_progress(p)
 
 
 def _structure_arguments(p) -> None:
@@ -40,9 +41,11 @@ def _structure_arguments(p) -> None:
             _segment_arguments)
 def segment(args) -> int:
     from scorekit.initial.segment import segment_to_file
+    from scorekit.progress import Progress
 
-    out, empty = segment_to_file(args.image, args.out, structures=comma_list(args.structures),
-                                 engine=args.engine, fast=args.fast, device=args.device)
+    out, empty = segment_to_file(args.image, args.out, Progress(args.json_progress),
+                                 structures=comma_list(args.structures), engine=args.engine,
+                                 fast=args.fast, device=args.device)
     for name in empty:
         print(f"warning: '{name}' came back empty", file=sys.stderr)
     print(f"segmentation written to {out}")
@@ -152,11 +155,13 @@ def refine(args) -> int:
     if not args.model:
         raise ScoreKitError(f"refine --method {args.method} needs --model")
     check_verdict(args.model, args.strict)
+    from scorekit.progress import Progress
     from scorekit.score.refine import refine_files
 
     ratings = _one_raters_ratings(args.workspace, args.case) if args.workspace else None
     out, missing, used = refine_files(args.image, args.seg, args.model, args.out,
-                                      device=args.device, method=args.method, ratings=ratings)
+                                      device=args.device, method=args.method, ratings=ratings,
+                                      progress=Progress(args.json_progress))
     for region in missing:
         print(f"warning: {args.seg} has no '{region}'; it stays absent", file=sys.stderr)
     print(f"refined with {_why(args.model, used, args.method, ratings is not None)}")
@@ -180,18 +185,25 @@ def _refine_without_model(args) -> int:
     """``--method prior-only | rating-guided-prior``: no model, no training."""
     from scorekit.data.labels import read_labelmap, write_labelmap
     from scorekit.data.volume import read_volume
+    from scorekit.progress import Progress
     from scorekit.score.prior_refine import prior_only, rating_guided_prior
+    from scorekit.score.refine import REFINE_STEPS
 
     if args.method in registry.NEEDS_RATINGS and not (args.workspace and args.case):
         raise ScoreKitError(f"refine --method {args.method} needs --workspace and --case "
                             "(whose ratings guide it)")
+    progress = Progress(args.json_progress)
     image, initial = read_volume(args.image), read_labelmap(args.seg)
+    progress.step("refine", REFINE_STEPS, "read")
     if args.method in registry.NEEDS_RATINGS:
         ratings = _one_raters_ratings(args.workspace, args.case)
         refined = rating_guided_prior(image, initial, ratings, f"case '{args.case}'")
     else:
         refined = prior_only(image, initial, str(args.seg))
+    progress.step("refine", REFINE_STEPS, args.method)
     out = write_labelmap(refined, args.out)
+    progress.step("refine", REFINE_STEPS, "write")
+    progress.close()
     print(f"refined with {args.method} (no model)")
     print(f"refined segmentation written to {out}")
     return 0

@@ -42,6 +42,7 @@ from scorekit.data.labelmap import LabelMap
 from scorekit.data.labels import read_labelmap, resample_labelmap, write_labelmap
 from scorekit.data.volume import Volume, read_volume
 from scorekit.devices import autocast, resolve_device
+from scorekit.progress import Progress, Silent
 from scorekit.score.inputs import CaseInputs, case_inputs, changes_on_scan, missing_regions
 from scorekit.score.loss import region_priors
 from scorekit.score.model import ModelConfig, load_model
@@ -159,17 +160,27 @@ def cached_model(model: str | os.PathLike, device: torch.device):
     return _model(str(folder.resolve()), stamp, str(device))
 
 
+REFINE_STEPS = 3  # read, refine, write
+
+
 def refine_files(image: str | os.PathLike, seg: str | os.PathLike, model: str | os.PathLike,
                  out: str | os.PathLike, device: str = "auto", method: str = "auto",
-                 ratings: list | None = None) -> tuple[Path, list[str], str]:
+                 ratings: list | None = None, progress: Progress | None = None
+                 ) -> tuple[Path, list[str], str]:
     """Read, refine as ``choice.py`` decides (``method``; ``ratings``: this scan's), write
     (label map + sidecar, or .seg.nrrd); returns the output, the model's regions the
     segmentation lacks (left absent) and the refinement used."""
     from scorekit.score.choice import refine_as_named  # it builds on this module
 
+    progress = progress or Silent()
     torch_device = resolve_device(device)
     network, config = cached_model(model, torch_device)
-    initial = read_labelmap(seg)
-    refined, used = refine_as_named(read_volume(image), initial, network, config,
-                                    torch_device, str(seg), method, ratings)
-    return write_labelmap(refined, out), missing_regions(initial, config), used
+    volume, initial = read_volume(image), read_labelmap(seg)
+    progress.step("refine", REFINE_STEPS, "read")
+    refined, used = refine_as_named(volume, initial, network, config, torch_device, str(seg),
+                                    method, ratings)
+    progress.step("refine", REFINE_STEPS, used)
+    written = write_labelmap(refined, out)
+    progress.step("refine", REFINE_STEPS, "write")
+    progress.close()
+    return written, missing_regions(initial, config), used
