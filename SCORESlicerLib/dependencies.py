@@ -3,13 +3,14 @@ harming Slicer.
 
 The requirements are the repository's ``requirements.txt`` (installed beside this package
 in a built extension), the list ``pyproject.toml`` reads too. Versions are checked, not just
-that a name imports. torch and torchvision come from the PyTorch extension (it picks the
-CUDA build); the rest from pip, constrained to the versions of the packages Slicer ships, so
-that installing MONAI can never upgrade Slicer's numpy, SimpleITK, pydicom, VTK or requests.
+that a name imports. torch and torchvision come from light-the-torch, as the PyTorch
+extension installs them (it picks the CUDA build); the rest from pip, constrained to the
+versions of the packages Slicer ships, so that installing MONAI can never upgrade Slicer's
+numpy, SimpleITK, pydicom, VTK or requests.
 
-Standard library only, so the module can check before anything heavy is imported. pip runs
-in a child process (``start_pip``); an upgrade of something already imported asks for a
-restart (``restart_needed``).
+Standard library only, so the module can check before anything heavy is imported. Every
+install step runs in a child process (``install_steps``, ``start_step``); an upgrade of
+something already imported asks for a restart (``restart_needed``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ HERE = Path(__file__).resolve().parent
 # A built extension installs requirements.txt beside this package; a checkout has it above.
 REQUIREMENTS_FILES = (HERE / "requirements.txt", HERE.parent / "requirements.txt")
 TOTALSEGMENTATOR = "TotalSegmentator>=2.13"  # as pyproject's "totalseg" extra
-FROM_PYTORCH_EXTENSION = ("torch", "torchvision")
+TORCH_BUILDS = ("torch", "torchvision")  # one build per CUDA version: light-the-torch picks
 SHIPPED_BY_SLICER = ("numpy", "scipy", "SimpleITK", "pydicom", "vtk", "requests", "pillow")
 REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*((?:[<>=!]=?\s*[\w.*+]+\s*,?\s*)*)$")
 CLAUSE = re.compile(r"([<>=!]=?)\s*([\w.*+]+)")
@@ -86,45 +87,39 @@ def slicer_constraints() -> str:
     return "\n".join(pins) + "\n"
 
 
-def install_torch(wanted: list[str]) -> None:
-    """torch and torchvision through the PyTorch extension (it picks the CUDA build and
-    shows its own progress); nothing when ``wanted`` names neither."""
-    if not any(name_of(r) in FROM_PYTORCH_EXTENSION for r in wanted):
-        return
-    try:
-        import PyTorchUtils
-    except ImportError:
-        raise RuntimeError("PyTorch is missing: install the PyTorch extension from the "
-                           "Extensions Manager, restart Slicer, then retry") from None
-    ranges = {name_of(r): REQUIREMENT.match(r).group(2) for r in requirements()}
-    logic = PyTorchUtils.PyTorchUtilsLogic()
-    if logic.installTorch(askConfirmation=False, torchVersionRequirement=ranges["torch"],
-                          torchvisionVersionRequirement=ranges["torchvision"]) is None:
-        raise RuntimeError("PyTorch could not be installed by the PyTorch extension")
+LIGHT_THE_TORCH = "light-the-torch>=0.5"  # picks the torch build for the GPU's driver
 
 
-def pip_arguments(wanted: list[str], constraints: Path) -> list[str]:
-    """``pip`` arguments installing what ``wanted`` names besides torch, held to
+def install_steps(wanted: list[str], constraints: Path) -> list[list[str]]:
+    """The child processes (``python -m ARGV`` each) that install what ``wanted`` names:
+    torch and torchvision through light-the-torch, as the PyTorch extension does (the CUDA
+    build the driver supports, else the CPU one), then the rest by pip, held to
     ``constraints`` (``slicer_constraints()`` written to a file)."""
-    rest = [r for r in wanted if name_of(r) not in FROM_PYTORCH_EXTENSION]
-    if not rest:
-        return []
-    return ["install", "--disable-pip-version-check", "--progress-bar", "off", *rest,
-            "-c", str(constraints)]
+    pip = ["pip", "install", "--disable-pip-version-check", "--progress-bar", "off"]
+    torch = [r for r in wanted if name_of(r) in TORCH_BUILDS]
+    rest = [r for r in wanted if name_of(r) not in TORCH_BUILDS]
+    steps = []
+    if torch:
+        if installed_version("light-the-torch") is None:
+            steps.append([*pip, LIGHT_THE_TORCH])
+        steps.append(["light_the_torch", "install", "--progress-bar", "off", *torch])
+    if rest:
+        steps.append([*pip, *rest, "-c", str(constraints)])
+    return steps
 
 
-def start_pip(arguments: list[str], on_log=None):
-    """``python -m pip ARGUMENTS`` in a child (Slicer's Python inside Slicer): its output
-    goes to ``on_log`` (the module's log box, not the Python console), Cancel ends it, and
-    the application stays responsive meanwhile."""
+def start_step(argv: list[str], on_log=None):
+    """``python -m ARGV`` in a child (Slicer's Python inside Slicer): its output goes to
+    ``on_log`` (the module's log box, not the Python console), Cancel ends it, and the
+    application stays responsive meanwhile."""
     from scorekit import jobs
 
-    class PipJob(jobs.Job):
+    class ModuleJob(jobs.Job):
         @property
         def command(self) -> list[str]:
-            return [jobs.python_executable(), "-m", "pip", *self.argv]
+            return [jobs.python_executable(), "-m", *self.argv]
 
-    return PipJob(arguments, on_log=on_log).start()
+    return ModuleJob(argv, on_log=on_log).start()
 
 
 def loaded_versions() -> dict[str, str]:

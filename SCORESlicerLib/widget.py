@@ -8,7 +8,6 @@ import contextlib
 import logging
 import os
 import tempfile
-import types
 from pathlib import Path
 
 import qt
@@ -213,9 +212,9 @@ class ModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def dependenciesReady(self, button, withTotalSegmentator: bool = False) -> bool:
         """True when everything is installed; otherwise offer to install it, with one
-        confirmation (torch through the PyTorch extension, the rest by pip in a child job
-        shown in the job panel, ``button`` its Cancel), and the action waits for a click
-        once it is done."""
+        confirmation (torch through light-the-torch, the rest by pip, each step a child
+        job shown in the job panel, ``button`` its Cancel), and the action waits for a
+        click once it is done."""
         if self.jobs.busy and self.jobs.button is button:  # it is the installation's Cancel
             self.jobs.cancel()
             return False
@@ -226,39 +225,34 @@ class ModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 _("This module needs these Python packages: {packages}. Install them now? "
                   "(This can take several minutes.)").format(packages=", ".join(missing))):
             return False
-        before = dependencies.loaded_versions()
-        installed = False
-        with errorsShown(_("Installing PyTorch failed."), waitCursor=True):
-            dependencies.install_torch(missing)
-            installed = True
-        if installed:
-            self.runPip(button, missing, before)
+        handle, name = tempfile.mkstemp(prefix="score-constraints-", suffix=".txt")
+        os.close(handle)
+        constraints = Path(name)
+        constraints.write_text(dependencies.slicer_constraints())
+        self.setStatus(_("Installing {packages}...").format(packages=", ".join(missing)))
+        self.runInstallSteps(button, dependencies.install_steps(missing, constraints),
+                             dependencies.loaded_versions(), constraints)
         return False
 
-    def runPip(self, button, missing, before) -> None:
-        handle, name = tempfile.mkstemp(prefix="score-constraints-", suffix=".txt")
-        constraints = Path(name)
-        os.close(handle)
-        constraints.write_text(dependencies.slicer_constraints())
-        arguments = dependencies.pip_arguments(missing, constraints)
-
+    def runInstallSteps(self, button, steps, before, constraints) -> None:
+        """One child after the other, each in the job panel (``button`` cancels it)."""
         def finished(job) -> None:
-            constraints.unlink(missing_ok=True)
+            if job.cancelled or job.returncode != 0 or len(steps) == 1:
+                constraints.unlink(missing_ok=True)
             if job.cancelled:
                 self.setStatus(_("Installation cancelled."))
             elif job.returncode != 0:
                 slicer.util.errorDisplay(_("Installing the packages failed: {error}").format(
                     error=job.error))
+            elif len(steps) > 1:
+                self.runInstallSteps(button, steps[1:], before, constraints)
+                return
             else:
                 self.installFinished(before)
             self.updateButtons()
 
-        if not arguments:
-            finished(types.SimpleNamespace(cancelled=False, returncode=0))
-            return
-        self.setStatus(_("Installing {packages}...").format(packages=", ".join(missing)))
-        self.runJob(button, lambda on_progress, on_log: dependencies.start_pip(
-            arguments, on_log), finished, _("the installation"))
+        self.runJob(button, lambda on_progress, on_log: dependencies.start_step(
+            steps[0], on_log), finished, _("the installation"))
 
     def installFinished(self, before) -> None:
         self.dependenciesInstalled()

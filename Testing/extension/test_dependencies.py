@@ -114,18 +114,23 @@ def test_a_heavy_self_test_skips_when_the_loader_runs_it_without_the_packages(
     assert result.skipped[0][1] == "not installed: not-a-real-package-xyz>=1"
 
 
-def test_pip_installs_all_but_torch_under_slicers_pins(tmp_path):
+def test_torch_comes_from_light_the_torch_and_the_rest_from_pip_under_slicers_pins(tmp_path):
     pins = tmp_path / "pins.txt"
-    arguments = dependencies.pip_arguments(["torch>=2.8", "monai>=1.6,<1.7", "tqdm>=4.60"],
-                                           pins)
-    assert arguments[0] == "install" and arguments[-2:] == ["-c", str(pins)]
-    assert "monai>=1.6,<1.7" in arguments and not any(a.startswith("torch") for a in arguments)
-    assert dependencies.pip_arguments(["torch>=2.8"], pins) == []
+    steps = dependencies.install_steps(["torch>=2.8", "monai>=1.6,<1.7", "tqdm>=4.60"], pins)
+    *torch, rest = steps
+    if dependencies.installed_version("light-the-torch") is None:
+        assert torch[0][:2] == ["pip", "install"] and torch[0][-1] == dependencies.LIGHT_THE_TORCH
+    assert torch[-1][:2] == ["light_the_torch", "install"] and torch[-1][-1] == "torch>=2.8"
+    assert rest[:2] == ["pip", "install"] and rest[-2:] == ["-c", str(pins)]
+    assert "monai>=1.6,<1.7" in rest and not any(a.startswith("torch") for a in rest)
+    assert all(step[0] != "pip" or "torch" not in step for step in steps)
+    pip_only = [*rest[:-4], "monai>=1.6", "-c", str(pins)]  # no torch: pip alone
+    assert dependencies.install_steps(["monai>=1.6"], pins) == [pip_only]
 
 
-def test_pip_runs_in_a_child_whose_output_goes_to_the_log_not_the_console(capfd):
+def test_each_install_step_runs_in_a_child_whose_output_goes_to_the_log(capfd):
     lines = []
-    job = dependencies.start_pip(["--version"], on_log=lines.append)
+    job = dependencies.start_step(["pip", "--version"], on_log=lines.append)
     assert job.wait(timeout=120) == 0, job.error
     assert lines and lines[-1].startswith("pip ")
     assert "pip " not in capfd.readouterr().out
@@ -144,4 +149,5 @@ def test_the_modules_never_run_pip_in_slicers_own_process():
     sources = [p.read_text() for folder in ("SCORERefine", "WeakStatSeg", "SCORESlicerLib")
                for p in (ROOT / folder).rglob("*.py")]
     assert not any("pip_install" in s or "pip_ensure" in s for s in sources)
-    assert "dependencies.start_pip(" in (ROOT / "SCORESlicerLib" / "widget.py").read_text()
+    assert not any("installTorch" in s or "_executePythonModule" in s for s in sources)
+    assert "dependencies.start_step(" in (ROOT / "SCORESlicerLib" / "widget.py").read_text()
