@@ -17,6 +17,11 @@ paired Wilcoxon p). No network is trained, so every candidate sees the same regi
   or without the kind (bright rim) for structures with few ratings; ``gate`` is the
   default; ``gate+rating``: the default gate where the test ratings also call the region
   wrong, in the directions both allow;
+* ``rating-sized-prior``: the test scan's ratings say how much (the wrong share their
+  quality implies, in their direction), the prior where (``prior_refine.sized_index``);
+  ``gate+sized``: that where the default gate acts;
+* ``gate, proposals <= c``: the default gate fitted to and applied on regions whose prior
+  proposal changes at most c of their volume (others keep);
 * ``oracle``: the best option per region with the reference known (the ceiling).
 
     python benchmarks/bench_gate.py --data ../shared/data/ct/verse19 \\
@@ -33,10 +38,9 @@ import torch
 from benchcli import bench_parser, gain_over_initial
 
 from scorekit.data.ratings import BOTH, NONE, OVER, UNDER
+from scorekit.data.scanfolder import chosen_regions, default_structures
 from scorekit.data.verse import VERSE_NAMES
 from scorekit.experiments.refinement import (
-    chosen_regions,
-    default_structures,
     fold_groups,
     folder_sources,
     initial_masks,
@@ -52,15 +56,26 @@ from scorekit.score.gate import (
     volume_changes,
 )
 from scorekit.score.inputs import case_inputs, working_masks
-from scorekit.score.prior_refine import Directions, corrected_index, prior_config
+from scorekit.score.prior_refine import (
+    Directions,
+    corrected_index,
+    prior_config,
+    rated_shares,
+    sized_index,
+)
 from scorekit.synth.rater import simulated_rating
 
+OPTIONS = ("keep", "both", "grow", "shrink")  # what the gate chooses among (the oracle too)
 OPTION_DIRECTIONS = {"both": (True, True), "grow": (True, False), "shrink": (False, True)}
 GATES = {  # name → fit_gate options
     "gate 1 SE, by name": {"standard_errors": 1.0, "min_regions": 2, "by_kind": False},
     "gate 2 SE, by name": {"standard_errors": 2.0, "min_regions": 2, "by_kind": False},
     "gate (2 SE, by name or kind)": {},
 }
+# the default gate fitted to, and applied on, regions where the prior's proposal changes at
+# most this share of the volume (a larger change is a different segmentation, not a
+# boundary correction); measured, lost
+PROPOSAL_CAPS = (0.03, 0.05, 0.1, 0.2)
 
 
 @dataclass(frozen=True)
@@ -114,15 +129,17 @@ def _regions(sources, structures, names) -> list[Region]:
                                                               torch.tensor([s] * count)),
                                            config.eta)
                    for option, (g, s) in OPTION_DIRECTIONS.items()}
+        ratings = [simulated_rating(source.case_id, name, reference.mask(name),
+                                    initial.mask(name)) for name in config.regions]
+        outputs["sized"] = sized_index(inputs, *rated_shares(ratings, config.regions,
+                                                             source.case_id), config.eta)
         changes = volume_changes(inputs.initial, outputs["both"])
         bright = region_brightness(inputs.image, inputs.initial, inputs.grid.spacing_zyx,
                                    config.intensity_window)
         masks = inputs.initial.numpy()
-        for k, name in enumerate(config.regions):
+        for k, (name, rating) in enumerate(zip(config.regions, ratings)):
             if not masks[k].any() or not truth[k].any():
                 continue
-            rating = simulated_rating(source.case_id, name, reference.mask(name),
-                                      initial.mask(name))
             scores = {"keep": dice(masks[k], truth[k])} | {
                 option: dice((index == k + 1).numpy(), truth[k])
                 for option, index in outputs.items()}
@@ -160,16 +177,27 @@ def cross_validated(regions: list[Region], folds: int | None
         known = {r.evidence.structure for r in training}
         gates = {name: fit_gate([r.evidence for r in training], **options)
                  for name, options in GATES.items()}
+        capped = {cap: fit_gate([r.evidence for r in training if _proposal(r) <= cap])
+                  for cap in PROPOSAL_CAPS}
         for region in (r for r in regions if r.case in tests and r.evidence.structure in known):
             add("initial", region, "keep")
             add("prior-only", region, "both")
             add("rating-guided-prior", region, rated_option(region.evidence))
+            add("rating-sized-prior", region, "sized")
             for name, gate in gates.items():
                 add(name, region, _option(gate, region.evidence))
             default = _option(gates["gate (2 SE, by name or kind)"], region.evidence)
             add("gate+rating", region, _both_allow(default, rated_option(region.evidence)))
-            add("oracle", region, max(region.dice, key=lambda o: region.dice[o]))
+            add("gate+sized", region, "keep" if default == "keep" else "sized")
+            for cap, gate in capped.items():
+                add(f"gate, proposals <= {cap:.0%}", region,
+                    _option(gate, region.evidence) if _proposal(region) <= cap else "keep")
+            add("oracle", region, max(OPTIONS, key=lambda o: region.dice[o]))
     return scores
+
+
+def _proposal(region: Region) -> float:
+    return region.evidence.added + region.evidence.removed
 
 
 def _option(gate: dict[str, str], evidence: RegionEvidence) -> str:

@@ -23,9 +23,9 @@ import torch
 from benchcli import bench_parser
 
 from scorekit import registry
+from scorekit.data.scanfolder import chosen_regions
 from scorekit.data.verse import verse_pairs
 from scorekit.experiments.refinement import (
-    chosen_regions,
     folder_sources,
     initial_masks,
     only_regions,

@@ -10,13 +10,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from scorekit.data.labelmap import LabelMap
-from scorekit.data.labels import label_sidecar, read_labelmap, resample_labelmap
+from scorekit.data.labels import (
+    label_sidecar,
+    read_labelmap,
+    read_sidecar_names,
+    resample_labelmap,
+)
 from scorekit.data.volume import Volume, read_volume
 from scorekit.errors import ScoreKitError
 from scorekit.registry import VOLUME_SUFFIXES
 
 CT_TAG, SEG_TAG = "_ct", "_seg"
+# a structure smaller than this in a scan (cut by the field of view) is left out of it
+MIN_REGION_ML = 1.0
 
 
 def scan_folder_cases(data: Path, at_least: int = 1) -> list[tuple[str, Path, Path]]:
@@ -63,3 +72,21 @@ def read_scan_case(ct: Path, seg: Path) -> tuple[Volume, LabelMap]:
     if not labels.regions:
         raise ScoreKitError(f"{seg}: no structure in the label map")
     return image, labels
+
+
+def default_structures(data: Path, max_cases: int | None) -> set[str]:
+    """Every structure the sidecars of at least two cases name."""
+    seen: dict[str, int] = {}
+    for _, _, seg in scan_folder_cases(data, at_least=2)[:max_cases]:
+        for name in set(read_sidecar_names(seg).values()):
+            seen[name] = seen.get(name, 0) + 1
+    return {name for name, count in seen.items() if count >= 2}
+
+
+def chosen_regions(labels: LabelMap, structures: set[str] | None) -> dict[int, str]:
+    """The regions of a case a suite uses: chosen by name, and at least ``MIN_REGION_ML``."""
+    voxel_ml = float(np.prod(labels.geometry.spacing_zyx)) / 1000.0
+    counts = np.bincount(labels.array.ravel().astype(np.int64))
+    return {v: n for v, n in labels.regions.items()
+            if (structures is None or n in structures)
+            and v < len(counts) and counts[v] * voxel_ml >= MIN_REGION_ML}

@@ -51,8 +51,13 @@ from scipy import ndimage
 
 from scorekit.data.atomic import write_csv_atomic, write_text_atomic
 from scorekit.data.labelmap import LabelMap
-from scorekit.data.labels import read_labelmap, read_sidecar_names, resample_labelmap
-from scorekit.data.scanfolder import read_scan_case, scan_folder_cases
+from scorekit.data.labels import read_labelmap, resample_labelmap
+from scorekit.data.scanfolder import (
+    chosen_regions,
+    default_structures,
+    read_scan_case,
+    scan_folder_cases,
+)
 from scorekit.data.verse import VERSE_NAMES, read_verse_scan, verse_pairs
 from scorekit.data.volume import Volume
 from scorekit.data.workspace import Workspace
@@ -112,9 +117,6 @@ REFINEMENT_PLANS = {
     "folder": {"quick": RefinementPlan(0, 0, 300, 48, max_cases=24),
                "full": RefinementPlan(0, 0, 1500)},
 }
-MIN_REGION_ML = 1.0
-
-
 @dataclass(frozen=True)
 class Fold:
     """One training workspace and the test workspaces it is scored on."""
@@ -189,15 +191,6 @@ def only_regions(labels: LabelMap, regions: dict[int, str]) -> LabelMap:
     return replace(labels, array=array.astype(labels.array.dtype), regions=dict(regions))
 
 
-def chosen_regions(labels: LabelMap, structures: set[str] | None) -> dict[int, str]:
-    """The regions of a case a suite uses: chosen by name, and at least ``MIN_REGION_ML``."""
-    voxel_ml = float(np.prod(labels.geometry.spacing_zyx)) / 1000.0
-    counts = np.bincount(labels.array.ravel().astype(np.int64))
-    return {v: n for v, n in labels.regions.items()
-            if (structures is None or n in structures)
-            and v < len(counts) and counts[v] * voxel_ml >= MIN_REGION_ML}
-
-
 @dataclass(frozen=True)
 class ScanSource:
     """One case of a real suite, read when its turn comes (one scan in memory at a time)."""
@@ -215,15 +208,6 @@ def folder_sources(data: Path, max_cases: int | None) -> list[ScanSource]:
     cases = scan_folder_cases(data, at_least=2)[:max_cases]
     return [ScanSource(case_id_from_name(case), partial(read_scan_case, ct, seg))
             for case, ct, seg in cases]
-
-
-def default_structures(data: Path, max_cases: int | None) -> set[str]:
-    """Every structure the sidecars of at least two cases name."""
-    seen: dict[str, int] = {}
-    for _, _, seg in scan_folder_cases(data, at_least=2)[:max_cases]:
-        for name in set(read_sidecar_names(seg).values()):
-            seen[name] = seen.get(name, 0) + 1
-    return {name for name, count in seen.items() if count >= 2}
 
 
 def fold_groups(case_ids: list[str], folds: int | None) -> list[tuple[str, set[str]]]:

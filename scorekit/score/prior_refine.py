@@ -32,6 +32,7 @@ from scorekit.data.ratings import BOTH, OVER, UNDER, Rating
 from scorekit.data.volume import Volume
 from scorekit.errors import ScoreKitError
 from scorekit.score.gate import (
+    WRONG_SHARE_BY_QUALITY,
     RegionEvidence,
     benefit,
     fit_gate,
@@ -104,6 +105,50 @@ def corrected_index(inputs: CaseInputs, directions: Directions, eta: int) -> tor
     shrink = directions.shrink.to(initial.device)[:, None, None, None]
     joins = in_band & grow & ~initial & (p_k >= 0.5)
     leaves = in_band & shrink & initial & (p_k < 0.5)
+    scores = torch.where(joins | leaves, p_k, initial.float())
+    best, index = scores.max(dim=0)
+    return torch.where(best >= 0.5, index + 1, torch.zeros_like(index))
+
+
+def rated_shares(ratings: list[Rating], regions: list[str], source: str,
+                 max_quality: int = RATING_GUIDE_QUALITY) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per region, the (grow, shrink) share of its volume one rater's ratings ask for: the
+    wrong share its quality implies (``gate.WRONG_SHARE_BY_QUALITY``), added where rated
+    *under*, removed where *over*, half of each where *both*; 0 above ``max_quality``."""
+    directions = rated_directions(ratings, regions, source, max_quality)
+    by_region = {r.region: r for r in ratings}
+    wrong = torch.tensor([WRONG_SHARE_BY_QUALITY[by_region[r].quality] for r in regions])
+    halves = torch.where(directions.grow & directions.shrink, 0.5, 1.0)
+    return wrong * halves * directions.grow, wrong * halves * directions.shrink
+
+
+def _strongest(candidates: torch.Tensor, strength: torch.Tensor, count: int) -> torch.Tensor:
+    """The ``count`` candidate voxels of highest ``strength`` (all when fewer)."""
+    values = strength[candidates]
+    if count <= 0:
+        return torch.zeros_like(candidates)
+    if values.numel() <= count:
+        return candidates
+    cut = torch.topk(values, count).values[-1]
+    return candidates & (strength >= cut)
+
+
+def sized_index(inputs: CaseInputs, grow_share: torch.Tensor, shrink_share: torch.Tensor,
+                eta: int) -> torch.Tensor:
+    """(Z, Y, X) index map: each region's band changed by at most the share of its volume
+    given (``rated_shares``), taking the voxels where P_k speaks most clearly: joining
+    where P_k ≥ 0.5, highest first; leaving where P_k < 0.5, lowest first. The prior says
+    where, the rating how much."""
+    initial = inputs.initial
+    p_k = region_priors(inputs.prior[None], initial[None], background=False)[0]
+    in_band = band(initial, eta)
+    joins, leaves = torch.zeros_like(initial), torch.zeros_like(initial)
+    for k in range(len(initial)):
+        volume = int(initial[k].sum())
+        joins[k] = _strongest(in_band[k] & ~initial[k] & (p_k[k] >= 0.5), p_k[k],
+                              round(float(grow_share[k]) * volume))
+        leaves[k] = _strongest(in_band[k] & initial[k] & (p_k[k] < 0.5), -p_k[k],
+                               round(float(shrink_share[k]) * volume))
     scores = torch.where(joins | leaves, p_k, initial.float())
     best, index = scores.max(dim=0)
     return torch.where(best >= 0.5, index + 1, torch.zeros_like(index))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from scorekit.data.ratings import NONE, UNDER, Rating
+from scorekit.data.ratings import BOTH, NONE, UNDER, Rating
 from scorekit.errors import ScoreKitError
 from scorekit.metrics import dice
 from scorekit.score.gate import KINDS
@@ -98,3 +98,35 @@ def test_the_gate_with_ratings_corrects_only_what_both_call_for(case):
     shrink_only = dict(both, **{second: "shrink"})
     assert np.array_equal(gated_prior(image, initial, shrink_only, case.id, ratings).array,
                           initial.array)  # the gate forbids the growth the rating asks for
+
+
+def test_a_rated_size_caps_the_priors_change_to_the_share_the_rating_implies(case):
+    import torch
+
+    from scorekit.score.gate import WRONG_SHARE_BY_QUALITY, volume_changes
+    from scorekit.score.inputs import case_inputs
+    from scorekit.score.prior_refine import (
+        corrected_index,
+        every_direction,
+        rated_shares,
+        sized_index,
+    )
+
+    image, initial = case.image(), case.initial()
+    config = prior_config(image, initial)
+    inputs = case_inputs(image, initial, config, case.id)
+    first, second = config.regions
+    ratings = [Rating(case.id, first, 5, NONE), Rating(case.id, second, 3, BOTH)]
+    grow, shrink = rated_shares(ratings, config.regions, case.id)
+    half = WRONG_SHARE_BY_QUALITY[3] / 2
+    assert grow.tolist() == pytest.approx([0, half]) and shrink.tolist() == pytest.approx(
+        [0, half])
+    sized = volume_changes(inputs.initial, sized_index(inputs, grow, shrink, config.eta))
+    free = volume_changes(inputs.initial, corrected_index(
+        inputs, every_direction(2), config.eta))
+    assert sized[0] == (0.0, 0.0)  # rated perfect: kept
+    added, removed = sized[1]
+    assert 0 < added <= half + 1e-3 and 0 < removed <= half + 1e-3
+    assert added <= free[1][0] and removed <= free[1][1]  # within what the prior proposes
+    assert torch.equal(sized_index(inputs, grow * 0, shrink * 0, config.eta) > 0,
+                       inputs.initial.any(0))
