@@ -93,7 +93,7 @@ LIGHT_THE_TORCH = "light-the-torch>=0.5"  # picks the torch build for the GPU's 
 def install_steps(wanted: list[str], constraints: Path) -> list[list[str]]:
     """The child processes (``python -m ARGV`` each) that install what ``wanted`` names:
     torch and torchvision through light-the-torch, as the PyTorch extension does (the CUDA
-    build the driver supports, else the CPU one), then the rest by pip, held to
+    build the driver supports, else the CPU one), then the rest by pip, all held to
     ``constraints`` (``slicer_constraints()`` written to a file)."""
     pip = ["pip", "install", "--disable-pip-version-check", "--progress-bar", "off"]
     torch = [r for r in wanted if name_of(r) in TORCH_BUILDS]
@@ -102,7 +102,8 @@ def install_steps(wanted: list[str], constraints: Path) -> list[list[str]]:
     if torch:
         if installed_version("light-the-torch") is None:
             steps.append([*pip, LIGHT_THE_TORCH])
-        steps.append(["light_the_torch", "install", "--progress-bar", "off", *torch])
+        steps.append(["light_the_torch", "install", "--progress-bar", "off", *torch, "-c",
+                      str(constraints)])
     if rest:
         steps.append([*pip, *rest, "-c", str(constraints)])
     return steps

@@ -253,6 +253,8 @@ class ModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
         self.runJob(button, lambda on_progress, on_log: dependencies.start_step(
             steps[0], on_log), finished, _("the installation"))
+        if not self.jobs.busy:  # the step could not start (said in a dialog): no finish
+            constraints.unlink(missing_ok=True)
 
     def installFinished(self, before) -> None:
         self.dependenciesInstalled()

@@ -11,7 +11,7 @@ paper's Tables 1 and 2 on data we have, beside the refinements that need no lear
 
 In the real suites each scan is one case with **all its structures as regions**, as
 TotalSegmentator delivers them, so neighbours compete at refinement. A structure under
-``MIN_REGION_ML`` in a scan (cut by the field of view) is left out of that scan. Initial
+``scanfolder.MIN_REGION_ML`` in a scan (cut by the field of view) is left out of that scan. Initial
 masks (``initial``):
 
 - ``model-like`` (default): what a foundation model working on the scan's grid gives —
@@ -117,6 +117,8 @@ REFINEMENT_PLANS = {
     "folder": {"quick": RefinementPlan(0, 0, 300, 48, max_cases=24),
                "full": RefinementPlan(0, 0, 1500)},
 }
+
+
 @dataclass(frozen=True)
 class Fold:
     """One training workspace and the test workspaces it is scored on."""

@@ -123,14 +123,15 @@ def rated_shares(ratings: list[Rating], regions: list[str], source: str,
 
 
 def _strongest(candidates: torch.Tensor, strength: torch.Tensor, count: int) -> torch.Tensor:
-    """The ``count`` candidate voxels of highest ``strength`` (all when fewer)."""
-    values = strength[candidates]
-    if count <= 0:
-        return torch.zeros_like(candidates)
-    if values.numel() <= count:
+    """The ``count`` candidate voxels of highest ``strength`` (all when fewer; ties broken
+    by position, so never more)."""
+    where = candidates.flatten().nonzero()[:, 0]
+    if where.numel() <= max(count, 0):
         return candidates
-    cut = torch.topk(values, count).values[-1]
-    return candidates & (strength >= cut)
+    chosen = torch.zeros(candidates.numel(), dtype=torch.bool, device=candidates.device)
+    if count > 0:
+        chosen[where[torch.topk(strength.flatten()[where], count).indices]] = True
+    return chosen.view(candidates.shape)
 
 
 def sized_index(inputs: CaseInputs, grow_share: torch.Tensor, shrink_share: torch.Tensor,
