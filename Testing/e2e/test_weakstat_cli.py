@@ -83,3 +83,22 @@ def test_the_benchmark_runs_on_vertebrae_in_3d_and_on_their_largest_slices(share
                  "weak-only", "--device", "cpu"]) == 0
     rows = weakstat.read_weakstat_results(tmp_path / "2d" / "results.csv")
     assert len(rows) == 7 and all("[z=" in r["image"] for r in rows)
+
+
+def test_the_benchmark_runs_on_named_structures_of_a_ct_folder_per_structure(shared_data,
+                                                                             tmp_path):
+    from scorekit.experiments import weakstat
+
+    out = tmp_path / "organs"
+    assert main(["weakstat", "benchmark", "--data", str(shared_data / "ct" / "totalseg-subjects"),
+                 "--structures", "vertebrae_C3,esophagus,liver", "--out", str(out), "--quick",
+                 "--steps", "2", "--folds", "3", "--configs", "full,stat+weak-8%",
+                 "--device", "cpu"]) == 0
+    rows = weakstat.read_weakstat_results(out / "results.csv")
+    folds = {(r["fold"], r["image"].split("-")[0]) for r in rows}
+    assert sorted(f for f, _ in folds) == ["1", "2", "3"]  # one scan held out per fold
+    assert sorted(scan for _, scan in folds) == ["s0002", "s0003", "s0009"]
+    assert {r["structure"] for r in rows} == {"vertebrae_C3", "esophagus", "liver"}
+    table = (out / "table.md").read_text()
+    assert "| structure | cubes | Fully supervised | L_s + L_ws (8 %) |" in table
+    assert "| esophagus | 3 |" in table and "| liver | 1 |" in table

@@ -42,9 +42,17 @@ def _train_arguments(p) -> None:
     p.add_argument("--largest-slice", action="store_true",
                    help="volumes: train on each one's slice with the largest ROI (2D protocol)")
     p.add_argument("--backbone-weights", help="local .safetensors backbone weights")
+    _add_structures(p)
     _add_priors(p)
     add_device(p)
     add_json_progress(p)
+
+
+def _add_structures(p) -> None:
+    p.add_argument("--structures", help="a folder of CT + label map + names (<case>_ct, "
+                                        "<case>_seg, <case>_seg.json): the structures to "
+                                        "cut one cube each around, comma-separated "
+                                        "(default: those at least two cases name)")
 
 
 def _add_priors(p) -> None:
@@ -71,7 +79,8 @@ def train(args) -> int:
                       steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
                       largest_slice=args.largest_slice, backbone_weights=args.backbone_weights,
                       device=args.device, progress=Progress(args.json_progress),
-                      priors=_priors(args.priors), roi_contrast=args.roi_contrast)
+                      priors=_priors(args.priors), roi_contrast=args.roi_contrast,
+                      structures=comma_list(args.structures) or None)
     print(f"model written to {out}")
     return 0
 
@@ -129,7 +138,8 @@ def _benchmark_arguments(p) -> None:
     p.add_argument("--out", required=True, help="folder for results.csv, table.md, overlays.png")
     p.add_argument("--quick", action="store_true",
                    help="a small UNet, 2D at 96x96 for 300 steps, 3D at 64^3 for 400 "
-                        "(full: 2D DeepLabV3-ResNet-50 at 256x256, 3D UNet; 1500 steps)")
+                        "(default: 2D the plan of weakstat train, a UNet at 128x128 for "
+                        f"{registry.WEAKSTAT_STEPS} steps; 3D a UNet at 64^3 for 1500)")
     p.add_argument("--folds", type=count(2),
                    help="K-fold cross-validation by patient (the dataset's own folds where "
                         "it names K); default: one held-out split")
@@ -142,6 +152,7 @@ def _benchmark_arguments(p) -> None:
     p.add_argument("--largest-slice", action="store_true")
     p.add_argument("--backbone-weights")
     p.add_argument("--seed", type=int, default=0)
+    _add_structures(p)
     _add_priors(p)
     add_device(p)
     add_json_progress(p)
@@ -158,7 +169,8 @@ def benchmark(args) -> int:
                                  seed=args.seed, largest_slice=args.largest_slice,
                                  backbone_weights=args.backbone_weights, folds=args.folds,
                                  pretrain=args.pretrain, priors=_priors(args.priors),
-                                 roi_contrast=args.roi_contrast)
+                                 roi_contrast=args.roi_contrast,
+                                 structures=comma_list(args.structures) or None)
     print((out / "table.md").read_text(encoding="utf-8"))
     return 0
 

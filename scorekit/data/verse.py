@@ -52,28 +52,41 @@ def read_verse_scan(ct: Path, mask: Path) -> tuple[Volume, LabelMap]:
 
 
 def vertebra_crops(ct: Path, mask: Path, margin_mm: float, spacing_mm: float):
-    """Yield (vertebra name, CT cube, bool mask cube) for every vertebra of one scan.
+    """Yield (vertebra name, CT cube, bool mask cube) for every vertebra of one scan
+    (``structure_crops``)."""
+    image, labels = read_verse_scan(ct, mask)
+    yield from structure_crops(image, labels, labels.names, margin_mm, spacing_mm)
+
+
+def structure_crops(image: Volume, labels: LabelMap, names: list[str], margin_mm: float,
+                    spacing_mm: float, max_edge: int | None = None):
+    """Yield (name, CT cube, bool mask cube) for each structure ``names`` picks.
 
     Each cube is axis-aligned in patient space (array axis 0 runs inferior → superior, so
-    its slices are axial whatever the scan's orientation), isotropic at ``spacing_mm``,
-    centred on the vertebra's bounding box and ``margin_mm`` wider than its longest side;
-    outside the scan it holds air. Neighbouring vertebrae stay in the CT cube and out of
-    the mask: the mask is this vertebra alone.
+    its slices are axial whatever the scan's orientation), isotropic at ``spacing_mm`` (or
+    coarser, so that an edge holds at most ``max_edge`` voxels: a liver's cube at 1 mm would
+    hold 10⁷), centred on the structure's bounding box and ``margin_mm`` wider than its
+    longest side; outside the scan it holds air. Neighbouring structures stay in the CT
+    cube and out of the mask: the mask is this structure alone.
     """
-    image, labels = read_verse_scan(ct, mask)
-    for name in labels.names:
+    for name in names:
         inside = labels.mask(name)
-        cube = _cube_around(image.geometry, inside, margin_mm, spacing_mm)
+        cube = _cube_around(image.geometry, inside, margin_mm, spacing_mm, max_edge)
         yield (name, resample(image, cube, nearest=False, default=AIR_HU),
                resample(image.with_array(inside.astype(np.uint8)), cube, nearest=True)
                .array.astype(bool))
 
 
 def _cube_around(geometry: Geometry, inside: np.ndarray, margin_mm: float,
-                 spacing_mm: float) -> Geometry:
+                 spacing_mm: float, max_edge: int | None = None) -> Geometry:
     box = tuple(slice(int(i.min()), int(i.max()) + 1) for i in np.nonzero(inside))
     low, high = geometry.cropped(box).bounds()
-    edge = int(np.ceil((float(np.max(high - low)) + 2 * margin_mm) / spacing_mm))
+    side_mm = float(np.max(high - low)) + 2 * margin_mm
+    if max_edge:
+        spacing_mm = max(spacing_mm, side_mm / max_edge)
+    edge = int(np.ceil(side_mm / spacing_mm))
+    if max_edge:
+        edge = min(edge, max_edge)  # the ceiling of side / (side / max_edge) may round up
     origin = (low + high) / 2 - (edge - 1) / 2 * spacing_mm
     return Geometry((edge,) * 3, (spacing_mm,) * 3, tuple(float(o) for o in origin),
                     (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))

@@ -17,7 +17,10 @@ A folder of CT scans with vertebra masks named as VerSe names them (``*_ct.nii.g
 a cube around it (``VERTEBRA_MARGIN_MM`` wider than the vertebra, ``VERTEBRA_SPACING_MM``
 voxels, axial slices on axis 0), the vertebra's share of the cube as its volume fraction, and
 the scan as its group. CT is windowed to ``CT_WINDOW_HU`` so that every scan shares one
-intensity scale.
+intensity scale. A folder of CT + label map + structure names (``scorekit.data.scanfolder``:
+``<case>_ct``, ``<case>_seg``, ``<case>_seg.json``, e.g. TotalSegmentator subjects) is read the
+same way, one cube per chosen structure per case (organs: coarser voxels, so that an edge
+holds at most ``STRUCTURE_MAX_EDGE``).
 
 A CSV dataset may give the fold in a ``fold`` column. ``fold_splits`` keeps the given folds
 where they name an image and places every other patient deterministically.
@@ -36,7 +39,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from scorekit.data.verse import is_verse_folder, verse_pairs, vertebra_crops
+from scorekit.data.scanfolder import (
+    MIN_REGION_ML,
+    chosen_regions,
+    default_structures,
+    read_scan_case,
+    scan_folder_cases,
+)
+from scorekit.data.verse import is_verse_folder, structure_crops, verse_pairs, vertebra_crops
 from scorekit.data.volume import Volume, read_volume
 from scorekit.errors import ScoreKitError, not_utf8
 from scorekit.registry import PICTURE_SUFFIXES, VOLUME_SUFFIXES
@@ -51,6 +61,7 @@ class Sample:
     weak: np.ndarray | None = None  # bool weak mask, when known
     group: str = ""
     fold: int | None = None  # the dataset's own cross-validation fold, when it gives one
+    structure: str = ""  # the named structure a CT cube is centred on ("": not a CT cube)
 
     @property
     def dims(self) -> int:
@@ -122,10 +133,18 @@ def load_sample(image_path: Path, mask_path: Path | None = None, fraction: float
     return Sample(name, scale_image(image), fraction, mask, weak, group or name, fold)
 
 
-def read_dataset(path: str | os.PathLike) -> list[Sample]:
+def read_dataset(path: str | os.PathLike, structures: list[str] | None = None
+                 ) -> list[Sample]:
+    """``structures``: which structures of a folder of CT + label map + names become cubes
+    (default: those at least two of its cases name)."""
     path = Path(path)
+    if structures and not is_scan_folder(path):
+        raise ScoreKitError(f"{path}: structures are chosen by name in a folder of CT + "
+                            "label map + names (<case>_ct, <case>_seg, <case>_seg.json)")
     if path.is_file() and path.suffix.lower() == ".csv":
         samples = _read_csv(path)
+    elif is_scan_folder(path):
+        samples = _read_structures(path, structures)
     elif is_verse_folder(path):
         samples = _read_vertebrae(path)
     elif path.is_dir():
@@ -248,9 +267,37 @@ VERTEBRA_SPACING_MM = 1.0
 CT_WINDOW_HU = (-200.0, 1300.0)  # soft tissue to dense cortical bone
 
 
+STRUCTURE_MAX_EDGE = 128  # voxels along a structure cube's edge (coarser than 1 mm beyond)
+
+
 def intensity_window(path: str | os.PathLike) -> list[float] | None:
     """The fixed intensity window a dataset's images are scaled by (None: per image)."""
-    return list(CT_WINDOW_HU) if is_verse_folder(Path(path)) else None
+    path = Path(path)
+    return list(CT_WINDOW_HU) if is_scan_folder(path) or is_verse_folder(path) else None
+
+
+def is_scan_folder(path: Path) -> bool:
+    """A folder of CT + label map + structure names (``scorekit.data.scanfolder``)."""
+    return path.is_dir() and any(path.glob("*_seg.json"))
+
+
+def _read_structures(folder: Path, structures: list[str] | None) -> list[Sample]:
+    """One cube per chosen structure per case, as for vertebrae (``structure_crops``)."""
+    chosen = set(structures) if structures else default_structures(folder, None)
+    samples, seen = [], set()
+    for case, ct, seg in scan_folder_cases(folder):
+        image, labels = read_scan_case(ct, seg)
+        names = sorted(chosen_regions(labels, chosen).values())
+        seen.update(names)
+        for name, cube, inside in structure_crops(image, labels, names, VERTEBRA_MARGIN_MM,
+                                                  VERTEBRA_SPACING_MM, STRUCTURE_MAX_EDGE):
+            samples.append(Sample(f"{case}-{name}", scale_image(cube.array, CT_WINDOW_HU),
+                                  float(inside.mean()), inside, group=case, structure=name))
+    missing = sorted(chosen - seen)
+    if structures and missing:
+        raise ScoreKitError(f"{folder}: no case shows {', '.join(missing)} "
+                            f"(at least {MIN_REGION_ML:g} mL)")
+    return samples
 
 
 def _read_vertebrae(folder: Path) -> list[Sample]:
@@ -259,7 +306,8 @@ def _read_vertebrae(folder: Path) -> list[Sample]:
         for vertebra, cube, inside in vertebra_crops(ct, mask, VERTEBRA_MARGIN_MM,
                                                      VERTEBRA_SPACING_MM):
             samples.append(Sample(f"{scan}-{vertebra}", scale_image(cube.array, CT_WINDOW_HU),
-                                  float(inside.mean()), inside, group=scan))
+                                  float(inside.mean()), inside, group=scan,
+                                  structure=vertebra))
     return samples
 
 

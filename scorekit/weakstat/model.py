@@ -1,9 +1,10 @@
 """WeakStatSeg networks: a segmentation head and an image-reconstruction head.
 
-2D: torchvision's DeepLabV3 (ResNet-50 as in the paper, or MobileNetV3-Large); its
-auxiliary head, fed by an intermediate backbone stage, reconstructs the input image (the
-paper's autoencoder). For quick CPU runs, and in 3D (the paper's future work), a MONAI UNet
-with two output channels: mask logits and reconstruction. No pretrained weights are
+2D: a MONAI UNet with two output channels, mask logits and reconstruction (the default:
+fast enough on a CPU, see docs/weakstatseg.md), or torchvision's DeepLabV3 (ResNet-50 as in
+the paper, or MobileNetV3-Large), whose auxiliary head, fed by an intermediate backbone
+stage, reconstructs the input image (the paper's autoencoder). 3D (the paper's future
+work): the UNet in 3D. No pretrained weights are
 downloaded; ``backbone_weights`` loads a local ``.safetensors`` file: a whole network
 written by ``scorekit weakstat pretrain`` (``pretrain.py``), or a backbone state dict.
 Models save as safetensors + JSON, never pickles.
@@ -48,6 +49,8 @@ class WeakStatConfig:
     augment: bool = True  # see augment.py
     # L_c's weight rises linearly from 0 to 1 over this share of the steps (see train.py)
     confidence_ramp: float = 0.5
+    # the learning rate falls along a half cosine to 0 over the steps (False: constant)
+    lr_decay: bool = True
 
     def check(self) -> WeakStatConfig:
         for item in fields(self):  # a config file edited by hand: values of the wrong kind
@@ -203,12 +206,18 @@ def save_model(folder: str | os.PathLike, network: WeakStatNet, config: WeakStat
     return folder
 
 
+def with_defaults_of_its_time(fields: dict) -> dict:
+    """A config written before a field existed, with the value that field stands for in
+    it: models trained before ``lr_decay`` trained at a constant learning rate."""
+    return {"lr_decay": False} | fields if isinstance(fields, dict) else fields
+
+
 def load_model(folder: str | os.PathLike, device: str | torch.device = "cpu"
                ) -> tuple[WeakStatNet, WeakStatConfig]:
     folder = Path(folder)
     text, source = embedded_config(folder / WEIGHTS, CONFIG_KEY, folder / CONFIG, "WeakStatSeg")
     try:
-        config = WeakStatConfig(**json.loads(text)).check()
+        config = WeakStatConfig(**with_defaults_of_its_time(json.loads(text))).check()
     except (TypeError, json.JSONDecodeError) as exc:
         raise ScoreKitError(f"{source}: not a valid config ({exc})") from None
     except ScoreKitError as exc:

@@ -89,14 +89,16 @@ def train_model(data: str | os.PathLike, out: str | os.PathLike,
                 seed: int = 0, largest_slice: bool = False,
                 backbone_weights: str | os.PathLike | None = None, device: str = "auto",
                 progress: Progress | None = None, priors: list[str] | None = None,
-                roi_contrast: str = registry.WEAKSTAT_ROI_CONTRASTS[0]) -> Path:
-    """Train on a dataset (see ``data.py``) and write the model folder ``out``.
+                roi_contrast: str = registry.WEAKSTAT_ROI_CONTRASTS[0],
+                structures: list[str] | None = None) -> Path:
+    """Train on a dataset (see ``data.py``; ``structures``: which a CT folder's cubes
+    hold) and write the model folder ``out``.
 
     Defaults follow the data: the backbone and grid of its dimension, and weak masks of
     ``WEAKSTAT_WEAK_SIZE`` × ROI made from the references where the dataset has none.
     """
     remove_stale_temporaries(out)  # what a killed write of an earlier run left
-    samples = read_dataset(data)
+    samples = read_dataset(data, structures)
     if largest_slice:
         samples = largest_roi_slices(samples)
     dims = samples[0].dims
@@ -169,6 +171,8 @@ def train(samples: list[Sample], config: WeakStatConfig, device: str = "auto",
         progress.log(load_backbone_weights(network, backbone_weights))
     start_at_fraction(network, float(data["fraction"].mean()))
     optimizer = torch.optim.Adam(network.parameters(), lr=config.lr)
+    schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config.steps)
+                if config.lr_decay else None)
     count = len(samples)
     batch = min(config.batch, count) if count > 1 else 2  # BatchNorm needs two
     priors = config.active_priors()
@@ -188,6 +192,8 @@ def train(samples: list[Sample], config: WeakStatConfig, device: str = "auto",
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if schedule:
+            schedule.step()
         progress.advance(1, loss=round(loss.item(), 4))
     progress.close()
     recalibrate_batchnorm(network, data["image"])

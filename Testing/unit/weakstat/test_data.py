@@ -57,6 +57,38 @@ def test_a_verse_folder_gives_one_axial_cube_per_vertebra_grouped_by_scan(shared
         assert not {s.group for s in train_set} & {s.group for s in test_set}
 
 
+def test_a_ct_folder_gives_one_cube_per_chosen_structure_grouped_by_case(shared_data):
+    from scorekit.data.scanfolder import read_scan_case
+    from scorekit.weakstat.data import CT_WINDOW_HU, STRUCTURE_MAX_EDGE, intensity_window
+
+    folder = shared_data / "ct" / "totalseg-subjects"
+    samples = read_dataset(folder, ["liver", "vertebrae_C3"])
+    assert [s.name for s in samples] == ["s0002-vertebrae_C3", "s0003-vertebrae_C3",
+                                         "s0009-liver"]
+    assert [s.structure for s in samples] == ["vertebrae_C3"] * 2 + ["liver"]
+    assert [s.group for s in samples] == ["s0002", "s0003", "s0009"]
+    assert intensity_window(folder) == list(CT_WINDOW_HU)
+    _, labels = read_scan_case(folder / "s0009_ct.nii.gz", folder / "s0009_seg.nii.gz")
+    liver = samples[-1]
+    assert max(liver.image.shape) == STRUCTURE_MAX_EDGE  # 1 mm would be about 230 a side
+    side_mm = max((np.ptp(i) + 1) * s for i, s in zip(np.nonzero(labels.mask("liver")),
+                                                      labels.geometry.spacing_zyx))
+    spacing = (side_mm + 20) / STRUCTURE_MAX_EDGE  # 10 mm of margin on each side
+    cube_ml = liver.mask.sum() * spacing ** 3 / 1000
+    source_ml = labels.mask("liver").sum() * labels.geometry.voxel_volume_ml
+    assert cube_ml == pytest.approx(source_ml, rel=0.1)
+    assert liver.fraction == pytest.approx(liver.mask.mean())
+    every = {s.structure for s in read_dataset(folder)}  # default: named by two cases
+    assert "vertebrae_C3" in every and "liver" not in every
+
+
+def test_structures_a_ct_folder_lacks_or_a_dataset_cannot_choose_are_refused(shared_data):
+    with pytest.raises(ScoreKitError, match="totalseg-subjects: no case shows liverr"):
+        read_dataset(shared_data / "ct" / "totalseg-subjects", ["liver", "liverr"])
+    with pytest.raises(ScoreKitError, match="busbra: structures are chosen by name in a folder"):
+        read_dataset(shared_data / "us" / "busbra", ["liver"])
+
+
 def test_a_verse_scan_without_its_mask_is_named(shared_data, tmp_path):
     ct = shared_data / "ct" / "verse19" / "sub-verse006_ct.nii.gz"
     (tmp_path / ct.name).symlink_to(ct)
