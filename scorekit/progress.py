@@ -51,8 +51,11 @@ class Progress:
             print(message, file=sys.stderr)
 
     def step(self, stage: str, total: int, name: str) -> None:
-        """One of ``total`` named steps of a short verb (read, segment, write …) done:
-        the bar starts at the first and names the step just finished."""
+        """One of ``total`` named steps of a short verb (read, segment, write …) done, for a
+        front end's progress bar (JSON lines only: on a terminal a bar of three steps
+        would only stand between a failing verb and its one-line error)."""
+        if not self.json_lines:
+            return
         if self._stage != stage:
             self.start(stage, total)
         self.advance(1, step=name)
