@@ -28,6 +28,11 @@ CT_TAG, SEG_TAG = "_ct", "_seg"
 MIN_REGION_ML = 1.0
 
 
+def is_scan_folder(path: Path) -> bool:
+    """A folder of this shape (it holds structure names beside label maps)."""
+    return path.is_dir() and any(path.glob(f"*{SEG_TAG}.json"))
+
+
 def scan_folder_cases(data: Path, at_least: int = 1) -> list[tuple[str, Path, Path]]:
     """(case, CT, label map) for every ``<case>_ct`` of ``data``, each with its label map
     and names beside it."""

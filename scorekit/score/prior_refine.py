@@ -105,7 +105,14 @@ def corrected_index(inputs: CaseInputs, directions: Directions, eta: int) -> tor
     shrink = directions.shrink.to(initial.device)[:, None, None, None]
     joins = in_band & grow & ~initial & (p_k >= 0.5)
     leaves = in_band & shrink & initial & (p_k < 0.5)
-    scores = torch.where(joins | leaves, p_k, initial.float())
+    return _index_after(initial, p_k, joins | leaves)
+
+
+def _index_after(initial: torch.Tensor, p_k: torch.Tensor, changed: torch.Tensor
+                 ) -> torch.Tensor:
+    """(Z, Y, X) index map: P_k where a region's voxel ``changed``, the initial masks
+    elsewhere; overlapping claims go to the highest score, below 0.5 to background."""
+    scores = torch.where(changed, p_k, initial.float())
     best, index = scores.max(dim=0)
     return torch.where(best >= 0.5, index + 1, torch.zeros_like(index))
 
@@ -150,9 +157,7 @@ def sized_index(inputs: CaseInputs, grow_share: torch.Tensor, shrink_share: torc
                               round(float(grow_share[k]) * volume))
         leaves[k] = _strongest(in_band[k] & initial[k] & (p_k[k] < 0.5), -p_k[k],
                                round(float(shrink_share[k]) * volume))
-    scores = torch.where(joins | leaves, p_k, initial.float())
-    best, index = scores.max(dim=0)
-    return torch.where(best >= 0.5, index + 1, torch.zeros_like(index))
+    return _index_after(initial, p_k, joins | leaves)
 
 
 def refine_with_prior(image: Volume, initial: LabelMap, directions: Directions | None = None,

@@ -43,6 +43,7 @@ from scorekit.data.scanfolder import (
     MIN_REGION_ML,
     chosen_regions,
     default_structures,
+    is_scan_folder,
     read_scan_case,
     scan_folder_cases,
 )
@@ -274,11 +275,6 @@ def intensity_window(path: str | os.PathLike) -> list[float] | None:
     """The fixed intensity window a dataset's images are scaled by (None: per image)."""
     path = Path(path)
     return list(CT_WINDOW_HU) if is_scan_folder(path) or is_verse_folder(path) else None
-
-
-def is_scan_folder(path: Path) -> bool:
-    """A folder of CT + label map + structure names (``scorekit.data.scanfolder``)."""
-    return path.is_dir() and any(path.glob("*_seg.json"))
 
 
 def _read_structures(folder: Path, structures: list[str] | None) -> list[Sample]:
