@@ -65,9 +65,24 @@ def region_priors(prior: torch.Tensor, initial: torch.Tensor, background: bool
     scans, vertebrae touch at the facet joints). With ``background`` first: 1 − P.
     """
     held = initial.bool()
-    others = held.sum(1, keepdim=True) - held.int() > 0
-    per_region = prior * ~others
+    per_region = prior * ~_held_elsewhere(held, held.sum(1, keepdim=True, dtype=torch.uint8))
     return torch.cat([1 - prior, per_region], 1) if background else per_region
+
+
+def each_region_prior(prior: torch.Tensor, initial: torch.Tensor):
+    """:func:`region_priors`' P_k (no background) one region at a time, for whole scans:
+    yields (k, P_k) from P ``(Z, Y, X)`` and S̃ ``(K, Z, Y, X)``, in the memory of one
+    region rather than K float volumes."""
+    held = initial.bool()
+    counts = held.sum(0, dtype=torch.uint8)
+    for k, mine in enumerate(held):
+        yield k, prior * ~_held_elsewhere(mine, counts)
+
+
+def _held_elsewhere(mine: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+    """Where another region than ``mine`` holds the voxel; ``counts``: regions per voxel
+    (bytes, not int64: a whole scan's K masks; K < 256)."""
+    return counts - mine.to(torch.uint8) > 0
 
 
 def regions_of_interest(initial: torch.Tensor, error: torch.Tensor, eta: int = ETA
@@ -123,3 +138,21 @@ def score_loss(logits: torch.Tensor, initial: torch.Tensor, prior: torch.Tensor,
     total = (weights.stab * terms["stab"] + weights.expand * terms["plus"]
              + weights.shrink * terms["minus"])
     return total, terms
+
+
+@torch.no_grad()
+def whole_case_loss(logits: torch.Tensor, initial: torch.Tensor, prior: torch.Tensor,
+                    quality: torch.Tensor, error: torch.Tensor,
+                    weights: LossWeights = LossWeights()) -> float:
+    """L of a whole case for evaluation (validation, the verdict), one region at a time:
+    the value of :func:`score_loss` (its terms are sums over regions divided by K) in the
+    memory of one region, not of K on a whole working grid."""
+    k = logits.shape[1]
+    total = 0.0
+    for r in range(k):
+        region = slice(r, r + 1)
+        own_prior = prior[:, region] if prior.shape[1] == k else prior
+        loss, _ = score_loss(logits[:, region], initial[:, region], own_prior,
+                             quality[:, region], error[:, region], weights)
+        total += float(loss)
+    return total / k

@@ -37,11 +37,12 @@ from scorekit.score.gate import (
     benefit,
     fit_gate,
     gate_directions,
+    moved_edges,
     region_brightness,
     volume_changes,
 )
 from scorekit.score.inputs import CaseInputs, case_inputs, default_spacing, regions_extent_mm
-from scorekit.score.loss import region_priors
+from scorekit.score.loss import each_region_prior
 from scorekit.score.model import ModelConfig
 from scorekit.score.morphology import band
 from scorekit.score.refine import (
@@ -99,22 +100,35 @@ def corrected_index(inputs: CaseInputs, directions: Directions, eta: int) -> tor
     """(Z, Y, X) index map (0 / k + 1): P_k > 0.5 in each region's band where its direction
     allows the change, the initial masks elsewhere."""
     initial = inputs.initial
-    p_k = region_priors(inputs.prior[None], initial[None], background=False)[0]
-    in_band = band(initial, eta)
-    grow = directions.grow.to(initial.device)[:, None, None, None]
-    shrink = directions.shrink.to(initial.device)[:, None, None, None]
-    joins = in_band & grow & ~initial & (p_k >= 0.5)
-    leaves = in_band & shrink & initial & (p_k < 0.5)
-    return _index_after(initial, p_k, joins | leaves)
+    grow, shrink = directions.grow.tolist(), directions.shrink.tolist()
+
+    def changed(k: int, p_k: torch.Tensor) -> torch.Tensor | None:
+        if not (grow[k] or shrink[k]):
+            return None
+        mine = initial[k]
+        joins = ~mine & (p_k >= 0.5) if grow[k] else torch.zeros_like(mine)
+        leaves = mine & (p_k < 0.5) if shrink[k] else torch.zeros_like(mine)
+        return band(mine, eta) & (joins | leaves)
+
+    return _index_after(inputs, changed)
 
 
-def _index_after(initial: torch.Tensor, p_k: torch.Tensor, changed: torch.Tensor
-                 ) -> torch.Tensor:
-    """(Z, Y, X) index map: P_k where a region's voxel ``changed``, the initial masks
-    elsewhere; overlapping claims go to the highest score, below 0.5 to background."""
-    scores = torch.where(changed, p_k, initial.float())
-    best, index = scores.max(dim=0)
-    return torch.where(best >= 0.5, index + 1, torch.zeros_like(index))
+def _index_after(inputs: CaseInputs, changed_of) -> torch.Tensor:
+    """(Z, Y, X) index map: P_k where ``changed_of(k, P_k)`` says a region's voxel changed
+    (None: none did), the initial masks elsewhere; overlapping claims go to the highest
+    score (the first region on a tie), below 0.5 to background. One region at a time, so
+    that a whole scan never holds K float volumes."""
+    initial = inputs.initial
+    best = torch.zeros(initial.shape[1:], device=initial.device)
+    index = torch.zeros(initial.shape[1:], dtype=torch.long, device=initial.device)
+    for k, p_k in each_region_prior(inputs.prior[0], initial):
+        changed = changed_of(k, p_k)
+        score = initial[k].float() if changed is None else torch.where(
+            changed, p_k, initial[k].float())
+        higher = score > best
+        best = torch.where(higher, score, best)
+        index[higher] = k + 1
+    return torch.where(best >= 0.5, index, torch.zeros_like(index))
 
 
 def rated_shares(ratings: list[Rating], regions: list[str], source: str,
@@ -148,16 +162,17 @@ def sized_index(inputs: CaseInputs, grow_share: torch.Tensor, shrink_share: torc
     where P_k ≥ 0.5, highest first; leaving where P_k < 0.5, lowest first. The prior says
     where, the rating how much."""
     initial = inputs.initial
-    p_k = region_priors(inputs.prior[None], initial[None], background=False)[0]
-    in_band = band(initial, eta)
-    joins, leaves = torch.zeros_like(initial), torch.zeros_like(initial)
-    for k in range(len(initial)):
-        volume = int(initial[k].sum())
-        joins[k] = _strongest(in_band[k] & ~initial[k] & (p_k[k] >= 0.5), p_k[k],
-                              round(float(grow_share[k]) * volume))
-        leaves[k] = _strongest(in_band[k] & initial[k] & (p_k[k] < 0.5), -p_k[k],
-                               round(float(shrink_share[k]) * volume))
-    return _index_after(initial, p_k, joins | leaves)
+
+    def changed(k: int, p_k: torch.Tensor) -> torch.Tensor:
+        mine, volume = initial[k], int(initial[k].sum())
+        in_band = band(mine, eta)
+        joins = _strongest(in_band & ~mine & (p_k >= 0.5), p_k,
+                           round(float(grow_share[k]) * volume))
+        leaves = _strongest(in_band & mine & (p_k < 0.5), -p_k,
+                            round(float(shrink_share[k]) * volume))
+        return joins | leaves
+
+    return _index_after(inputs, changed)
 
 
 def refine_with_prior(image: Volume, initial: LabelMap, directions: Directions | None = None,
@@ -230,25 +245,33 @@ def gated_prior(image: Volume, initial: LabelMap, gate: dict[str, str], source: 
                 ratings: list[Rating] | None = None, **grid) -> LabelMap:
     """The ``learned-gate`` refinement: the prior in the directions the gate allows; with
     this scan's ``ratings`` (one rater's), only where they also call the region wrong and
-    in the direction they give (``learned-gate+ratings``)."""
+    in the direction they give (``learned-gate+ratings``); either way only where the
+    correction lands on a stronger edge (``gate.moved_edges``)."""
     initial = on_image_grid(initial, image, source)
     config = replace(prior_config(image, initial, **grid), gate=gate)
     inputs = case_inputs(image, initial, config, source)
-    directions = gate_directions_of(inputs, config)
-    if ratings is not None:
-        rated = rated_directions(ratings, config.regions, source)
-        directions = Directions(directions.grow & rated.grow,
-                                directions.shrink & rated.shrink)
-    refined = corrected_index(inputs, directions, config.eta)
+    refined = corrected_index(inputs, gate_directions_of(inputs, config, ratings, source),
+                              config.eta)
     return onto_scan(initial, refined, inputs, config.regions)
 
 
-def gate_directions_of(inputs: CaseInputs, config: ModelConfig) -> Directions:
-    """What ``config.gate`` lets the prior do to each region of this case."""
+def gate_directions_of(inputs: CaseInputs, config: ModelConfig,
+                       ratings: list[Rating] | None = None, source: str = "case"
+                       ) -> Directions:
+    """What ``config.gate`` lets the prior do to each region of this case: the option of
+    its structure (or kind), and of this scan's ``ratings`` where given, kept only for
+    regions whose correction lands on a stronger edge (the edge check, ``gate.py``)."""
     bright = region_brightness(inputs.image, inputs.initial, inputs.grid.spacing_zyx,
                                config.intensity_window)
-    grow, shrink = gate_directions(config.gate, config.regions, bright)
-    return Directions(torch.tensor(grow), torch.tensor(shrink))
+    grow, shrink = (torch.tensor(d) for d in gate_directions(config.gate, config.regions,
+                                                              bright))
+    if ratings is not None:
+        rated = rated_directions(ratings, config.regions, source)
+        grow, shrink = grow & rated.grow, shrink & rated.shrink
+    proposed = corrected_index(inputs, Directions(grow, shrink), config.eta)
+    edges = moved_edges(inputs.image, inputs.initial, proposed, inputs.grid.spacing_zyx)
+    onto_stronger = torch.tensor([after > before for before, after in edges])
+    return Directions(grow & onto_stronger, shrink & onto_stronger)
 
 
 def rating_agreement(cases, network: torch.nn.Module, config: ModelConfig,

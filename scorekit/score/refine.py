@@ -30,6 +30,7 @@ Choices where the paper is silent:
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -44,7 +45,7 @@ from scorekit.data.volume import Volume, read_volume
 from scorekit.devices import autocast, resolve_device
 from scorekit.progress import Progress, Silent
 from scorekit.score.inputs import CaseInputs, case_inputs, changes_on_scan, missing_regions
-from scorekit.score.loss import region_priors
+from scorekit.score.loss import each_region_prior
 from scorekit.score.model import ModelConfig, load_model
 from scorekit.score.morphology import band
 
@@ -79,33 +80,44 @@ def labels_from_probabilities(probabilities: torch.Tensor, initial: torch.Tensor
 
     ``probabilities`` has one channel per output (background first when the model predicts
     it); ``initial`` one per region; ``prior`` P ``(1, Z, Y, X)``, needed by a model with
-    ``prior_veto``.
+    ``prior_veto``. One channel at a time: a whole scan never holds K more float volumes.
     """
-    if config.prior_veto:
-        probabilities = prior_consistent(probabilities, initial, prior, config)
-    if config.background_region:
-        initial = torch.cat([~initial.any(0, keepdim=True), initial])
-    scores = probabilities
-    if config.confine_to_band:
-        scores = torch.where(band(initial, config.eta), probabilities, initial.float())
-    best, index = scores.max(dim=0)
+    if config.prior_veto and prior is None:
+        raise ValueError("a model with prior_veto needs the prior P")
+    held = torch.cat([~initial.any(0, keepdim=True), initial]) if config.background_region \
+        else initial
+    priors = _channel_priors(prior, initial, config.background_region) \
+        if config.prior_veto else itertools.repeat(None)
+    best = torch.full(initial.shape[1:], -1.0, device=initial.device)
+    index = torch.zeros(initial.shape[1:], dtype=torch.long, device=initial.device)
+    for c, (probability, mine, p_k) in enumerate(zip(probabilities, held, priors)):
+        if p_k is not None:
+            probability = prior_consistent(probability, mine, p_k)
+        score = torch.where(band(mine, config.eta), probability, mine.float()) \
+            if config.confine_to_band else probability
+        higher = score > best  # the first channel wins a tie
+        best = torch.where(higher, score, best)
+        index[higher] = c
     if config.background_region:  # background competes as a region
         return index
     return torch.where(best >= 0.5, index + 1, torch.zeros_like(index))
 
 
-def prior_consistent(probabilities: torch.Tensor, initial: torch.Tensor,
-                     prior: torch.Tensor | None, config: ModelConfig) -> torch.Tensor:
-    """Ŝ with the changes that go against P_k undone (see module doc)."""
-    if prior is None:
-        raise ValueError("a model with prior_veto needs the prior P")
-    p_k = region_priors(prior[None], initial[None], config.background_region)[0]
-    held = initial
-    if config.background_region:
-        held = torch.cat([~initial.any(0, keepdim=True), initial])
-    against = ((probabilities >= 0.5) & ~held & (p_k < 0.5)) | (
-        (probabilities < 0.5) & held & (p_k >= 0.5))
-    return torch.where(against, held.float(), probabilities)
+def _channel_priors(prior: torch.Tensor, initial: torch.Tensor, background: bool):
+    """P_k per output channel, one at a time (``loss.region_priors``: 1 − P first for a
+    model predicting background)."""
+    if background:
+        yield 1 - prior[0]
+    for _, p_k in each_region_prior(prior[0], initial):
+        yield p_k
+
+
+def prior_consistent(probability: torch.Tensor, held: torch.Tensor, p_k: torch.Tensor
+                     ) -> torch.Tensor:
+    """One channel's Ŝ with the changes that go against its P_k undone (module doc)."""
+    against = ((probability >= 0.5) & ~held & (p_k < 0.5)) | (
+        (probability < 0.5) & held & (p_k >= 0.5))
+    return torch.where(against, held.float(), probability)
 
 
 def refine_case(image: Volume, initial: LabelMap, network: torch.nn.Module,

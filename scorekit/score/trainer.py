@@ -75,7 +75,7 @@ from scorekit.score.loss import (
     LossWeights,
     add_background_region,
     region_priors,
-    score_loss,
+    whole_case_loss,
 )
 from scorekit.score.model import ModelConfig, build_network, load_model, save_model
 from scorekit.score.morphology import band
@@ -468,8 +468,8 @@ class Trainer:
             for q, l_ in case.rating_sets:
                 initial, prior, quality, error = self.loss_targets(
                     augment.Sample(crop.image, crop.initial, crop.prior, q, l_))
-                loss, _ = score_loss(logits, initial, prior, quality, error, self.weights)
-                losses.append(float(loss))
+                losses.append(whole_case_loss(logits, initial, prior, quality, error,
+                                              self.weights))
         if len(dices) == len(cases) * len(self.config.regions):
             return {"val_dice": float(np.mean(dices)), "val_loss": float(np.mean(losses))}
         return {"val_loss": float(np.mean(losses))}
@@ -540,9 +540,8 @@ class Trainer:
                     outputs = masks[None]
                     if config.background_region:
                         outputs = torch.cat([~masks.any(0, keepdim=True), masks])[None]
-                    loss, _ = score_loss(hard_logits(outputs), initial, prior, quality, error,
-                                         self.weights)
-                    losses.append(float(loss))
+                    losses.append(whole_case_loss(hard_logits(outputs), initial, prior,
+                                                  quality, error, self.weights))
                 moved, kept = direction_checks(crop.initial, refined, q, l_)
                 right += moved
                 stable += kept

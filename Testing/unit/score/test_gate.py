@@ -13,6 +13,7 @@ from scorekit.score.gate import (
     fit_gate,
     gate_directions,
     miss,
+    moved_edges,
     region_brightness,
 )
 
@@ -71,3 +72,20 @@ def test_bone_is_bright_and_a_gland_is_not():
     gland[2:6, 2:6, 2:6] = True  # as bright as its surroundings
     assert region_brightness(image, torch.stack([bone, gland]), (1.0, 1.0, 1.0),
                              (-1000.0, 2000.0)) == [True, False]
+
+
+def test_a_correction_onto_the_organs_edge_lands_on_a_stronger_edge_than_it_leaves():
+    image = torch.zeros(1, 30, 30, 30)
+    organ = torch.zeros(30, 30, 30, dtype=torch.bool)
+    organ[8:22, 8:22, 8:22] = True
+    image[0][organ] = 0.3
+    short = torch.zeros_like(organ)
+    short[10:20, 10:20, 10:20] = True  # its surface in flat tissue
+    onto_edge = organ.long()  # index map: region 1 takes the organ
+    before, after = moved_edges(image, short[None], onto_edge, (1.0, 1.0, 1.0))[0]
+    assert after > before == 0.0
+    too_far = torch.zeros_like(organ)
+    too_far[5:25, 5:25, 5:25] = True  # off the edge into flat tissue again
+    before, after = moved_edges(image, organ[None], too_far.long(), (1.0, 1.0, 1.0))[0]
+    assert before > after == 0.0
+    assert moved_edges(image, organ[None], organ.long(), (1.0, 1.0, 1.0)) == [(0.0, 0.0)]

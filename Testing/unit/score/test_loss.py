@@ -9,7 +9,13 @@ import torch
 from scipy import ndimage
 
 from scorekit.data.ratings import BOTH, NONE, OVER, UNDER
-from scorekit.score.loss import LossWeights, regions_of_interest, score_loss
+from scorekit.score.loss import (
+    LossWeights,
+    region_priors,
+    regions_of_interest,
+    score_loss,
+    whole_case_loss,
+)
 from scorekit.score.morphology import ball
 
 
@@ -102,3 +108,24 @@ def test_no_prior_ablation_pushes_with_full_weight():
     assert with_prior["plus"].item() == 0
     assert without["plus"].item() == pytest.approx(math.log(2))
     assert without["minus"].item() == pytest.approx(math.log(2))
+
+
+def test_whole_case_loss_equals_the_loss_of_all_regions_at_once():
+    torch.manual_seed(0)
+    initial = torch.rand(1, 4, 12, 13, 14) > 0.6
+    logits = torch.randn(1, 4, 12, 13, 14)
+    prior = torch.rand(1, 1, 12, 13, 14)
+    quality, error = torch.tensor([[1, 3, 5, 2]]), torch.tensor([[UNDER, OVER, NONE, BOTH]])
+    for p in (prior, region_priors(prior, initial, background=False)):
+        together, _ = score_loss(logits, initial, p, quality, error)
+        assert whole_case_loss(logits, initial, p, quality, error) == pytest.approx(
+            float(together), rel=1e-5)
+
+
+def test_region_priors_drop_voxels_another_region_holds():
+    initial = torch.zeros(1, 3, 1, 1, 4, dtype=torch.bool)
+    initial[0, 0, 0, 0, :2] = True
+    initial[0, 1, 0, 0, 1:3] = True
+    p_k = region_priors(torch.full((1, 1, 1, 1, 4), 0.8), initial, background=False)[0, :, 0, 0]
+    assert torch.allclose(p_k, torch.tensor([[0.8, 0, 0, 0.8], [0, 0, 0.8, 0.8],
+                                             [0, 0, 0, 0.8]]))
