@@ -29,9 +29,9 @@ takes the correction only if the part of its surface the correction moves lands 
 stronger image edge than the part it leaves: the mean gradient magnitude |∇I| over the
 new surface voxels exceeds that over the abandoned ones (``moved_edges``). The prior
 moves boundaries towards edges, but on soft tissue it also moves good masks off a faint
-true edge onto a stronger unrelated one nearby, or across flat tissue; the check keeps
-what the image itself does not support. No threshold: a margin of 1.1–1.5 measured the
-same (``benchmarks/bench_gate.py``).
+true edge across flat tissue; the check undoes what the image itself does not support
+(``refine.edge_checked``, which SCORE's network's changes pass too). No threshold: margins
+of 1.1–1.5 measured the same (``benchmarks/bench_gate.py``).
 """
 
 from __future__ import annotations

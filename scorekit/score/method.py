@@ -33,10 +33,12 @@ from scorekit.score.trainer import Trainer, TrainingCase
 
 class ScoreTrainer(Trainer):
     learns_gate = True
+    checks_edges = True
 
     @classmethod
     def vetoes_with_prior(cls, options) -> bool:
         return options.ablation not in ("no-prior", "no-veto")
+
     def loss_weights(self) -> LossWeights:
         weights = LossWeights()
         if self.options.ablation == "no-stab":

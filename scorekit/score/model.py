@@ -56,6 +56,9 @@ class ModelConfig:
     crop_margin_mm: float = 20.0  # kept around the regions
     confine_to_band: bool = True  # keep S̃ outside Ω_corr at inference
     prior_veto: bool = False  # undo changes against P at inference (refine.py); SCORE sets it
+    # undo a region's change unless it lands on a stronger edge (refine.edge_checked); SCORE
+    # sets it, models made before it refine without
+    edge_check: bool = False
     background_region: bool = False  # also predict background as region 0 (see loss.py)
     mask_only: bool = False  # image and prior channels zeroed (the Post-DAE baseline)
     initial_logit: float = 3.0  # g of the initial-mask skip (see module doc); 0 = none

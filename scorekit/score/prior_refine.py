@@ -37,7 +37,6 @@ from scorekit.score.gate import (
     benefit,
     fit_gate,
     gate_directions,
-    moved_edges,
     region_brightness,
     volume_changes,
 )
@@ -46,11 +45,12 @@ from scorekit.score.loss import each_region_prior
 from scorekit.score.model import ModelConfig
 from scorekit.score.morphology import band
 from scorekit.score.refine import (
+    edge_checked,
     index_of,
-    labels_from_probabilities,
     on_image_grid,
     onto_scan,
     predict_probabilities,
+    refined_labels,
 )
 
 RATING_GUIDE_QUALITY = 3  # rating-guided-prior corrects regions rated at or below this
@@ -250,17 +250,15 @@ def gated_prior(image: Volume, initial: LabelMap, gate: dict[str, str], source: 
     initial = on_image_grid(initial, image, source)
     config = replace(prior_config(image, initial, **grid), gate=gate)
     inputs = case_inputs(image, initial, config, source)
-    refined = corrected_index(inputs, gate_directions_of(inputs, config, ratings, source),
-                              config.eta)
+    refined = gated_index(inputs, config, ratings, source)
     return onto_scan(initial, refined, inputs, config.regions)
 
 
-def gate_directions_of(inputs: CaseInputs, config: ModelConfig,
-                       ratings: list[Rating] | None = None, source: str = "case"
-                       ) -> Directions:
-    """What ``config.gate`` lets the prior do to each region of this case: the option of
-    its structure (or kind), and of this scan's ``ratings`` where given, kept only for
-    regions whose correction lands on a stronger edge (the edge check, ``gate.py``)."""
+def gated_index(inputs: CaseInputs, config: ModelConfig, ratings: list[Rating] | None = None,
+                source: str = "case") -> torch.Tensor:
+    """The learned gate's index map over the crop: the prior's correction in the
+    directions of each region's structure (or kind), and of this scan's ``ratings`` where
+    given, then the edge check (``refine.edge_checked``)."""
     bright = region_brightness(inputs.image, inputs.initial, inputs.grid.spacing_zyx,
                                config.intensity_window)
     grow, shrink = (torch.tensor(d) for d in gate_directions(config.gate, config.regions,
@@ -268,10 +266,7 @@ def gate_directions_of(inputs: CaseInputs, config: ModelConfig,
     if ratings is not None:
         rated = rated_directions(ratings, config.regions, source)
         grow, shrink = grow & rated.grow, shrink & rated.shrink
-    proposed = corrected_index(inputs, Directions(grow, shrink), config.eta)
-    edges = moved_edges(inputs.image, inputs.initial, proposed, inputs.grid.spacing_zyx)
-    onto_stronger = torch.tensor([after > before for before, after in edges])
-    return Directions(grow & onto_stronger, shrink & onto_stronger)
+    return edge_checked(inputs, corrected_index(inputs, Directions(grow, shrink), config.eta))
 
 
 def rating_agreement(cases, network: torch.nn.Module, config: ModelConfig,
@@ -287,16 +282,15 @@ def rating_agreement(cases, network: torch.nn.Module, config: ModelConfig,
         inputs = case.inputs
         model = refined.get(case.id)
         if model is None:
-            model = labels_from_probabilities(predict_probabilities(network, inputs, config),
-                                              inputs.initial, config, inputs.prior)
+            model = refined_labels(predict_probabilities(network, inputs, config), inputs,
+                                   config)
         outputs = {
             "initial": index_of(inputs.initial),
             "model": model,
             "prior-only": corrected_index(inputs, every_direction(len(config.regions)),
                                           config.eta)}
         if config.gate:
-            outputs["learned-gate"] = corrected_index(
-                inputs, gate_directions_of(inputs, config), config.eta)
+            outputs["learned-gate"] = gated_index(inputs, config)
         present = inputs.initial.flatten(1).any(1).tolist()
         for name, index in outputs.items():
             changes = volume_changes(inputs.initial, index)

@@ -44,6 +44,7 @@ from scorekit.data.labels import read_labelmap, resample_labelmap, write_labelma
 from scorekit.data.volume import Volume, read_volume
 from scorekit.devices import autocast, resolve_device
 from scorekit.progress import Progress, Silent
+from scorekit.score.gate import moved_edges
 from scorekit.score.inputs import CaseInputs, case_inputs, changes_on_scan, missing_regions
 from scorekit.score.loss import each_region_prior
 from scorekit.score.model import ModelConfig, load_model
@@ -103,6 +104,28 @@ def labels_from_probabilities(probabilities: torch.Tensor, initial: torch.Tensor
     return torch.where(best >= 0.5, index + 1, torch.zeros_like(index))
 
 
+def refined_labels(probabilities: torch.Tensor, inputs: CaseInputs, config: ModelConfig
+                   ) -> torch.Tensor:
+    """The model's index map over the crop: :func:`labels_from_probabilities`, then the
+    edge check where the model asks for it (``config.edge_check``)."""
+    labels = labels_from_probabilities(probabilities, inputs.initial, config, inputs.prior)
+    return edge_checked(inputs, labels) if config.edge_check else labels
+
+
+def edge_checked(inputs: CaseInputs, labels: torch.Tensor) -> torch.Tensor:
+    """``labels`` (index map over the crop) with each region's change undone where the
+    surface it moves does not land on a stronger image edge than the one it leaves
+    (``gate.moved_edges``): the image's own check on a change, with no ratings."""
+    edges = moved_edges(inputs.image, inputs.initial, labels, inputs.grid.spacing_zyx)
+    before = index_of(inputs.initial)
+    checked = labels.clone()
+    for k, (left, new) in enumerate(edges):
+        if not new > left:
+            moved = (labels == k + 1) ^ inputs.initial[k]
+            checked[moved] = before[moved]
+    return checked
+
+
 def _channel_priors(prior: torch.Tensor, initial: torch.Tensor, background: bool):
     """P_k per output channel, one at a time (``loss.region_priors``: 1 − P first for a
     model predicting background)."""
@@ -125,8 +148,7 @@ def refine_case(image: Volume, initial: LabelMap, network: torch.nn.Module,
     """Refined label map on the image's grid, with the initial's names and values."""
     initial = on_image_grid(initial, image, source)
     inputs = case_inputs(image, initial, config, source, device)
-    refined = labels_from_probabilities(predict_probabilities(network, inputs, config),
-                                        inputs.initial, config, inputs.prior)
+    refined = refined_labels(predict_probabilities(network, inputs, config), inputs, config)
     return onto_scan(initial, refined, inputs, config.regions)
 
 

@@ -80,7 +80,7 @@ from scorekit.score.loss import (
 from scorekit.score.model import ModelConfig, build_network, load_model, save_model
 from scorekit.score.morphology import band
 from scorekit.score.prior_refine import rating_agreement, region_evidence
-from scorekit.score.refine import labels_from_probabilities, predict_probabilities
+from scorekit.score.refine import predict_probabilities, refined_labels
 from scorekit.score.verdict import decide, describe, direction_checks, hard_logits, name_best
 from scorekit.weights import read_metadata
 
@@ -152,6 +152,7 @@ def train(workspace: str | os.PathLike, out: str | os.PathLike, options: TrainOp
                          initial_logit=options.initial_logit, prior=options.prior,
                          mask_only=method.mask_only, spacing_mm=spacing_mm,
                          prior_veto=method.vetoes_with_prior(options),
+                         edge_check=method.checks_edges,
                          eta=_voxels(options.eta_mm, spacing_mm))
     run = method(config, options, torch_device, out, group)
     progress.log(f"loading rated cases from {ws.path} onto {torch_device}")
@@ -313,6 +314,7 @@ class Trainer:
 
     needs_reference = False  # the method trains on reference masks
     learns_gate = False  # fits the gate of the prior's corrections to the ratings (gate.py)
+    checks_edges = False  # its refinement keeps only changes onto stronger edges (refine.py)
     mask_only = False  # the network sees the masks only (image and prior zeroed)
 
     def __init__(self, config: ModelConfig, options: TrainOptions, device, out: Path,
@@ -459,8 +461,7 @@ class Trainer:
         for case in cases:
             probs = predict_probabilities(self.network, case.inputs, self.config)
             if case.reference is not None:
-                labels = labels_from_probabilities(probs, case.inputs.initial, self.config,
-                                                   case.inputs.prior)
+                labels = refined_labels(probs, case.inputs, self.config)
                 dices += [dice((labels == k + 1).cpu().numpy(), case.reference[k].cpu().numpy())
                           for k in range(len(self.config.regions))]
             logits = torch.logit(probs.clamp(1e-6, 1 - 1e-6))[None]
@@ -526,9 +527,8 @@ class Trainer:
         losses_initial, losses_refined, right, stable = [], [], [], []
         predicted = {}  # the model's index maps, by case, for rating_agreement too
         for case in cases:
-            probabilities = predict_probabilities(network, case.inputs, config)
-            labels = labels_from_probabilities(probabilities, case.inputs.initial, config,
-                                               case.inputs.prior)
+            labels = refined_labels(predict_probabilities(network, case.inputs, config),
+                                    case.inputs, config)
             predicted[case.id] = labels
             refined = split_index(labels, len(config.regions))
             crop = case.inputs

@@ -41,6 +41,15 @@ def test_the_weights_carry_their_config_so_a_stale_model_json_cannot_mislead(tmp
     assert loaded == config
 
 
+def test_a_model_made_before_the_edge_check_refines_without_it(trained):
+    """Such a model's config has no ``edge_check``; it reads as off, so its refinements
+    stay what they were. SCORE's trainer sets it."""
+    written = json.loads(ModelConfig(regions=["a"]).to_json())
+    del written["edge_check"]
+    assert ModelConfig.from_json(json.dumps(written)).edge_check is False
+    assert load_model(trained)[1].edge_check is True
+
+
 def test_a_pickled_or_foreign_model_is_refused(tmp_path):
     folder = tmp_path / "m"
     folder.mkdir()

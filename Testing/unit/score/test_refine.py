@@ -11,7 +11,7 @@ from scorekit.data.labelmap import LabelMap
 from scorekit.data.labels import read_labelmap
 from scorekit.errors import ScoreKitError
 from scorekit.score.model import ModelConfig, load_model
-from scorekit.score.refine import labels_from_probabilities, refine_case
+from scorekit.score.refine import edge_checked, labels_from_probabilities, refine_case
 
 
 def test_overlapping_channels_go_to_the_most_probable_region():
@@ -107,3 +107,23 @@ def test_a_region_the_scan_lacks_stays_absent_and_the_others_are_refined(
     assert set(np.unique(refined.array)) <= {0, left}
     with_both = refine_case(case.image(), both, network, config, torch.device("cpu"))
     assert refined.mask("humerus_left").sum() > 0.9 * with_both.mask("humerus_left").sum()
+
+
+def test_the_edge_check_keeps_a_change_onto_the_organs_edge_and_undoes_one_off_it():
+    from types import SimpleNamespace
+
+    organ = torch.zeros(30, 30, 30, dtype=torch.bool)
+    organ[8:22, 8:22, 8:22] = True
+    image = (organ.float() * 0.3)[None]
+    short, other = torch.zeros_like(organ), torch.zeros_like(organ)
+    short[10:20, 10:20, 10:20] = True  # region 1 stops short of the organ's edge
+    other[0:4, 0:4, 0:4] = True  # region 2, elsewhere
+    inputs = SimpleNamespace(image=image, initial=torch.stack([short, other]),
+                             grid=SimpleNamespace(spacing_zyx=(1.0, 1.0, 1.0)))
+    onto_edge = organ.long() + 2 * other.long()
+    assert torch.equal(edge_checked(inputs, onto_edge), onto_edge)  # kept
+    beyond = other.clone()
+    beyond[0:6, 0:6, 0:6] = True  # region 2 grows into flat tissue
+    moved = short.long() + 2 * beyond.long()
+    checked = edge_checked(inputs, moved)
+    assert torch.equal(checked, short.long() + 2 * other.long())  # undone
