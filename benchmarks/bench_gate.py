@@ -22,6 +22,10 @@ paired Wilcoxon p). No network is trained, so every candidate sees the same regi
   ``gate+sized``: that where the default gate acts;
 * ``gate, proposals <= c``: the default gate fitted to and applied on regions whose prior
   proposal changes at most c of their volume (others keep);
+* the edge check (``gate.moved_edges``: an option only where the surface it moves lands
+  on a stronger image edge): alone on prior-only's correction, choosing the option whose
+  new surface gains most edge, after the default gate (the default refinement, with and
+  without the test scan's ratings), and with margins above 1;
 * ``oracle``: the best option per region with the reference known (the ceiling).
 
     python benchmarks/bench_gate.py --data ../shared/data/ct/verse19 \\
@@ -52,6 +56,7 @@ from scorekit.score.gate import (
     KINDS,
     RegionEvidence,
     fit_gate,
+    moved_edges,
     region_brightness,
     volume_changes,
 )
@@ -76,6 +81,7 @@ GATES = {  # name → fit_gate options
 # most this share of the volume (a larger change is a different segmentation, not a
 # boundary correction); measured, lost
 PROPOSAL_CAPS = (0.03, 0.05, 0.1, 0.2)
+EDGE_MARGINS = (1.1, 1.25, 1.5)  # the new surface's edge must exceed the old one's this much
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,8 @@ class Region:
     evidence: RegionEvidence
     case: str
     dice: dict[str, float]  # option (keep, both, grow, shrink) → Dice
+    edge: dict[str, tuple[float, float]]  # option → mean |∇I| on the moved surface:
+    # the initial's, the option's
 
 
 def main(argv=None) -> dict:
@@ -137,6 +145,9 @@ def _regions(sources, structures, names) -> list[Region]:
         bright = region_brightness(inputs.image, inputs.initial, inputs.grid.spacing_zyx,
                                    config.intensity_window)
         masks = inputs.initial.numpy()
+        edges = {option: moved_edges(inputs.image, inputs.initial, outputs[option],
+                                     inputs.grid.spacing_zyx)
+                 for option in OPTION_DIRECTIONS}
         for k, (name, rating) in enumerate(zip(config.regions, ratings)):
             if not masks[k].any() or not truth[k].any():
                 continue
@@ -145,7 +156,8 @@ def _regions(sources, structures, names) -> list[Region]:
                 for option, index in outputs.items()}
             regions.append(Region(RegionEvidence(name, *changes[k], rating.quality,
                                                  int(rating.error), bright[k]),
-                                  source.case_id, scores))
+                                  source.case_id, scores,
+                                  {option: e[k] for option, e in edges.items()}))
     return regions
 
 
@@ -192,8 +204,24 @@ def cross_validated(regions: list[Region], folds: int | None
             for cap, gate in capped.items():
                 add(f"gate, proposals <= {cap:.0%}", region,
                     _option(gate, region.evidence) if _proposal(region) <= cap else "keep")
+            add("edge check alone", region, _on_edge(region, "both"))
+            add("edge: strongest option", region, max(
+                OPTIONS, key=lambda o: 0 if o == "keep" else region.edge[o][1] - region.edge[o][0]))
+            add("gate+edge (default)", region, _on_edge(region, default))
+            for margin in EDGE_MARGINS:
+                add(f"gate+edge, margin {margin}", region, _on_edge(region, default, margin))
+            add("gate+rating+edge (default, rated)", region, _on_edge(
+                region, _both_allow(default, rated_option(region.evidence))))
             add("oracle", region, max(OPTIONS, key=lambda o: region.dice[o]))
     return scores
+
+
+def _on_edge(region: Region, option: str, margin: float = 1.0) -> str:
+    """``option`` where its new surface lies on a stronger edge than the surface it moves."""
+    if option == "keep":
+        return option
+    before, after = region.edge[option]
+    return option if after > margin * before else "keep"
 
 
 def _proposal(region: Region) -> float:

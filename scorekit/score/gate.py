@@ -11,8 +11,9 @@ and s gets the option that agrees best on average, where that mean exceeds 0 by
 way to all training regions of that kind: ``bright`` where the region is more than
 ``BRIGHT_HU`` brighter just inside its initial surface than just outside (bone: where the
 edge prior has an edge to find), ``other`` elsewhere. Fitting needs no network; SCORE's
-trainer fits it beside the network, and its refinement keeps only the changes the gate
-lets through. The choices were measured on the real suites (``docs/evaluation.md``).
+trainer fits it beside the network, stores it in the model, and its verdict weighs the
+gate's refinement against the network's (``choice.py``). The choices were measured on
+the real suites (``docs/evaluation.md``).
 
 **Agreement with a rating** (our measure; the SCORE paper has none). A rating (q, l)
 implies a wrong volume share e(q) (``WRONG_SHARE_BY_QUALITY``: the simulated rater's Dice
