@@ -15,6 +15,10 @@ Choices where the paper is silent:
   network's generalisation, not the ratings'. The network decides where to change, the
   image evidence vetoes the direction. On the VerSe suite a model trained on one scan
   grew L5 into the sacrum (Dice 0.953 → 0.792); with the veto 0.962.
+* **Changes only onto stronger edges** (``edge_check``, SCORE's default): a region's
+  change is undone where the surface it moves does not land on a stronger image edge
+  than the one it leaves (``gate.moved_edges``); on the real suites it took back a tenth
+  of the network's head-and-neck loss and changed nothing on VerSe or the phantoms.
 * **Overlapping channels → one label map**: each voxel goes to the region with the highest
   score (probability in the band, the initial mask's 0 / 1 elsewhere) when that score is
   ≥ 0.5, and to background otherwise. A model that predicts background as a region lets
