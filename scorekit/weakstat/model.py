@@ -51,6 +51,8 @@ class WeakStatConfig:
     confidence_ramp: float = 0.5
     # the learning rate falls along a half cosine to 0 over the steps (False: constant)
     lr_decay: bool = True
+    # a prediction averages the image's and its left-right mirror's (training mirrors them)
+    mirror_average: bool = True
 
     def check(self) -> WeakStatConfig:
         for item in fields(self):  # a config file edited by hand: values of the wrong kind
@@ -208,8 +210,10 @@ def save_model(folder: str | os.PathLike, network: WeakStatNet, config: WeakStat
 
 def with_defaults_of_its_time(fields: dict) -> dict:
     """A config written before a field existed, with the value that field stands for in
-    it: models trained before ``lr_decay`` trained at a constant learning rate."""
-    return {"lr_decay": False} | fields if isinstance(fields, dict) else fields
+    it: models trained before ``lr_decay`` trained at a constant learning rate, those made
+    before ``mirror_average`` predicted from the image alone."""
+    earlier = {"lr_decay": False, "mirror_average": False}
+    return earlier | fields if isinstance(fields, dict) else fields
 
 
 def load_model(folder: str | os.PathLike, device: str | torch.device = "cpu"

@@ -250,9 +250,13 @@ def predict(network: WeakStatNet, config: WeakStatConfig, image: np.ndarray,
     """ROI probabilities at the image's own size."""
     device = torch.device(device)
     x = resize(image, config.size, nearest=False)[None].to(device)
+    if config.mirror_average:  # the image and its mirror in one batch
+        x = torch.cat([x, x.flip(-1)])
     with autocast(device):
         logits, _ = network.eval()(x)
     mode = "bilinear" if image.ndim == 2 else "trilinear"
     probabilities = torch.sigmoid(F.interpolate(logits.float(), size=image.shape, mode=mode,
                                                 align_corners=False))
+    if config.mirror_average:
+        probabilities = (probabilities[:1] + probabilities[1:].flip(-1)) / 2
     return probabilities[0, 0].cpu().numpy()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -60,7 +62,8 @@ def test_training_without_the_masks_it_needs_is_refused(lesions, tmp_path):
 
 
 def test_a_model_written_before_the_learning_rate_decayed_keeps_its_record(tmp_path):
-    """Configs without ``lr_decay`` were trained at a constant learning rate."""
+    """Configs without ``lr_decay`` were trained at a constant learning rate, those
+    without ``mirror_average`` predicted from the image alone."""
     import json
     from dataclasses import asdict
 
@@ -69,11 +72,32 @@ def test_a_model_written_before_the_learning_rate_decayed_keeps_its_record(tmp_p
 
     config = WeakStatConfig(**TINY)
     assert config.lr_decay  # new models decay it
-    earlier = {k: v for k, v in asdict(config).items() if k != "lr_decay"}
+    earlier = {k: v for k, v in asdict(config).items()
+               if k not in ("lr_decay", "mirror_average")}
     text = json.dumps(earlier)
     save_weights(WeakStatNet(config), tmp_path / WEIGHTS, {CONFIG_KEY: text})
     (tmp_path / CONFIG).write_text(text)
-    assert load_model(tmp_path)[1].lr_decay is False
+    loaded = load_model(tmp_path)[1]
+    assert loaded.lr_decay is False and loaded.mirror_average is False
+
+
+def test_a_mirrored_image_gets_the_mirrored_prediction():
+    """The prediction averages the image's and its mirror's, so it commutes with the
+    mirror (without the average a network's does not)."""
+    from scorekit.weakstat.model import WeakStatNet
+
+    torch.manual_seed(0)
+    config = WeakStatConfig(**TINY)
+    network = WeakStatNet(config)
+    with torch.no_grad():  # weights that see the image (a new head predicts a constant)
+        for weight in network.parameters():
+            weight.normal_(0.0, 0.1)
+    image = np.random.default_rng(0).random((40, 40)).astype(np.float32)
+    mirrored = predict(network, config, image[:, ::-1].copy())
+    assert np.allclose(mirrored, predict(network, config, image)[:, ::-1], atol=1e-5)
+    alone = replace(config, mirror_average=False)
+    assert not np.allclose(predict(network, alone, image[:, ::-1].copy()),
+                           predict(network, alone, image)[:, ::-1], atol=1e-5)
 
 
 def test_3d_volumes_train_with_the_unet_and_segment_on_their_grid(tmp_path):
