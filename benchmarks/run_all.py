@@ -17,6 +17,7 @@ import bench_gate
 import bench_headroom
 import bench_labelmap_memory
 import bench_morphology
+import bench_native_ct
 import bench_own_scans
 import bench_phantoms
 import bench_prior
@@ -64,6 +65,7 @@ def main() -> None:
                # the rating store at its stated scale, 10⁶ ratings, even in --quick
                "ratings": bench_ratings.main(["--device", args.device]),
                "gate": bench_gate.main([*common, *REAL_DATA]),
+               "native_ct": bench_native_ct.main(common),
                "real_suites": bench_real_suites.main(common)}
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
