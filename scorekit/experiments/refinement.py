@@ -11,8 +11,8 @@ paper's Tables 1 and 2 on data we have, beside the refinements that need no lear
 
 In the real suites each scan is one case with **all its structures as regions**, as
 TotalSegmentator delivers them, so neighbours compete at refinement. A structure under
-``scanfolder.MIN_REGION_ML`` in a scan (cut by the field of view) is left out of that scan. Initial
-masks (``initial``):
+``scanfolder.MIN_REGION_ML`` in a scan (cut by the field of view) is left out of that
+scan. Initial masks (``initial``):
 
 - ``model-like`` (default): what a foundation model working on the scan's grid gives —
   resolution loss plus smooth boundary displacement per region error mode, both scaled
