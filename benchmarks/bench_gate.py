@@ -14,8 +14,8 @@ paired Wilcoxon p). No network is trained, so every candidate sees the same regi
 * ``prior-only``: both directions everywhere; ``rating-guided-prior``: the test scan's
   own ratings decide (q ≤ 3 with an error label, its direction);
 * gate variants (``score/gate.py``): per structure with one or two standard errors, with
-  or without the kind (bright rim) for structures with few ratings; ``gate`` is the
-  default; ``gate+rating``: the default gate where the test ratings also call the region
+  or without the kind (bright rim) for structures with few ratings, or fitted to the
+  benefit in Dice units (``dice_benefit``); ``gate`` is the default; ``gate+rating``: the default gate where the test ratings also call the region
   wrong, in the directions both allow;
 * ``rating-sized-prior``: the test scan's ratings say how much (the wrong share their
   quality implies, in their direction), the prior where (``prior_refine.sized_index``);
@@ -72,10 +72,33 @@ from scorekit.synth.rater import simulated_rating
 
 OPTIONS = ("keep", "both", "grow", "shrink")  # what the gate chooses among (the oracle too)
 OPTION_DIRECTIONS = {"both": (True, True), "grow": (True, False), "shrink": (False, True)}
+# A rating's quality → the middle of the simulated rater's Dice band (0.70 below it).
+DICE_BY_QUALITY = {5: 1.0, 4: 0.985, 3: 0.95, 2: 0.905, 1: 0.84, 0: 0.70}
+
+
+def dice_benefit(added: float, removed: float, quality: int, error: int) -> float:
+    """The benefit of a change in Dice units (measured, lost): a mask of Dice d rated under
+    misses 2(1 − d)/d of its volume, one rated over holds 2(1 − d)/(2 − d) too much, a
+    displaced one (both) 1 − d of each; the change scores the Dice it reaches if its added
+    voxels fill the missing part first and its removed ones leave the extra part first,
+    less d. Bounded like Dice, but it trusts where the change lands: a change twice the
+    rated size still gains, where ``gate.benefit`` counts the excess as error."""
+    d = DICE_BY_QUALITY[int(quality)]
+    missing, extra = {UNDER: (2 * (1 - d) / d, 0.0), OVER: (0.0, 2 * (1 - d) / (2 - d)),
+                      BOTH: (1 - d, 1 - d)}.get(error, (0.0, 0.0))
+
+    def reached(a: float, r: float) -> float:
+        overlap = 1 - extra + min(a, missing) - max(r - extra, 0.0)
+        return 2 * overlap / (2 + a - r + missing - extra)
+
+    return reached(added, removed) - reached(0.0, 0.0)
+
+
 GATES = {  # name → fit_gate options
     "gate 1 SE, by name": {"standard_errors": 1.0, "min_regions": 2, "by_kind": False},
     "gate 2 SE, by name": {"standard_errors": 2.0, "min_regions": 2, "by_kind": False},
     "gate (2 SE, by name or kind)": {},
+    "gate, benefit in Dice units": {"measure": dice_benefit},
 }
 # the default gate fitted to, and applied on, regions where the prior's proposal changes at
 # most this share of the volume (a larger change is a different segmentation, not a

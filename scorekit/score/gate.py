@@ -37,6 +37,7 @@ of 1.1–1.5 measured the same (``benchmarks/bench_gate.py``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -103,25 +104,26 @@ class RegionEvidence:
 
 
 def fit_gate(evidence: list[RegionEvidence], standard_errors: float = RATING_EVIDENCE_SE,
-             min_regions: int = MIN_REGIONS, by_kind: bool = True) -> dict[str, str]:
+             min_regions: int = MIN_REGIONS, by_kind: bool = True,
+             measure: Callable[[float, float, int, int], float] = benefit) -> dict[str, str]:
     """Structure → option for structures with ``min_regions`` rated regions, and an entry
-    per kind (``KINDS``) for the others (module doc); ``by_kind=False`` pools both kinds
-    (the variants ``benchmarks/bench_gate.py`` compares)."""
+    per kind (``KINDS``) for the others (module doc); ``by_kind=False`` pools both kinds,
+    ``measure`` replaces ``benefit`` (the variants ``benchmarks/bench_gate.py`` compares)."""
     groups: dict[str, list[RegionEvidence]] = {}
     for item in evidence:
         groups.setdefault(item.structure, []).append(item)
-    gate = {name: _best_option(items, standard_errors) for name, items in sorted(groups.items())
-            if len(items) >= min_regions}
+    gate = {name: _best_option(items, standard_errors, measure)
+            for name, items in sorted(groups.items()) if len(items) >= min_regions}
     for bright, key in KINDS.items():
         kind = [i for i in evidence if i.bright == bright or not by_kind]
-        gate[key] = _best_option(kind, standard_errors)
+        gate[key] = _best_option(kind, standard_errors, measure)
     return gate
 
 
-def _best_option(items: list[RegionEvidence], standard_errors: float) -> str:
+def _best_option(items: list[RegionEvidence], standard_errors: float, measure) -> str:
     """The option with the highest mean benefit less ``standard_errors`` standard errors,
     if that is above 0: a structure whose ratings disagree is kept."""
-    bounds = {option: lower_bound([benefit(*option_change(option, i.added, i.removed),
+    bounds = {option: lower_bound([measure(*option_change(option, i.added, i.removed),
                                            i.quality, i.error) for i in items],
                                   standard_errors) for option in OPTIONS}
     best = max(OPTIONS, key=lambda o: bounds[o])

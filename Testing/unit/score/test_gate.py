@@ -45,6 +45,12 @@ def test_the_gate_keeps_a_structure_whose_good_masks_the_prior_moves():
     assert gate[KINDS[True]] == "grow" and gate[KINDS[False]] == "keep"
 
 
+def test_another_measure_of_benefit_fits_another_gate():
+    cord = _evidence("spinal_cord", 0.15, 0.10, [(5, NONE)] * 4 + [(3, UNDER)] * 2)
+    gate = fit_gate(cord, measure=lambda added, removed, quality, error: added + removed)
+    assert gate["spinal_cord"] == "both"  # a measure that rewards any change
+
+
 def test_structures_with_few_or_disagreeing_ratings_follow_their_kind_or_are_kept():
     few = _evidence("C1", 0.06, 0.01, [(3, UNDER), (2, UNDER)], bright=True)
     mixed = _evidence("esophagus", 0.05, 0.0, [(3, UNDER), (5, NONE), (4, OVER)])
