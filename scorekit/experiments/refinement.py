@@ -114,7 +114,9 @@ REFINEMENT_PLANS = {
     "phantom": {"quick": RefinementPlan(6, 4, 500, 48, SMALL),
                 "full": RefinementPlan(8, 4, 1800)},
     "verse": {"quick": RefinementPlan(0, 0, 300, 48), "full": RefinementPlan(0, 0, 1500)},
-    "folder": {"quick": RefinementPlan(0, 0, 300, 48, max_cases=24),
+    # quick: up to 100 cases, so that a gain of a tenth of a Dice point per region can show
+    # (on all 87 head-and-neck scans it does; on 24 of them it could not)
+    "folder": {"quick": RefinementPlan(0, 0, 300, 48, max_cases=100),
                "full": RefinementPlan(0, 0, 1500)},
 }
 
