@@ -15,8 +15,9 @@ paired Wilcoxon p). No network is trained, so every candidate sees the same regi
   own ratings decide (q ≤ 3 with an error label, its direction);
 * gate variants (``score/gate.py``): per structure with one or two standard errors, with
   or without the kind (bright rim) for structures with few ratings, or fitted to the
-  benefit in Dice units (``dice_benefit``); ``gate`` is the default; ``gate+rating``: the default gate where the test ratings also call the region
-  wrong, in the directions both allow;
+  benefit in Dice units (``dice_benefit``); ``gate`` is the default; ``gate+rating``: the
+  default gate where the test ratings also call the region wrong, in the directions both
+  allow;
 * ``rating-sized-prior``: the test scan's ratings say how much (the wrong share their
   quality implies, in their direction), the prior where (``prior_refine.sized_index``);
   ``gate+sized``: that where the default gate acts;
