@@ -53,14 +53,14 @@ CHECKPOINT = "checkpoint_latest"  # <name>.safetensors beside the model (one fil
 WEAKSTAT_LOSSES = ("stat", "weak", "full")  # confidence and reconstruction are always on
 WEAKSTAT_DEFAULT_LOSSES = ("stat", "weak")
 # Backbones per dimension; the first is the default. The 2D default plan (a small UNet at
-# 128 × 128, 4000 steps, the learning rate decaying) was chosen on BUS-BRA's five folds on
+# 128 × 128, 5000 steps, the learning rate decaying) was chosen on BUS-BRA's five folds on
 # 2 CPU cores: the paper's DeepLabV3-ResNet-50 at 256² takes 25× longer a step there
 # (docs/weakstatseg.md).
 WEAKSTAT_BACKBONES = {2: ("unet2d", "resnet50", "mobilenet_v3_large"), 3: ("unet3d",)}
 WEAKSTAT_GRID = {2: (128, 128), 3: (64, 64, 64)}  # default training grid per dimension
 WEAKSTAT_WEAK_SIZES = (0.04, 0.08, 0.12)  # the paper's weak-mask sizes, × ROI
 WEAKSTAT_WEAK_SIZE = 0.08
-WEAKSTAT_STEPS = 4000
+WEAKSTAT_STEPS = 5000
 # Spatial priors beside the paper's losses (scorekit/weakstat/priors.py); each applies only
 # where its inputs exist: "smooth" to every weakly supervised configuration, "place" where
 # both the weak mask and the fraction are used, "contrast" (place seeded at the image's
