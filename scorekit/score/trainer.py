@@ -25,9 +25,11 @@ Shared behaviour:
   rating set; a step draws one set at random, so the expected loss is the mean of the
   raters' losses (no vote, no averaging of labels that would mix directions). Validation
   takes the mean SCORE loss over every rating set.
-* **Validation and model selection**: when there are at least three rated cases, the last
+* **Validation and model selection**: when there are at least two rated cases, the last
   20 % (at least one) by case id are held out and the model with the best
-  :meth:`~Trainer.selection_value` on them is kept. With fewer cases the last model is kept.
+  :meth:`~Trainer.selection_value` on them is kept; with one case the last model is kept.
+  Two cases train on one and validate on the other: judged on the scans it learnt from,
+  a network looks right whether or not it generalises (``docs/evaluation.md``).
 * **Go / no-go**: after training, the saved model is judged against the ratings of the
   validation cases (the training cases when there are none; ``verdict.py``) and the
   verdict is stored in its ``model.json``.
@@ -302,7 +304,7 @@ def _padded_to_patch(inputs: CaseInputs, reference: torch.Tensor | None, patch_s
 
 
 def _split(cases: list[TrainingCase]) -> tuple[list[TrainingCase], list[TrainingCase]]:
-    if len(cases) < 3:
+    if len(cases) < 2:
         return cases, []
     held_out = max(1, round(0.2 * len(cases)))
     cases = sorted(cases, key=lambda c: c.id)
@@ -485,6 +487,7 @@ class Trainer:
     # -- the loop ----------------------------------------------------------------------------
     def fit(self, train_cases, val_cases, progress: Progress) -> None:
         options = self.options
+        sizes = len(train_cases), len(val_cases)  # as the saved config counts them
         progress.start("train", options.steps)
         progress.advance(self.step)
         started = time.monotonic()
@@ -499,7 +502,7 @@ class Trainer:
                 metrics = self.validate(val_cases)
                 record.update(metrics)
                 if self._is_better(metrics):
-                    save_model(self.out, self.network, self._final_config(len(train_cases)))
+                    save_model(self.out, self.network, self._final_config(*sizes))
                     progress.log(f"step {self.step}: new best {metrics}")
             self.history.append(record)
             if main and (self.step % options.checkpoint_every == 0 or self.step == options.steps):
@@ -509,7 +512,7 @@ class Trainer:
         if not self.group.is_main:
             return
         if not val_cases:
-            save_model(self.out, self.network, self._final_config(len(train_cases)))
+            save_model(self.out, self.network, self._final_config(*sizes))
         self.record_verdict(val_cases or train_cases, in_sample=not val_cases, progress=progress,
                             all_cases=train_cases + val_cases)
         summary = {"seconds": round(time.monotonic() - started, 1), "steps": self.step,
@@ -555,10 +558,12 @@ class Trainer:
         save_model(self.out, network, config)
         progress.log(f"verdict: {describe(verdict)}")
 
-    def _final_config(self, n_cases: int) -> ModelConfig:
+    def _final_config(self, n_cases: int, n_validation: int) -> ModelConfig:
         options = asdict(self.options)  # "steps" below is the step these weights come from
         return replace(self.config, training={**options, "steps_planned": options["steps"],
-                                              "cases": n_cases, "steps": self.step,
+                                              "cases": n_cases,
+                                              "validation_cases": n_validation,
+                                              "steps": self.step,
                                               "best_validation": self.best,
                                               "device": str(self.device)})
 

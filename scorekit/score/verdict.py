@@ -2,7 +2,7 @@
 
 A user with ratings cannot compute Dice, so after training the model's output is compared
 with the initial masks on rated cases the model did not train on (the held-out validation
-cases; with fewer than three cases, the training cases, said so in the verdict) by four
+cases; with a single rated case, that training case, said so in the verdict) by four
 rating-only criteria:
 
 1. **Loss**: the SCORE loss (eq. 6) of the refined masks is not above that of the initial
@@ -91,7 +91,7 @@ def decide(losses_initial: list[float], losses_refined: list[float], right: list
                        f"{float(np.mean(gains)) if gains else 0.0:+.4f}, not "
                        f"{RATING_EVIDENCE_SE:g} standard errors above 0)")
     return {"go": not reasons, "reasons": reasons,
-            "cases": "training cases (fewer than 3 rated cases)" if in_sample
+            "cases": "training case (a single rated case)" if in_sample
             else "held-out rated cases",
             "loss_initial": round(loss_initial, 5), "loss_refined": round(loss_refined, 5),
             "wrong_direction": round(wrong, 4), "perfect_change": round(change, 4)}

@@ -171,7 +171,8 @@ def test_a_workspace_where_one_case_lacks_a_region_trains_on_the_union(tmp_path)
     out = train(ws.path, tmp_path / "m", TrainOptions(steps=3, lr=1e-3, **TINY), "cpu")
     _, config = load_model(out)
     assert config.regions == ["humerus_left", "humerus_right"]
-    assert config.training["cases"] == 2  # the one-arm case counts: its rating set is whole
+    # the one-arm case counts (its rating set is whole): one trains, the other validates
+    assert (config.training["cases"], config.training["validation_cases"]) == (1, 1)
 
 
 # A child that trains (or resumes) with the tiny options, checkpointing every two steps.
@@ -244,6 +245,18 @@ def test_training_killed_twenty_times_ends_as_an_unkilled_run(small_phantom_work
     assert not [p.name for p in killed.iterdir() if p.name.startswith(".")]  # no leftovers
 
 
+def test_two_rated_cases_hold_one_out_and_a_single_case_judges_itself():
+    from types import SimpleNamespace
+
+    from scorekit.score.trainer import _split
+
+    cases = [SimpleNamespace(id=name) for name in ("b", "a", "c", "d", "e", "f")]
+    assert [[c.id for c in part] for part in _split(cases[:2])] == [["a"], ["b"]]
+    assert [[c.id for c in part] for part in _split(cases)] == [["a", "b", "c", "d", "e"],
+                                                                 ["f"]]
+    assert _split(cases[:1]) == (cases[:1], [])
+
+
 def test_the_saved_config_counts_the_steps_its_weights_come_from():
     """A best model kept at step 7 of 20 says 7; the 20 asked for are kept beside."""
     from scorekit.score.method import ScoreTrainer
@@ -253,5 +266,6 @@ def test_the_saved_config_counts_the_steps_its_weights_come_from():
     run = ScoreTrainer(config, TrainOptions(steps=20, **TINY), torch.device("cpu"),
                        Path("unused"), _ProcessGroup())
     run.step = 7
-    training = run._final_config(3).training
+    training = run._final_config(3, 1).training
     assert (training["steps"], training["steps_planned"]) == (7, 20)
+    assert (training["cases"], training["validation_cases"]) == (3, 1)
