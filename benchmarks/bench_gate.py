@@ -69,12 +69,14 @@ from scorekit.score.prior_refine import (
     rated_shares,
     sized_index,
 )
-from scorekit.synth.rater import simulated_rating
+from scorekit.synth.rater import DICE_TO_QUALITY, simulated_rating
 
 OPTIONS = ("keep", "both", "grow", "shrink")  # what the gate chooses among (the oracle too)
 OPTION_DIRECTIONS = {"both": (True, True), "grow": (True, False), "shrink": (False, True)}
-# A rating's quality → the middle of the simulated rater's Dice band (0.70 below it).
-DICE_BY_QUALITY = {5: 1.0, 4: 0.985, 3: 0.95, 2: 0.905, 1: 0.84, 0: 0.70}
+# A rating's quality → the middle of the simulated rater's Dice band (0.70 below its lowest)
+DICE_BY_QUALITY = {5: 1.0, 0: 0.70} | {
+    quality: (low + high) / 2 for (low, quality), high
+    in zip(DICE_TO_QUALITY, [1.0] + [low for low, _ in DICE_TO_QUALITY])}
 
 
 def dice_benefit(added: float, removed: float, quality: int, error: int) -> float:

@@ -1,0 +1,105 @@
+"""SCORE's network with its changes gated per structure, on the models a benchmark run kept.
+
+For every SCORE model in the given ``scorekit benchmark`` output folders (``models/<fold>/
+SCORE``, test workspaces under ``data/``), each test scan is refined by the network as
+``scorekit refine --method model`` does, and again keeping only the changes the model's
+learned gate allows (``gate.gate_directions``: a structure the gate keeps keeps its
+initial mask, one it lets grow keeps only the network's additions, one it lets shrink only
+its removals). Printed per folder and pooled: mean Dice of the initial masks, the network
+and the gated network on the regions the model knows, with the gain over the initial
+masks (regions better / worse, paired Wilcoxon p). Measured, lost (``docs/evaluation.md``).
+
+    python benchmarks/bench_network_gate.py --results DIR [DIR ...]
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from benchcli import bench_parser, gain_over_initial
+
+from scorekit.data.workspace import Workspace
+from scorekit.metrics import dice
+from scorekit.score.gate import gate_directions, region_brightness
+from scorekit.score.inputs import case_inputs
+from scorekit.score.model import load_model
+from scorekit.score.refine import (
+    index_of,
+    on_image_grid,
+    onto_scan,
+    predict_probabilities,
+    refined_labels,
+)
+
+ROWS = ("initial", "network", "network, gated")
+
+
+def main(argv=None) -> dict:
+    parser = bench_parser(__doc__, quick="(no effect: it trains nothing)")
+    parser.add_argument("--results", type=Path, nargs="+", required=True,
+                        help="scorekit benchmark output folders with models/ and data/")
+    args = parser.parse_args(argv)
+    pooled: dict[str, list[float]] = {row: [] for row in ROWS}
+    figures = {}
+    for folder in args.results:
+        scores = _folder_scores(folder, args.device)
+        figures[folder.name] = _print(folder.name, scores)
+        for row in ROWS:
+            pooled[row] += scores[row]
+    figures["pooled"] = _print("pooled", pooled)
+    return figures
+
+
+def _folder_scores(out: Path, device: str) -> dict[str, list[float]]:
+    scores: dict[str, list[float]] = {row: [] for row in ROWS}
+    for model in sorted(out.glob("models/*/SCORE")):
+        network, config = load_model(model, device if device != "auto" else "cpu")
+        fold = out / "data" / model.parent.name
+        tests = [fold / "test"] if fold.is_dir() else sorted((out / "data").glob("test-*"))
+        for case in (c for path in tests for c in Workspace(path).cases()):
+            image, reference = case.image(), case.reference()
+            initial = on_image_grid(case.initial(), image, case.id)
+            inputs = case_inputs(image, initial, config, case.id)
+            labels = refined_labels(predict_probabilities(network, inputs, config), inputs,
+                                    config)
+            results = {"initial": initial,
+                       "network": onto_scan(initial, labels, inputs, config.regions),
+                       "network, gated": onto_scan(initial, _gated(labels, inputs, config),
+                                                   inputs, config.regions)}
+            for name in set(reference.names) & set(config.regions) & set(initial.names):
+                truth = reference.mask(name)
+                for row, result in results.items():
+                    scores[row].append(dice(result.mask(name), truth))
+    return scores
+
+
+def _gated(labels: torch.Tensor, inputs, config) -> torch.Tensor:
+    """``labels`` with each region's additions (removals) undone where its structure's
+    gate entry does not let it grow (shrink)."""
+    bright = region_brightness(inputs.image, inputs.initial, inputs.grid.spacing_zyx,
+                               config.intensity_window)
+    grow, shrink = gate_directions(config.gate, config.regions, bright)
+    before = index_of(inputs.initial)
+    gated = labels.clone()
+    for k, mask in enumerate(inputs.initial):
+        mine = labels == k + 1
+        undone = (mine & ~mask if not grow[k] else torch.zeros_like(mask)) | (
+            mask & ~mine if not shrink[k] else torch.zeros_like(mask))
+        gated[undone] = before[undone]
+    return gated
+
+
+def _print(name: str, scores: dict[str, list[float]]) -> dict:
+    print(f"== {name} ({len(scores['initial'])} regions): mean Dice; vs initial")
+    figures = {}
+    for row in ROWS:
+        versus = gain_over_initial(scores["initial"], scores[row])
+        figures[row] = versus
+        print(f"{row:<16} {versus['SCORE']:.4f} | {100 * versus['gain']:+.2f} "
+              f"({versus['better']}+/{versus['worse']}-, p {versus['p']:.2g})")
+    return figures
+
+
+if __name__ == "__main__":
+    main()
