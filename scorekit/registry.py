@@ -102,6 +102,10 @@ BENCHMARK_METHODS = {
     "SCORE-no-prior": {"ablation": "no-prior"},
     "SCORE-no-morph-aug": {"ablation": "no-morph-aug"},
     "SCORE-no-veto": {"ablation": "no-veto"},
+    # variants measured against SCORE on the real suites (docs/evaluation.md)
+    "SCORE-gated-labels": {"gated_labels": True},
+    "SCORE-hold-band": {"hold_band": True},
+    "SCORE-gated-hold": {"gated_labels": True, "hold_band": True},
 }
 TABLE1 = ("initial", "prior-only", "rating-guided-prior", LEARNED_GATE, RATED_GATE,
           "Post-DAE", "Post-DAE+Scan", "SCORE", "SCORE-default")

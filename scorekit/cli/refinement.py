@@ -90,6 +90,10 @@ def _train_arguments(p) -> None:
     p.add_argument("--spacing", type=positive, metavar="MM",
                    help="working grid's isotropic voxel (default: the median of the training "
                         "scans' finest voxel edges)")
+    p.add_argument("--gated-labels", action="store_true",
+                   help="the loss sees only the rated directions the learned gate allows")
+    p.add_argument("--hold-band", action="store_true",
+                   help="regions rated perfect are also held at 0 just outside their masks")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     add_device(p)
     add_json_progress(p)
@@ -105,7 +109,8 @@ def train(args) -> int:
                            seed=args.seed, ablation=args.ablation, prior=args.prior,
                            confine_to_band=not args.no_confine,
                            background_region=args.background_region, method=args.method,
-                           spacing_mm=args.spacing)
+                           spacing_mm=args.spacing, gated_labels=args.gated_labels,
+                           hold_band=args.hold_band)
     out = train(args.workspace, args.out, options, device=args.device, resume=args.resume,
                 progress=Progress(args.json_progress))
     from scorekit.score.model import load_config

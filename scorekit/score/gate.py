@@ -44,7 +44,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from scorekit.data.ratings import BOTH, OVER, UNDER
+from scorekit.data.ratings import BOTH, NONE, OVER, UNDER
 from scorekit.registry import RATING_EVIDENCE_SE
 from scorekit.score.verdict import lower_bound
 
@@ -137,6 +137,18 @@ def gate_directions(gate: dict[str, str], regions: list[str], bright: list[bool]
     options = [gate.get(r, gate.get(KINDS[b], "keep")) for r, b in zip(regions, bright)]
     return ([o in ("both", "grow") for o in options],
             [o in ("both", "shrink") for o in options])
+
+
+def gated_errors(error: torch.Tensor, grow, shrink) -> torch.Tensor:
+    """Error labels ``(K,)`` with the directions the gate forbids taken out: a region rated
+    *both* whose structure may only grow counts as *under*, one the gate keeps as *none*
+    (the SCORE loss then only holds it, eq. 1–2). ``grow``/``shrink``: per region, allowed."""
+    grow, shrink = torch.as_tensor(grow), torch.as_tensor(shrink)
+    wants_grow = ((error == UNDER) | (error == BOTH)) & grow.to(error.device)
+    wants_shrink = ((error == OVER) | (error == BOTH)) & shrink.to(error.device)
+    return torch.where(wants_grow & wants_shrink, BOTH,
+                       torch.where(wants_grow, UNDER,
+                                   torch.where(wants_shrink, OVER, torch.full_like(error, NONE))))
 
 
 def moved_edges(image: torch.Tensor, initial: torch.Tensor, proposed: torch.Tensor,

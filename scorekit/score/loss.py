@@ -14,6 +14,13 @@ Per region k with initial mask S̃_k, quality q_k, error label l_k and η = 2:
 
 A region with an empty Ω (a mask smaller than the erosion) adds nothing to that term. The
 batch loss is the mean over the batch.
+
+**Holding the band** (``LossWeights.hold_band``, ours, off by default: eq. 1–6 as written).
+As written nothing keeps a region's outside at 0: L_stab rewards Ŝ → 1 inside S̃ and only
+L− (regions rated *over*) pushes down anywhere, so a network can lower L_stab by raising
+every logit, and regions rated perfect grow. With ``hold_band`` a region rated *none* has
+Ω_stab,k = dilate(S̃_k, η) and L_stab is the binary cross-entropy with target S̃ there,
+−[S̃ log Ŝ + (1 − S̃) log(1 − Ŝ)] (the same value as eq. 2 wherever Ω_stab ⊆ S̃).
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ class LossWeights:
     expand: float = 1.0  # λ+
     shrink: float = 1.0  # λ−
     use_prior: bool = True  # False: P and 1 − P both ≡ 1 (the "no P" ablation)
+    hold_band: bool = False  # regions rated none are held over their band too (module doc)
 
 
 def add_background_region(initial: torch.Tensor, quality: torch.Tensor, error: torch.Tensor
@@ -85,17 +93,18 @@ def _held_elsewhere(mine: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
     return counts - mine.to(torch.uint8) > 0
 
 
-def regions_of_interest(initial: torch.Tensor, error: torch.Tensor, eta: int = ETA
-                        ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Ω_stab (eq. 1) and Ω_corr (eq. 3) as bool ``(B, K, Z, Y, X)``.
+def regions_of_interest(initial: torch.Tensor, error: torch.Tensor, eta: int = ETA,
+                        hold_band: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ω_stab (eq. 1; with ``hold_band`` a region rated none's is its mask dilated, see
+    module doc) and Ω_corr (eq. 3) as bool ``(B, K, Z, Y, X)``.
 
     ``initial``: S̃, bool or {0,1} ``(B, K, Z, Y, X)``; ``error``: l, int ``(B, K)``.
     """
     mask = initial.bool()
-    eroded = erode(mask, eta)
+    eroded, dilated = erode(mask, eta), dilate(mask, eta)
     has_error = (error != NONE)[..., None, None, None]
-    stab = torch.where(has_error, eroded, mask)
-    corr = dilate(mask, eta) & ~eroded
+    stab = torch.where(has_error, eroded, dilated if hold_band else mask)
+    corr = dilated & ~eroded
     return stab, corr
 
 
@@ -117,7 +126,8 @@ def score_loss(logits: torch.Tensor, initial: torch.Tensor, prior: torch.Tensor,
     ``(B, K)``. ``rois`` may pass precomputed (Ω_stab, Ω_corr) from
     :func:`regions_of_interest`.
     """
-    stab_roi, corr_roi = rois if rois is not None else regions_of_interest(initial, error)
+    stab_roi, corr_roi = rois if rois is not None else regions_of_interest(
+        initial, error, hold_band=weights.hold_band)
     logits = logits.float()
     log_s = -F.softplus(-logits)  # log Ŝ
     log_not_s = -F.softplus(logits)  # log(1 − Ŝ)
@@ -128,7 +138,8 @@ def score_loss(logits: torch.Tensor, initial: torch.Tensor, prior: torch.Tensor,
     w = (5.0 - quality.float()) / 5.0  # (B, K)
     k = logits.shape[1]
 
-    l_stab = _region_mean(-initial.float() * log_s, stab_roi).sum(1) / k  # eq. 2
+    target = initial.float()  # eq. 2; its second term is 0 wherever Ω_stab ⊆ S̃
+    l_stab = _region_mean(-(target * log_s + (1 - target) * log_not_s), stab_roi).sum(1) / k
     expands = ((error == UNDER) | (error == BOTH)).float()
     shrinks = ((error == OVER) | (error == BOTH)).float()
     l_plus = (expands * w * _region_mean(-toward * log_s, corr_roi)).sum(1) / k  # eq. 4

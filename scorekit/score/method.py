@@ -40,7 +40,7 @@ class ScoreTrainer(Trainer):
         return options.ablation not in ("no-prior", "no-veto")
 
     def loss_weights(self) -> LossWeights:
-        weights = LossWeights()
+        weights = LossWeights(hold_band=self.options.hold_band)
         if self.options.ablation == "no-stab":
             return replace(weights, stab=0.0)
         if self.options.ablation == "no-prior":
@@ -71,7 +71,7 @@ class ScoreTrainer(Trainer):
         sample, trim = self._augmented_patch(case)
         initial, prior, quality, error = self.loss_targets(sample)
         # Ω are computed on the patch with its margin, so they are right up to its edges.
-        stab, corr = regions_of_interest(initial, error, self.config.eta)
+        stab, corr = regions_of_interest(initial, error, self.config.eta, self.weights.hold_band)
         patch = augment.Sample(sample.image[trim], sample.initial[trim], sample.prior[trim],
                                sample.quality, sample.error)
         if self.options.augment:

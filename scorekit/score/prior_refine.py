@@ -37,6 +37,7 @@ from scorekit.score.gate import (
     benefit,
     fit_gate,
     gate_directions,
+    gated_errors,
     region_brightness,
     volume_changes,
 )
@@ -219,6 +220,15 @@ def region_evidence(inputs: CaseInputs, config: ModelConfig, rating_sets
                                config.intensity_window)
     return [RegionEvidence(region, *changes[k], int(q[k]), int(l_[k]), bright[k])
             for q, l_ in rating_sets for k, region in enumerate(config.regions) if present[k]]
+
+
+def gated_rating_sets(inputs: CaseInputs, config: ModelConfig, rating_sets) -> list:
+    """A case's rating sets with the directions ``config.gate`` forbids taken out of their
+    error labels (``gate.gated_errors``): what SCORE's loss sees with ``gated_labels``."""
+    bright = region_brightness(inputs.image, inputs.initial, inputs.grid.spacing_zyx,
+                               config.intensity_window)
+    grow, shrink = gate_directions(config.gate, config.regions, bright)
+    return [(q, gated_errors(l_, grow, shrink)) for q, l_ in rating_sets]
 
 
 def workspace_gate(ws, prior: str = registry.DEFAULT_PRIOR) -> dict[str, str]:

@@ -81,7 +81,7 @@ from scorekit.score.loss import (
 )
 from scorekit.score.model import ModelConfig, build_network, load_model, save_model
 from scorekit.score.morphology import band
-from scorekit.score.prior_refine import rating_agreement, region_evidence
+from scorekit.score.prior_refine import gated_rating_sets, rating_agreement, region_evidence
 from scorekit.score.refine import predict_probabilities, refined_labels
 from scorekit.score.verdict import decide, describe, direction_checks, hard_logits, name_best
 from scorekit.weights import read_metadata
@@ -106,6 +106,9 @@ class TrainOptions:
     validate_every: int = 100
     checkpoint_every: int = 50
     band_patch_fraction: float = 0.8
+    # the loss sees only the rating directions the learned gate allows (gate.gated_errors)
+    gated_labels: bool = False
+    hold_band: bool = False  # regions rated none also held outside (loss.LossWeights)
     method: str = registry.DEFAULT_METHOD
 
 
@@ -131,6 +134,9 @@ def train(workspace: str | os.PathLike, out: str | os.PathLike, options: TrainOp
         raise ScoreKitError(f"unknown ablation '{options.ablation}'; one of "
                             + ", ".join(registry.ABLATIONS))
     registry.load(registry.PRIORS, options.prior, "prior")
+    if options.gated_labels and not method.learns_gate:
+        raise ScoreKitError(f"gated labels need the learned gate, which {options.method} "
+                            "does not fit")
     remove_stale_temporaries(out)  # what a killed write left
     checkpoint = out / f"{registry.CHECKPOINT}.safetensors"
     if checkpoint.exists() and not resume:
@@ -170,6 +176,10 @@ def train(workspace: str | os.PathLike, out: str | os.PathLike, options: TrainOp
             [e for c in train_cases for e in region_evidence(c.inputs, run.config,
                                                               c.rating_sets)]))
         progress.log(f"learned gate: {run.config.gate}")
+        if options.gated_labels:  # validation and the verdict keep the raters' own labels
+            train_cases = [replace(c, rating_sets=gated_rating_sets(c.inputs, run.config,
+                                                                    c.rating_sets))
+                           for c in train_cases]
     try:
         if resume:
             run.load_checkpoint(progress)

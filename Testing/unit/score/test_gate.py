@@ -12,6 +12,7 @@ from scorekit.score.gate import (
     benefit,
     fit_gate,
     gate_directions,
+    gated_errors,
     miss,
     moved_edges,
     region_brightness,
@@ -67,6 +68,13 @@ def test_directions_follow_each_option():
     grow, shrink = gate_directions(gate, ["a", "b", "c", "d"], [False] * 4)
     assert grow == [True, False, True, False]
     assert shrink == [False, True, True, False]
+
+
+def test_the_loss_sees_only_the_directions_the_gate_allows():
+    error = torch.tensor([BOTH, BOTH, UNDER, OVER, BOTH, NONE])
+    grow = [True, False, False, True, True, True]
+    shrink = [False, True, True, True, True, True]
+    assert gated_errors(error, grow, shrink).tolist() == [UNDER, OVER, NONE, OVER, BOTH, NONE]
 
 
 def test_bone_is_bright_and_a_gland_is_not():

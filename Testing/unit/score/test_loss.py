@@ -62,6 +62,25 @@ def test_stability_region_is_eroded_only_when_there_is_an_error():
     assert (corr[0, 0].numpy() == expected).all()
 
 
+def test_holding_the_band_keeps_a_perfect_region_from_growing():
+    initial = cube()[None, None]
+    grown = torch.where(torch.from_numpy(ndimage.binary_dilation(cube().numpy())), 5.0, -5.0)
+    exact = torch.where(cube(), 5.0, -5.0)
+    prior = torch.full((1, 1, 12, 12, 12), 0.5)
+    q, l_ = torch.tensor([[5]]), torch.tensor([[NONE]])
+    for hold, grows_costs in ((False, False), (True, True)):
+        weights = LossWeights(hold_band=hold)
+        stab, _ = regions_of_interest(initial, l_, hold_band=hold)
+        assert stab.sum() == (int(ndimage.binary_dilation(cube().numpy(), ball(2)).sum())
+                              if hold else 6**3)
+        exact_loss, _ = score_loss(exact[None, None], initial, prior, q, l_, weights)
+        grown_loss, _ = score_loss(grown[None, None], initial, prior, q, l_, weights)
+        assert (grown_loss.item() > exact_loss.item() + 0.1) == grows_costs
+    # a region with an error keeps eq. 1's eroded Ω_stab either way
+    stab_under, _ = regions_of_interest(initial, torch.tensor([[UNDER]]), hold_band=True)
+    assert stab_under.sum() == 2**3
+
+
 def test_expansion_loss_ignores_regions_rated_over_segmented():
     for error, expands, shrinks in ((OVER, False, True), (UNDER, True, False),
                                     (BOTH, True, True), (NONE, False, False)):

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
+import torch
 from scipy import ndimage
 
-from scorekit.data.ratings import BOTH, NONE, UNDER, Rating
+from scorekit.data.ratings import BOTH, NONE, OVER, UNDER, Rating
 from scorekit.errors import ScoreKitError
 from scorekit.metrics import dice
 from scorekit.score.gate import KINDS
-from scorekit.score.inputs import WORKING_VOXELS, default_spacing
+from scorekit.score.inputs import WORKING_VOXELS, case_inputs, default_spacing
 from scorekit.score.prior_refine import (
     gated_prior,
+    gated_rating_sets,
     prior_config,
     prior_only,
     rated_directions,
@@ -69,6 +73,18 @@ def test_a_gate_that_keeps_everything_returns_the_initial_masks(case):
     image, initial = case.image(), case.initial()
     kept = gated_prior(image, initial, {key: "keep" for key in KINDS.values()}, case.id)
     assert np.array_equal(kept.array, initial.array)
+
+
+def test_gated_labels_keep_the_rated_directions_the_gate_allows_for_bone(case):
+    image, initial = case.image(), case.initial()
+    config = replace(prior_config(image, initial),
+                     gate={KINDS[True]: "grow", KINDS[False]: "keep"})
+    inputs = case_inputs(image, initial, config, case.id)
+    regions = len(config.regions)
+    quality = torch.full((regions,), 2)
+    for rated, seen in ((BOTH, UNDER), (OVER, NONE), (UNDER, UNDER)):
+        (q, l_), = gated_rating_sets(inputs, config, [(quality, torch.full((regions,), rated))])
+        assert l_.tolist() == [seen] * regions and q is quality  # the humeri are bright
 
 
 def test_a_gate_is_fitted_from_a_workspace_of_rated_cases(small_phantom_workspace):

@@ -97,6 +97,18 @@ def test_the_skip_and_confinement_choices_reach_the_saved_model(small_phantom_wo
 
 
 
+def test_gated_labels_train_score_and_are_refused_without_a_gate(small_phantom_workspace,
+                                                                 tmp_path):
+    out = tmp_path / "gated"
+    train(small_phantom_workspace.path, out, TrainOptions(
+        steps=2, lr=1e-3, gated_labels=True, hold_band=True, **TINY), device="cpu")
+    training = load_model(out)[1].training
+    assert training["gated_labels"] and training["hold_band"]
+    with pytest.raises(ScoreKitError, match="gated labels need the learned gate"):
+        train(small_phantom_workspace.path, tmp_path / "dae", TrainOptions(
+            steps=2, method="post-dae", gated_labels=True, **TINY), device="cpu")
+
+
 def test_validation_takes_every_raters_ratings(tmp_path):
     from scorekit.data.ratings import BOTH, OVER, Rating
     from scorekit.score.method import ScoreTrainer
