@@ -27,6 +27,11 @@ paired Wilcoxon p). No network is trained, so every candidate sees the same regi
   on a stronger image edge): alone on prior-only's correction, choosing the option whose
   new surface gains most edge, after the default gate (the default refinement, with and
   without the test scan's ratings), and with margins above 1;
+* ``region-learned``: not per structure but per region, from what the region shows: a
+  ridge regression per option of the rating's benefit on the proposal's size, its edge
+  gain and the region's kind, fitted to the training regions; the option predicted best
+  where its prediction is above 0 (``∧ gate``: within what the default gate allows), then
+  the edge check;
 * ``oracle``: the best option per region with the reference known (the ceiling).
 
     python benchmarks/bench_gate.py --data ../shared/data/ct/verse19 \\
@@ -56,8 +61,10 @@ from scorekit.metrics import dice
 from scorekit.score.gate import (
     KINDS,
     RegionEvidence,
+    benefit,
     fit_gate,
     moved_edges,
+    option_change,
     region_brightness,
     volume_changes,
 )
@@ -108,6 +115,9 @@ GATES = {  # name → fit_gate options
 # boundary correction); measured, lost
 PROPOSAL_CAPS = (0.03, 0.05, 0.1, 0.2)
 EDGE_MARGINS = (1.1, 1.25, 1.5)  # the new surface's edge must exceed the old one's this much
+
+
+RIDGE = 1e-2  # the region-learned decision's ridge penalty
 
 
 @dataclass(frozen=True)
@@ -215,6 +225,7 @@ def cross_validated(regions: list[Region], folds: int | None
         known = {r.evidence.structure for r in training}
         gates = {name: fit_gate([r.evidence for r in training], **options)
                  for name, options in GATES.items()}
+        learned = _fit_region_decision(training)
         capped = {cap: fit_gate([r.evidence for r in training if _proposal(r) <= cap])
                   for cap in PROPOSAL_CAPS}
         for region in (r for r in regions if r.case in tests and r.evidence.structure in known):
@@ -238,8 +249,41 @@ def cross_validated(regions: list[Region], folds: int | None
                 add(f"gate+edge, margin {margin}", region, _on_edge(region, default, margin))
             add("gate+rating+edge (default, rated)", region, _on_edge(
                 region, _both_allow(default, rated_option(region.evidence))))
+            decided = _region_decision(learned, region)
+            add("region-learned (lost)", region, _on_edge(region, decided))
+            add("region-learned ∧ gate (lost)", region,
+                _on_edge(region, _both_allow(default, decided)))
             add("oracle", region, max(OPTIONS, key=lambda o: region.dice[o]))
     return scores
+
+
+def _region_features(region: Region, option: str) -> np.ndarray:
+    """What a region shows of an option without ratings: the shares it adds and removes,
+    the log ratio of the edge it lands on to the edge it leaves, and the region's kind."""
+    evidence = region.evidence
+    added, removed = option_change(option, evidence.added, evidence.removed)
+    before, after = region.edge[option]
+    ratio = np.log((after + 1e-3) / (before + 1e-3))
+    bright = float(evidence.bright)
+    return np.array([1.0, bright, added, removed, added + removed, ratio,
+                     bright * (added + removed), bright * ratio])
+
+
+def _fit_region_decision(training: list[Region]) -> dict[str, np.ndarray]:
+    """Per option, ridge weights predicting the rating's benefit from the features."""
+    weights = {}
+    for option in OPTION_DIRECTIONS:
+        x = np.stack([_region_features(r, option) for r in training])
+        y = np.array([benefit(*option_change(option, r.evidence.added, r.evidence.removed),
+                              r.evidence.quality, r.evidence.error) for r in training])
+        weights[option] = np.linalg.solve(x.T @ x + RIDGE * np.eye(x.shape[1]), x.T @ y)
+    return weights
+
+
+def _region_decision(weights: dict[str, np.ndarray], region: Region) -> str:
+    predicted = {o: float(_region_features(region, o) @ w) for o, w in weights.items()}
+    best = max(predicted, key=lambda o: predicted[o])
+    return best if predicted[best] > 0 else "keep"
 
 
 def _on_edge(region: Region, option: str, margin: float = 1.0) -> str:
