@@ -11,6 +11,9 @@ refinement it named against the best of the candidates).
 
     python benchmarks/bench_real_suites.py [--quick] [--device auto]
     python benchmarks/bench_real_suites.py --results docs/benchmark/*-quick
+
+With ``--results``, ``--rows`` chooses the rows of the table and ``--compare`` those whose
+gains are printed (for runs with other ``--methods``, such as SCORE's training variants).
 """
 
 from __future__ import annotations
@@ -45,9 +48,14 @@ def main(argv=None) -> dict:
     parser = bench_parser(__doc__, quick="100 steps, at most 8 cases and 2 folds a suite")
     parser.add_argument("--results", type=Path, nargs="+",
                         help="benchmark output folders to summarise (no training)")
+    parser.add_argument("--rows", type=lambda text: text.split(","), default=ROWS,
+                        help="comma-separated rows of the table (default: %(default)s)")
+    parser.add_argument("--compare", type=lambda text: text.split(","), default=DEFAULTS,
+                        help="rows whose gains over initial and prior-only are printed")
     args = parser.parse_args(argv)
     if args.results:
-        return summarise({path.name: _outputs(path) for path in args.results})
+        return summarise({path.name: _outputs(path) for path in args.results},
+                         args.rows, args.compare)
     runs = {}
     with tempfile.TemporaryDirectory(prefix="scorekit-bench-real-") as work:
         for name, (suite, folder, options) in SUITES.items():
@@ -70,15 +78,16 @@ def _outputs(folder: Path) -> tuple[list[dict], list[dict]]:
     return read_refinement_results(folder / "results.csv"), verdicts
 
 
-def summarise(runs: dict[str, tuple[list[dict], list[dict]]]) -> dict:
+def summarise(runs: dict[str, tuple[list[dict], list[dict]]], table=ROWS,
+              compare=DEFAULTS) -> dict:
     """Print and return the table per suite and pooled, and the verdicts' record."""
     figures = {}
     pooled: list[dict] = []
-    print(f"{'suite':<18} {'pairs':>5} " + " ".join(f"{m[:12]:>12}" for m in ROWS))
+    print(f"{'suite':<18} {'pairs':>5} " + " ".join(f"{m[:12]:>12}" for m in table))
     for name, (rows, _) in runs.items():
         pooled += [dict(r, case=f"{name}/{r['case']}") for r in rows]
-        figures[name] = _print_suite(name, rows)
-    figures["pooled"] = _print_suite("pooled", pooled)
+        figures[name] = _print_suite(name, rows, table, compare)
+    figures["pooled"] = _print_suite("pooled", pooled, table, compare)
     verdicts = [v for _, listed in runs.values() for v in listed]
     figures["verdicts"] = _print_verdicts(verdicts)
     return figures
@@ -89,15 +98,15 @@ def _paired(rows: list[dict], method: str) -> dict[tuple, float]:
             for r in rows if r["method"] == method}
 
 
-def _print_suite(name: str, rows: list[dict]) -> dict:
-    by_method = {m: _paired(rows, m) for m in ROWS}
+def _print_suite(name: str, rows: list[dict], table=ROWS, compare=DEFAULTS) -> dict:
+    by_method = {m: _paired(rows, m) for m in table}
     keys = sorted(set.intersection(*(set(v) for v in by_method.values() if v)))
     means = {m: sum(v[k] for k in keys) / len(keys) for m, v in by_method.items() if v}
     print(f"{name:<18} {len(keys):>5} " + " ".join(
-        f"{means[m]:>12.4f}" if m in means else f"{'-':>12}" for m in ROWS))
+        f"{means[m]:>12.4f}" if m in means else f"{'-':>12}" for m in table))
     figures = {"pairs": len(keys), "mean_dice": means}
-    for row in (r for r in DEFAULTS if r in means):
-        for baseline in ("initial", "prior-only"):
+    for row in (r for r in compare if r in means):
+        for baseline in (b for b in ("initial", "prior-only") if b in means):
             versus = gain_over_initial([by_method[baseline][k] for k in keys],
                                        [by_method[row][k] for k in keys])
             figures[f"{row} vs {baseline}"] = versus

@@ -56,6 +56,9 @@ def test_the_folder_suite_scores_every_row_on_the_regions_training_scans_share(s
     assert {v["fold"] for v in verdicts} == {"case0", "case1", "case2"}
     assert all(v["use"] in ("model", "learned-gate", "prior-only", "initial") for v in verdicts)
     assert all(v["use_right"] in ("True", "False") for v in verdicts)
+    assert all((v["right"] == "True") == ((v["go"] == "True")
+                                          == (float(v["dice"]) > float(v["initial_dice"])))
+               for v in verdicts)
 
 
 def test_structures_folds_and_a_users_own_masks_as_initial(scan_folder, tmp_path):

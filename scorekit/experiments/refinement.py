@@ -443,7 +443,8 @@ USE_TOLERANCE = 0.001  # a named choice within this much mean Dice of the best i
 
 def verdict_rows(rows: list[dict], models: Path, folds: list[Fold]) -> list[dict]:
     """Per trained model: its go / no-go verdict against whether it beat the initial masks
-    on its test scans (mean Dice); ``right`` when no-go is exactly where it lost."""
+    on its test scans (mean Dice); ``right`` when go is exactly where it gained (a model
+    that changes nothing gains nothing: no-go is right for it)."""
     tests = {fold.name: {c for ws in fold.tests.values() for c in ws.case_ids()}
              for fold in folds}
     table = []
@@ -455,11 +456,11 @@ def verdict_rows(rows: list[dict], models: Path, folds: list[Fold]) -> list[dict
         initial = [r["dice"] for r in rows if r["method"] == "initial" and r["case"] in cases]
         if not mine or not initial or "go" not in verdict:
             continue
-        lost = float(np.mean(mine)) < float(np.mean(initial))
+        gained = float(np.mean(mine)) > float(np.mean(initial))
         table.append({"fold": fold, "method": method, "go": verdict["go"],
                       "reasons": "; ".join(verdict["reasons"]),
                       "initial_dice": round(float(np.mean(initial)), 4),
-                      "dice": round(float(np.mean(mine)), 4), "right": verdict["go"] != lost,
+                      "dice": round(float(np.mean(mine)), 4), "right": verdict["go"] == gained,
                       **_use_columns(rows, method, verdict.get("use"), cases)})
     return table
 
