@@ -250,8 +250,8 @@ def cross_validated(regions: list[Region], folds: int | None
             add("gate+rating+edge (default, rated)", region, _on_edge(
                 region, _both_allow(default, rated_option(region.evidence))))
             decided = _region_decision(learned, region)
-            add("region-learned (lost)", region, _on_edge(region, decided))
-            add("region-learned ∧ gate (lost)", region,
+            add("region-learned", region, _on_edge(region, decided))
+            add("region-learned ∧ gate", region,
                 _on_edge(region, _both_allow(default, decided)))
             add("oracle", region, max(OPTIONS, key=lambda o: region.dice[o]))
     return scores
