@@ -11,7 +11,13 @@ the only thing that differs between the variants:
   *under* (or *both*) and shrinking only where rated *over* (or *both*): "rate this scan,
   fix it now";
 * the learned gate (``gate.py``): the directions the training scans' ratings support per
-  structure (or kind of structure), alone or together with this scan's own ratings.
+  structure (or kind of structure), alone or together with this scan's own ratings: then
+  a region must be rated wrong in a direction the gate allows, except that a region rated
+  unusable (quality ``UNUSABLE_QUALITY``, 0) takes its rated direction whatever the gate
+  says (our choice, measured: ``docs/evaluation.md``). The gate learns where P's
+  corrections help masks of a structure *on average*; a mask its rater calls unusable has
+  little to lose (the simulated rater's 0 is Dice below 0.70, an open band), and the edge
+  check still undoes a correction that lands on a weaker edge.
 
 P_k is the region-aware prior of the loss (``loss.region_priors``: another region's voxel
 is no evidence for this one); overlapping claims go to the highest score, as in
@@ -55,6 +61,7 @@ from scorekit.score.refine import (
 )
 
 RATING_GUIDE_QUALITY = 3  # rating-guided-prior corrects regions rated at or below this
+UNUSABLE_QUALITY = 0  # the learned gate with ratings corrects these whatever it learnt
 
 
 @dataclass(frozen=True)
@@ -268,14 +275,17 @@ def gated_index(inputs: CaseInputs, config: ModelConfig, ratings: list[Rating] |
                 source: str = "case") -> torch.Tensor:
     """The learned gate's index map over the crop: the prior's correction in the
     directions of each region's structure (or kind), and of this scan's ``ratings`` where
-    given, then the edge check (``refine.edge_checked``)."""
+    given (a region rated unusable: its rated direction alone; module doc), then the edge
+    check (``refine.edge_checked``)."""
     bright = region_brightness(inputs.image, inputs.initial, inputs.grid.spacing_zyx,
                                config.intensity_window)
     grow, shrink = (torch.tensor(d) for d in gate_directions(config.gate, config.regions,
                                                               bright))
     if ratings is not None:
         rated = rated_directions(ratings, config.regions, source)
-        grow, shrink = grow & rated.grow, shrink & rated.shrink
+        unusable = rated_directions(ratings, config.regions, source, UNUSABLE_QUALITY)
+        grow = (grow & rated.grow) | unusable.grow
+        shrink = (shrink & rated.shrink) | unusable.shrink
     return edge_checked(inputs, corrected_index(inputs, Directions(grow, shrink), config.eta))
 
 

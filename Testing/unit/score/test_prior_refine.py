@@ -114,13 +114,14 @@ def test_the_gate_with_ratings_corrects_only_what_both_call_for(case):
     shrink_only = dict(both, **{second: "shrink"})
     assert np.array_equal(gated_prior(image, initial, shrink_only, case.id, ratings).array,
                           initial.array)  # the gate forbids the growth the rating asks for
+    unusable = [ratings[0], Rating(case.id, second, 0, UNDER)]
+    grown = gated_prior(image, initial, shrink_only, case.id, unusable).mask(second)
+    assert grown.sum() > initial.mask(second).sum()  # rated unusable: the rating decides
+    assert not (initial.mask(second) & ~grown).any()
 
 
 def test_a_rated_size_caps_the_priors_change_to_the_share_the_rating_implies(case):
-    import torch
-
     from scorekit.score.gate import WRONG_SHARE_BY_QUALITY, volume_changes
-    from scorekit.score.inputs import case_inputs
     from scorekit.score.prior_refine import (
         corrected_index,
         every_direction,
