@@ -18,8 +18,9 @@ paired Wilcoxon p). No network is trained, so every candidate sees the same regi
   benefit in Dice units (``dice_benefit``); ``gate`` is the default; ``gate+rating``: the
   default gate where the test ratings also call the region wrong, in the directions both
   allow, and in its rated direction alone where the rating says unusable (quality 0,
-  ``prior_refine.UNUSABLE_QUALITY``); beside it with the gate deciding those too (the
-  earlier default) and with qualities up to 1 taken as unusable;
+  ``prior_refine.UNUSABLE_QUALITY``) and the gate knows the structure only by its kind;
+  beside it with the gate deciding those too (the earlier default), with the rating
+  overriding a structure's own entry too, and with qualities up to 1 taken as unusable;
 * ``rating-sized-prior``: the test scan's ratings say how much (the wrong share their
   quality implies, in their direction), the prior where (``prior_refine.sized_index``);
   ``gate+sized``: that where the default gate acts;
@@ -206,13 +207,14 @@ def rated_option(evidence: RegionEvidence, max_quality: int = 3) -> str:
     return {UNDER: "grow", OVER: "shrink", BOTH: "both"}[evidence.error]
 
 
-def rated_gate(default: str, evidence: RegionEvidence, unusable: int = UNUSABLE_QUALITY
-               ) -> str:
+def rated_gate(gate: dict[str, str], evidence: RegionEvidence,
+               unusable: int = UNUSABLE_QUALITY, own_entries_decide: bool = True) -> str:
     """The gate's option with the test scan's rating (``prior_refine.gated_index``): what
-    both allow, or the rated direction alone for a region rated at or below ``unusable``."""
-    if evidence.quality <= unusable:
+    both allow, or the rated direction alone for a region rated at or below ``unusable``
+    (whose structure has no entry of its own, unless ``own_entries_decide`` is off)."""
+    if evidence.quality <= unusable and not (own_entries_decide and evidence.structure in gate):
         return rated_option(evidence)
-    return _both_allow(default, rated_option(evidence))
+    return _both_allow(_option(gate, evidence), rated_option(evidence))
 
 
 def _both_allow(first: str, second: str) -> str:
@@ -247,8 +249,9 @@ def cross_validated(regions: list[Region], folds: int | None
             add("rating-sized-prior", region, "sized")
             for name, gate in gates.items():
                 add(name, region, _option(gate, region.evidence))
-            default = _option(gates["gate (2 SE, by name or kind)"], region.evidence)
-            add("gate+rating", region, rated_gate(default, region.evidence))
+            default_gate = gates["gate (2 SE, by name or kind)"]
+            default = _option(default_gate, region.evidence)
+            add("gate+rating", region, rated_gate(default_gate, region.evidence))
             add("gate+sized", region, "keep" if default == "keep" else "sized")
             for cap, gate in capped.items():
                 add(f"gate, proposals <= {cap:.0%}", region,
@@ -260,11 +263,13 @@ def cross_validated(regions: list[Region], folds: int | None
             for margin in EDGE_MARGINS:
                 add(f"gate+edge, margin {margin}", region, _on_edge(region, default, margin))
             add("gate+rating+edge (default, rated)", region, _on_edge(
-                region, rated_gate(default, region.evidence)))
+                region, rated_gate(default_gate, region.evidence)))
             add("gate+rating+edge, the gate decides unusable too", region, _on_edge(
                 region, _both_allow(default, rated_option(region.evidence))))
+            add("gate+rating+edge, unusable overrides own entries too", region, _on_edge(
+                region, rated_gate(default_gate, region.evidence, own_entries_decide=False)))
             add("gate+rating+edge, q <= 1 taken as unusable", region, _on_edge(
-                region, rated_gate(default, region.evidence, 1)))
+                region, rated_gate(default_gate, region.evidence, 1)))
             decided = _region_decision(learned, region)
             add("region-learned", region, _on_edge(region, decided))
             add("region-learned ∧ gate", region,

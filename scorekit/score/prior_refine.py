@@ -13,11 +13,13 @@ the only thing that differs between the variants:
 * the learned gate (``gate.py``): the directions the training scans' ratings support per
   structure (or kind of structure), alone or together with this scan's own ratings: then
   a region must be rated wrong in a direction the gate allows, except that a region rated
-  unusable (quality ``UNUSABLE_QUALITY``, 0) takes its rated direction whatever the gate
-  says (our choice, measured: ``docs/evaluation.md``). The gate learns where P's
-  corrections help masks of a structure *on average*; a mask its rater calls unusable has
-  little to lose (the simulated rater's 0 is Dice below 0.70, an open band), and the edge
-  check still undoes a correction that lands on a weaker edge.
+  unusable (quality ``UNUSABLE_QUALITY``, 0) whose structure the gate knows only by its
+  kind takes its rated direction whatever the kind's entry says (our choice, measured:
+  ``docs/evaluation.md``). A kind's entry says where P helps masks of many structures *on
+  average*; a mask its rater calls unusable has little to lose (the simulated rater's 0
+  is Dice below 0.70, an open band), and the edge check still undoes a correction that
+  lands on a weaker edge. A structure with an entry of its own was judged on its own
+  ratings, poor masks included, and keeps that answer.
 
 P_k is the region-aware prior of the loss (``loss.region_priors``: another region's voxel
 is no evidence for this one); overlapping claims go to the highest score, as in
@@ -61,7 +63,7 @@ from scorekit.score.refine import (
 )
 
 RATING_GUIDE_QUALITY = 3  # rating-guided-prior corrects regions rated at or below this
-UNUSABLE_QUALITY = 0  # the learned gate with ratings corrects these whatever it learnt
+UNUSABLE_QUALITY = 0  # with ratings, corrected whatever the gate's kind entry says
 
 
 @dataclass(frozen=True)
@@ -275,8 +277,8 @@ def gated_index(inputs: CaseInputs, config: ModelConfig, ratings: list[Rating] |
                 source: str = "case") -> torch.Tensor:
     """The learned gate's index map over the crop: the prior's correction in the
     directions of each region's structure (or kind), and of this scan's ``ratings`` where
-    given (a region rated unusable: its rated direction alone; module doc), then the edge
-    check (``refine.edge_checked``)."""
+    given (a region rated unusable whose structure has no entry of its own: its rated
+    direction alone; module doc), then the edge check (``refine.edge_checked``)."""
     bright = region_brightness(inputs.image, inputs.initial, inputs.grid.spacing_zyx,
                                config.intensity_window)
     grow, shrink = (torch.tensor(d) for d in gate_directions(config.gate, config.regions,
@@ -284,8 +286,9 @@ def gated_index(inputs: CaseInputs, config: ModelConfig, ratings: list[Rating] |
     if ratings is not None:
         rated = rated_directions(ratings, config.regions, source)
         unusable = rated_directions(ratings, config.regions, source, UNUSABLE_QUALITY)
-        grow = (grow & rated.grow) | unusable.grow
-        shrink = (shrink & rated.shrink) | unusable.shrink
+        known_only_by_kind = ~torch.tensor([region in config.gate for region in config.regions])
+        grow = (grow & rated.grow) | (unusable.grow & known_only_by_kind)
+        shrink = (shrink & rated.shrink) | (unusable.shrink & known_only_by_kind)
     return edge_checked(inputs, corrected_index(inputs, Directions(grow, shrink), config.eta))
 
 

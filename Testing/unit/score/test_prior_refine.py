@@ -115,7 +115,10 @@ def test_the_gate_with_ratings_corrects_only_what_both_call_for(case):
     assert np.array_equal(gated_prior(image, initial, shrink_only, case.id, ratings).array,
                           initial.array)  # the gate forbids the growth the rating asks for
     unusable = [ratings[0], Rating(case.id, second, 0, UNDER)]
-    grown = gated_prior(image, initial, shrink_only, case.id, unusable).mask(second)
+    assert np.array_equal(gated_prior(image, initial, shrink_only, case.id, unusable).array,
+                          initial.array)  # the structure's own entry still decides
+    by_kind = {first: "both", **{key: "shrink" for key in KINDS.values()}}
+    grown = gated_prior(image, initial, by_kind, case.id, unusable).mask(second)
     assert grown.sum() > initial.mask(second).sum()  # rated unusable: the rating decides
     assert not (initial.mask(second) & ~grown).any()
 
