@@ -48,7 +48,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -212,6 +212,16 @@ class _ProcessGroup:
 MIN_SUPPORT_RATINGS = 10
 
 
+def support_cases(cases: list[TrainingCase], all_cases: list[TrainingCase]
+                  ) -> list[TrainingCase]:
+    """The rated cases whose regions the verdict's support criterion weighs: ``cases`` (the
+    held-out ones) where they hold ``MIN_SUPPORT_RATINGS`` rated regions, else
+    ``all_cases``."""
+    rated = sum(len(c.rating_sets) * int(c.inputs.initial.flatten(1).any(1).sum())
+                for c in cases)
+    return cases if rated >= MIN_SUPPORT_RATINGS or not all_cases else all_cases
+
+
 def _join_process_group(device: str) -> tuple[_ProcessGroup, torch.device]:
     size = int(os.environ.get("WORLD_SIZE", "1"))
     torch_device = resolve_device(device)
@@ -319,6 +329,25 @@ def _split(cases: list[TrainingCase]) -> tuple[list[TrainingCase], list[Training
     held_out = max(1, round(0.2 * len(cases)))
     cases = sorted(cases, key=lambda c: c.id)
     return cases[:-held_out], cases[-held_out:]
+
+
+def verdict_evidence(workspace: str | os.PathLike, model: str | os.PathLike,
+                     device: str = "cpu") -> tuple[torch.nn.Module, ModelConfig,
+                                                   list[TrainingCase]]:
+    """A trained model and the rated cases of its training workspace whose regions its
+    verdict's support criterion weighed (``support_cases``), loaded as its training loaded
+    them: for examining a verdict afterwards (``benchmarks/bench_verdict.py``)."""
+    torch_device = resolve_device(device)
+    network, config = load_model(model, torch_device)
+    recorded = config.training or {}
+    options = TrainOptions(**{f.name: recorded[f.name] for f in fields(TrainOptions)
+                              if f.name in recorded})
+    method = registry.load(registry.METHODS, options.method, "method")
+    run = method(config, options, torch_device, Path(model))
+    ws = Workspace(workspace)
+    cases = [c for c in (run.load_case(ws, case) for case in ws.cases()) if c is not None]
+    train_cases, val_cases = _split(cases)
+    return network, config, support_cases(val_cases or train_cases, train_cases + val_cases)
 
 
 class Trainer:
@@ -558,9 +587,7 @@ class Trainer:
                 moved, kept = direction_checks(crop.initial, refined, q, l_)
                 right += moved
                 stable += kept
-        gains = rating_agreement(cases, network, config, predicted)
-        if len(gains["initial"]) < MIN_SUPPORT_RATINGS and len(all_cases) > len(cases):
-            gains = rating_agreement(all_cases, network, config, predicted)
+        gains = rating_agreement(support_cases(cases, all_cases), network, config, predicted)
         verdict = decide(losses_initial, losses_refined, right, stable, in_sample,
                          gains["model"])
         verdict.update(name_best(gains, verdict["go"]))

@@ -47,6 +47,7 @@ DIRECTION_TOLERANCE = 0.005
 WRONG_SHARE = 0.2
 STABLE_CHANGE = 0.02
 HARD_EPS = 0.05
+SUPPORT_REASON = "the ratings do not clearly support its changes"  # criterion 4's reason
 
 
 def hard_logits(masks: torch.Tensor) -> torch.Tensor:
@@ -87,7 +88,7 @@ def decide(losses_initial: list[float], losses_refined: list[float], right: list
     if change > STABLE_CHANGE:
         reasons.append(f"regions rated perfect change by {change:.1%} on average")
     if gains is not None and lower_bound(gains) <= 0:
-        reasons.append(f"the ratings do not clearly support its changes (mean benefit "
+        reasons.append(f"{SUPPORT_REASON} (mean benefit "
                        f"{float(np.mean(gains)) if gains else 0.0:+.4f}, not "
                        f"{RATING_EVIDENCE_SE:g} standard errors above 0)")
     return {"go": not reasons, "reasons": reasons,

@@ -281,3 +281,20 @@ def test_the_saved_config_counts_the_steps_its_weights_come_from():
     training = run._final_config(3, 1).training
     assert (training["steps"], training["steps_planned"]) == (7, 20)
     assert (training["cases"], training["validation_cases"]) == (3, 1)
+
+
+def test_a_verdicts_evidence_reloads_the_rated_regions_it_weighed(trained,
+                                                                   small_phantom_workspace):
+    """Two cases of two regions: the held-out one holds too few rated regions, so the
+    support criterion weighed both, and re-judging them gives the recorded mean benefit."""
+    from scorekit.score.prior_refine import rating_agreement
+    from scorekit.score.trainer import verdict_evidence
+    from scorekit.score.verdict import read_verdict
+
+    network, config, cases = verdict_evidence(small_phantom_workspace.path, trained)
+    assert sorted(c.id for c in cases) == sorted(c.id for c in small_phantom_workspace.cases())
+    assert all(c.reference is not None for c in cases)
+    gains = rating_agreement(cases, network, config)
+    recorded = read_verdict(trained)["agreement"]
+    assert np.mean(gains["model"]) == pytest.approx(recorded["model"], abs=1e-5)
+    assert len(gains["model"]) == 4

@@ -1,0 +1,124 @@
+"""How well could any rating-only verdict do? SCORE's support criterion against the truth.
+
+For every SCORE model in the given ``scorekit benchmark`` output folders (``models/<fold>/
+SCORE`` and its training workspace ``data/<fold>/training``, which holds the reference
+masks the simulated rater rated from), the rated regions its verdict's support criterion
+weighed (``trainer.verdict_evidence``) are refined by the model again, and each region's
+rating benefit (``gate.benefit``: what the verdict sees) is set beside its true Dice
+change (what the verdict stands for). Printed per model: the recorded verdict, whether the
+model's mean Dice rose on its test scans (``verdicts.csv``), and the verdict a support
+criterion would give that knew the true Dice change of those regions — two standard errors
+above 0 (the shipped rule, fed the truth) or a mean above 0 — with the other three criteria
+as recorded. Then how often each is right, and over all regions how often the benefit's
+sign is the true change's (regions whose Dice moved by more than 0.1 point).
+
+A rule that knows the truth on the evidence is right only as often as the evidence
+resembles the test scans: this bounds what a better rating measure could win.
+
+    python benchmarks/bench_verdict.py --results DIR [DIR ...]
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+from benchcli import bench_parser
+from scipy.stats import spearmanr
+
+from scorekit.metrics import dice
+from scorekit.score.gate import benefit, volume_changes
+from scorekit.score.refine import predict_probabilities, refined_labels
+from scorekit.score.trainer import verdict_evidence
+from scorekit.score.verdict import SUPPORT_REASON, lower_bound, read_verdict
+
+RULES = ("recorded", "truth, 2 SE", "truth, mean")
+MOVED = 0.001  # a region's Dice change that counts for the sign agreement
+
+
+def main(argv=None) -> dict:
+    parser = bench_parser(__doc__, quick="(no effect: it trains nothing)")
+    parser.add_argument("--results", type=Path, nargs="+", required=True,
+                        help="scorekit benchmark output folders with models/ and data/")
+    args = parser.parse_args(argv)
+    device = args.device if args.device != "auto" else "cpu"
+    models, regions = [], []
+    print(f"{'model':<24} {'regions':>7} {'benefit':>8} {'true':>8} {'test':>8}  "
+          + "  ".join(RULES))
+    for folder in args.results:
+        outcomes = _test_outcomes(folder)
+        for model in sorted(folder.glob("models/*/SCORE")):
+            evidence = _evidence(folder, model, device)
+            row = _judge(f"{folder.name}/{model.parent.name}", model, evidence,
+                         outcomes[model.parent.name])
+            models.append(row)
+            regions += evidence
+    return _print_totals(models, regions)
+
+
+def _test_outcomes(folder: Path) -> dict[str, float]:
+    """Per fold, SCORE's mean Dice change on the test scans (``verdicts.csv``)."""
+    with open(folder / "verdicts.csv", newline="", encoding="utf-8") as handle:
+        return {v["fold"]: float(v["dice"]) - float(v["initial_dice"])
+                for v in csv.DictReader(handle) if v["method"] == "SCORE"}
+
+
+def _evidence(folder: Path, model: Path, device: str) -> list[tuple[float, float]]:
+    """(rating benefit, true Dice change) of each rated region the verdict weighed."""
+    workspace = folder / "data" / model.parent.name / "training"
+    if not workspace.is_dir():  # the phantom suite: one training workspace
+        workspace = folder / "data" / "training"
+    network, config, cases = verdict_evidence(workspace, model, device)
+    pairs = []
+    for case in cases:
+        if case.reference is None:
+            raise SystemExit(f"{workspace}: case '{case.id}' has no reference masks to judge "
+                             "the verdict's evidence against")
+        inputs = case.inputs
+        labels = refined_labels(predict_probabilities(network, inputs, config), inputs,
+                                config)
+        changes = volume_changes(inputs.initial, labels)
+        for k, mask in enumerate(inputs.initial):
+            if not mask.any():
+                continue
+            truth = case.reference[k].cpu().numpy()
+            change = (dice((labels == k + 1).cpu().numpy(), truth)
+                      - dice(mask.cpu().numpy(), truth))
+            pairs += [(benefit(*changes[k], int(q[k]), int(l_[k])), change)
+                      for q, l_ in case.rating_sets]
+    return pairs
+
+
+def _judge(name: str, model: Path, evidence: list[tuple[float, float]],
+           test_change: float) -> dict:
+    verdict = read_verdict(model)
+    others_hold = not [r for r in verdict["reasons"] if not r.startswith(SUPPORT_REASON)]
+    gains, truth = zip(*evidence)
+    go = {"recorded": verdict["go"],
+          "truth, 2 SE": others_hold and lower_bound(truth) > 0,
+          "truth, mean": others_hold and float(np.mean(truth)) > 0}
+    print(f"{name:<24} {len(gains):>7} {np.mean(gains):+8.4f} {np.mean(truth):+8.4f} "
+          f"{test_change:+8.4f}  " + "  ".join(f"{'go' if go[r] else 'no-go':<11}"
+                                               for r in RULES))
+    return {"model": name, "test_change": test_change, "go": go}
+
+
+def _print_totals(models: list[dict], regions: list[tuple[float, float]]) -> dict:
+    figures = {}
+    for rule in RULES:
+        right = sum(m["go"][rule] == (m["test_change"] > 0) for m in models)
+        figures[rule] = right
+        print(f"{rule}: right for {right} of {len(models)} models")
+    gains, truth = map(np.asarray, zip(*regions))
+    moved = np.abs(truth) > MOVED
+    figures["sign_agreement"] = float(np.mean((gains[moved] > 0) == (truth[moved] > 0)))
+    figures["spearman"] = float(spearmanr(gains, truth)[0])
+    print(f"{len(regions)} rated regions: the benefit's sign is the true Dice change's for "
+          f"{figures['sign_agreement']:.0%} of the {int(moved.sum())} that moved; Spearman "
+          f"{figures['spearman']:.2f}")
+    return figures
+
+
+if __name__ == "__main__":
+    main()
