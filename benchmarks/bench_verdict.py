@@ -1,11 +1,12 @@
 """How well could any rating-only verdict do? SCORE's support criterion against the truth.
 
-For every SCORE model in the given ``scorekit benchmark`` output folders (``models/<fold>/
-SCORE`` and its training workspace ``data/<fold>/training``, which holds the reference
-masks the simulated rater rated from), the rated regions its verdict's support criterion
-weighed (``trainer.verdict_evidence``) are refined by the model again, and each region's
-rating benefit (``gate.benefit``: what the verdict sees) is set beside its true Dice
-change (what the verdict stands for). Printed per model: the recorded verdict, whether the
+For every model of a trained method (``--method``, SCORE by default) in the given
+``scorekit benchmark`` output folders (``models/<fold>/<method>`` and its training
+workspace ``data/<fold>/training``, which holds the reference masks the simulated rater
+rated from), the rated regions its verdict's support criterion weighed
+(``trainer.verdict_evidence``) are refined by the model again, and each region's rating
+benefit (``gate.benefit``: what the verdict sees) is set beside its true Dice change
+(what the verdict stands for). Printed per model: the recorded verdict, whether the
 model's mean Dice rose on its test scans (``verdicts.csv``), and the verdict a support
 criterion would give that knew the true Dice change of those regions — two standard errors
 above 0 (the shipped rule, fed the truth) or a mean above 0 — with the other three criteria
@@ -15,7 +16,7 @@ sign is the true change's (regions whose Dice moved by more than 0.1 point).
 A rule that knows the truth on the evidence is right only as often as the evidence
 resembles the test scans: this bounds what a better rating measure could win.
 
-    python benchmarks/bench_verdict.py --results DIR [DIR ...]
+    python benchmarks/bench_verdict.py --results DIR [DIR ...] [--method SCORE-region-free]
 """
 
 from __future__ import annotations
@@ -41,14 +42,16 @@ def main(argv=None) -> dict:
     parser = bench_parser(__doc__, quick="(no effect: it trains nothing)")
     parser.add_argument("--results", type=Path, nargs="+", required=True,
                         help="scorekit benchmark output folders with models/ and data/")
+    parser.add_argument("--method", default="SCORE",
+                        help="the trained benchmark method whose models are judged")
     args = parser.parse_args(argv)
     device = args.device if args.device != "auto" else "cpu"
     models, regions = [], []
     print(f"{'model':<24} {'regions':>7} {'benefit':>8} {'true':>8} {'test':>8}  "
           + "  ".join(RULES))
     for folder in args.results:
-        outcomes = _test_outcomes(folder)
-        for model in sorted(folder.glob("models/*/SCORE")):
+        outcomes = _test_outcomes(folder, args.method)
+        for model in sorted(folder.glob(f"models/*/{args.method}")):
             evidence = _evidence(folder, model, device)
             row = _judge(f"{folder.name}/{model.parent.name}", model, evidence,
                          outcomes[model.parent.name])
@@ -57,11 +60,11 @@ def main(argv=None) -> dict:
     return _print_totals(models, regions)
 
 
-def _test_outcomes(folder: Path) -> dict[str, float]:
-    """Per fold, SCORE's mean Dice change on the test scans (``verdicts.csv``)."""
+def _test_outcomes(folder: Path, method: str) -> dict[str, float]:
+    """Per fold, the method's mean Dice change on the test scans (``verdicts.csv``)."""
     with open(folder / "verdicts.csv", newline="", encoding="utf-8") as handle:
         return {v["fold"]: float(v["dice"]) - float(v["initial_dice"])
-                for v in csv.DictReader(handle) if v["method"] == "SCORE"}
+                for v in csv.DictReader(handle) if v["method"] == method}
 
 
 def _evidence(folder: Path, model: Path, device: str) -> list[tuple[float, float]]:

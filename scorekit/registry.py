@@ -106,6 +106,7 @@ BENCHMARK_METHODS = {
     "SCORE-gated-labels": {"gated_labels": True},
     "SCORE-hold-band": {"hold_band": True},
     "SCORE-gated-hold": {"gated_labels": True, "hold_band": True},
+    "SCORE-region-free": {"region_free": True},
 }
 TABLE1 = ("initial", "prior-only", "rating-guided-prior", LEARNED_GATE, RATED_GATE,
           "Post-DAE", "Post-DAE+Scan", "SCORE", "SCORE-default")

@@ -94,6 +94,8 @@ def _train_arguments(p) -> None:
                    help="the loss sees only the rated directions the learned gate allows")
     p.add_argument("--hold-band", action="store_true",
                    help="regions rated perfect are also held at 0 just outside their masks")
+    p.add_argument("--region-free", action="store_true",
+                   help="one network for every region, applied to each region alone")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     add_device(p)
     add_json_progress(p)
@@ -110,7 +112,7 @@ def train(args) -> int:
                            confine_to_band=not args.no_confine,
                            background_region=args.background_region, method=args.method,
                            spacing_mm=args.spacing, gated_labels=args.gated_labels,
-                           hold_band=args.hold_band)
+                           hold_band=args.hold_band, region_free=args.region_free)
     out = train(args.workspace, args.out, options, device=args.device, resume=args.resume,
                 progress=Progress(args.json_progress))
     from scorekit.score.model import load_config

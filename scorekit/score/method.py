@@ -76,12 +76,24 @@ class ScoreTrainer(Trainer):
                                sample.quality, sample.error)
         if self.options.augment:
             patch = augment.intensity_augment(patch, self.generator)
+        batch_trim = (slice(None), *trim)
+        targets = (initial[batch_trim], prior[batch_trim], quality, error,
+                   stab[batch_trim], corr[batch_trim])
+        if self.config.region_free:  # the network sees one region of the patch alone
+            k = self._region_in(patch.initial)
+            patch = replace(patch, initial=patch.initial[k:k + 1])
+            targets = tuple(t[:, k:k + 1] for t in targets)
         logits = self.forward(network_input(patch.image, patch.initial, patch.prior,
                                             self.config))
-        batch_trim = (slice(None), *trim)
-        loss, terms = score_loss(logits, initial[batch_trim], prior[batch_trim], quality, error,
-                                 self.weights, rois=(stab[batch_trim], corr[batch_trim]))
+        *loss_targets, stab, corr = targets
+        loss, terms = score_loss(logits, *loss_targets, self.weights, rois=(stab, corr))
         return self.optimise(loss, terms)
+
+    def _region_in(self, masks: torch.Tensor) -> int:
+        """A region drawn among those the patch shows (among all when it shows none)."""
+        shown = torch.nonzero(masks.flatten(1).any(1)).flatten().tolist() or \
+            list(range(len(masks)))
+        return shown[int(torch.randint(len(shown), (1,), generator=self.generator))]
 
 
 def _ternary(error: torch.Tensor, initial: torch.Tensor, reference: torch.Tensor | None,

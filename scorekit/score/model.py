@@ -1,11 +1,13 @@
 """The refinement network φ(I, S̃, P) and its files.
 
 Input channels: the normalised image, one initial mask per region, the boundary prior P;
-output: one logit channel per region (Ŝ = sigmoid). The network is MONAI's 3D UNet plus a
-skip of the initial masks to the output: logits = UNet(x) + g·(2 S̃ − 1). An untrained
-network then reproduces S̃ (g = 3: Ŝ ≈ 0.95 / 0.05), so training learns the correction
-rather than the whole mask first — short runs start from the initial masks instead of
-from noise. The paper does not say how φ is parametrised; this is our choice.
+output: one logit channel per region (Ŝ = sigmoid). A region-free model takes one region's
+mask and gives its logits, and refines every region in turn (``refine.py``). The network
+is MONAI's 3D UNet plus a skip of the initial masks to the output: logits = UNet(x) +
+g·(2 S̃ − 1). An untrained network then reproduces S̃ (g = 3: Ŝ ≈ 0.95 / 0.05), so
+training learns the correction rather than the whole mask first — short runs start from
+the initial masks instead of from noise. The paper does not say how φ is parametrised;
+this is our choice.
 
 A model is a folder holding ``model.safetensors`` (weights) and ``model.json`` (the
 :class:`ModelConfig`: regions, channels, normalisation, patch size, training summary,
@@ -62,6 +64,9 @@ class ModelConfig:
     background_region: bool = False  # also predict background as region 0 (see loss.py)
     mask_only: bool = False  # image and prior channels zeroed (the Post-DAE baseline)
     initial_logit: float = 3.0  # g of the initial-mask skip (see module doc); 0 = none
+    # one network for every region, applied to each region alone (refine.py); outside a
+    # region's band box Ŝ is its initial mask, as confine_to_band keeps it anyway
+    region_free: bool = False
     # structure → the prior's corrections its ratings support (gate.py); None: no gate
     gate: dict | None = None
     training: dict = field(default_factory=dict)
@@ -69,12 +74,17 @@ class ModelConfig:
     format: str = MODEL_FORMAT
 
     @property
+    def shown_regions(self) -> list[str]:
+        """The regions one input of the network holds (``*``: any one region)."""
+        return ["*"] if self.region_free else list(self.regions)
+
+    @property
     def channels(self) -> list[str]:
-        return ["image", *(f"initial:{r}" for r in self.regions), "prior"]
+        return ["image", *(f"initial:{r}" for r in self.shown_regions), "prior"]
 
     @property
     def outputs(self) -> list[str]:
-        return (["background"] if self.background_region else []) + list(self.regions)
+        return (["background"] if self.background_region else []) + self.shown_regions
 
     def to_json(self) -> str:
         extra = {"channels": self.channels, "outputs": self.outputs}
@@ -106,11 +116,11 @@ class RefinementNet(torch.nn.Module):
 
     def __init__(self, config: ModelConfig):
         super().__init__()
-        self.unet = UNet(spatial_dims=3, in_channels=len(config.regions) + 2,
+        self.unet = UNet(spatial_dims=3, in_channels=len(config.shown_regions) + 2,
                          out_channels=len(config.outputs), channels=tuple(config.features),
                          strides=(2,) * (len(config.features) - 1),
                          num_res_units=config.res_units, norm="instance")
-        self.regions, self.gain = len(config.regions), config.initial_logit
+        self.regions, self.gain = len(config.shown_regions), config.initial_logit
         self.background = config.background_region
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -109,6 +109,7 @@ class TrainOptions:
     # the loss sees only the rating directions the learned gate allows (gate.gated_errors)
     gated_labels: bool = False
     hold_band: bool = False  # regions rated none also held outside (loss.LossWeights)
+    region_free: bool = False  # one network for every region (model.ModelConfig)
     method: str = registry.DEFAULT_METHOD
 
 
@@ -134,6 +135,9 @@ def train(workspace: str | os.PathLike, out: str | os.PathLike, options: TrainOp
         raise ScoreKitError(f"unknown ablation '{options.ablation}'; one of "
                             + ", ".join(registry.ABLATIONS))
     registry.load(registry.PRIORS, options.prior, "prior")
+    if options.region_free and options.background_region:
+        raise ScoreKitError("a region-free model refines each region alone; it cannot also "
+                            "learn background as a region")
     if options.gated_labels and not method.learns_gate:
         raise ScoreKitError(f"gated labels need the learned gate, which {options.method} "
                             "does not fit")
@@ -157,6 +161,7 @@ def train(workspace: str | os.PathLike, out: str | os.PathLike, options: TrainOp
                          features=list(options.features), res_units=options.res_units,
                          confine_to_band=options.confine_to_band,
                          background_region=options.background_region,
+                         region_free=options.region_free,
                          initial_logit=options.initial_logit, prior=options.prior,
                          mask_only=method.mask_only, spacing_mm=spacing_mm,
                          prior_veto=method.vetoes_with_prior(options),

@@ -11,6 +11,7 @@ from scorekit.data.labelmap import LabelMap
 from scorekit.data.labels import read_labelmap
 from scorekit.errors import ScoreKitError
 from scorekit.score.model import ModelConfig, load_model
+from scorekit.score.morphology import band
 from scorekit.score.refine import edge_checked, labels_from_probabilities, refine_case
 
 
@@ -74,8 +75,6 @@ def test_refine_writes_a_new_segmentation_with_the_same_names_and_grid(
     assert refined.geometry.matches(initial.geometry)
     changed = refined.array != initial.array
     # Only voxels in the correction band may change (confine_to_band is the default).
-    from scorekit.score.morphology import band
-
     near = band(torch.from_numpy(initial.array > 0), 2).numpy()
     assert not (changed & ~near).any()
 
@@ -127,3 +126,39 @@ def test_the_edge_check_keeps_a_change_onto_the_organs_edge_and_undoes_one_off_i
     moved = short.long() + 2 * beyond.long()
     checked = edge_checked(inputs, moved)
     assert torch.equal(checked, short.long() + 2 * other.long())  # undone
+
+
+def test_a_region_free_network_refines_each_region_without_seeing_the_others(
+        small_phantom_workspace):
+    from dataclasses import replace
+
+    from scorekit.score.inputs import case_inputs
+    from scorekit.score.model import build_network
+    from scorekit.score.refine import predict_probabilities
+
+    case = small_phantom_workspace.cases()[0]
+    config = ModelConfig(regions=case.regions, patch_size=[32] * 3, features=[8, 16, 32],
+                         region_free=True)
+    torch.manual_seed(0)
+    network = build_network(config).eval()
+    assert network.unet.model[0].conv.in_channels == 3  # image, one mask, P: any K
+    inputs = case_inputs(case.image(), case.initial(), config, case.id)
+    both = predict_probabilities(network, inputs, config)
+    alone = replace(inputs, initial=inputs.initial.clone())
+    alone.initial[1] = False
+    assert both.shape == inputs.initial.shape
+    assert torch.allclose(predict_probabilities(network, alone, config)[0], both[0])
+    assert torch.equal(predict_probabilities(network, alone, config)[1], alone.initial[1].float())
+    far = ~band(inputs.initial[0], config.eta + 40)  # beyond any box around region 0's band
+    assert torch.equal(both[0][far], inputs.initial[0][far].float())
+    assert not torch.equal(both[0], inputs.initial[0].float())  # the network ran near it
+
+
+def test_a_regions_box_holds_its_band_and_a_whole_patch_inside_the_volume():
+    from scorekit.score.refine import _box_around
+
+    mask = torch.zeros((40, 30, 20), dtype=torch.bool)
+    mask[1:3, 10:25, 18:20] = True
+    box = _box_around(mask, [8, 8, 32])
+    assert [(s.start, s.stop) for s in box] == [(0, 8), (10, 25), (0, 20)]
+    assert mask[box].sum() == mask.sum()

@@ -298,3 +298,18 @@ def test_a_verdicts_evidence_reloads_the_rated_regions_it_weighed(trained,
     recorded = read_verdict(trained)["agreement"]
     assert np.mean(gains["model"]) == pytest.approx(recorded["model"], abs=1e-5)
     assert len(gains["model"]) == 4
+
+
+def test_a_region_free_model_trains_one_network_for_every_region(small_phantom_workspace,
+                                                                  tmp_path):
+    out = train(small_phantom_workspace.path, tmp_path / "m",
+                TrainOptions(steps=3, lr=1e-3, region_free=True, **TINY), "cpu")
+    network, config = load_model(out)
+    assert config.region_free and config.channels == ["image", "initial:*", "prior"]
+    assert network.unet.model[0].conv.in_channels == 3
+    case = small_phantom_workspace.cases()[0]
+    refined = refine_case(case.image(), case.initial(), network, config, torch.device("cpu"))
+    assert refined.names == case.initial().names
+    with pytest.raises(ScoreKitError, match="region-free"):
+        train(small_phantom_workspace.path, tmp_path / "bg", TrainOptions(
+            steps=1, region_free=True, background_region=True, **TINY), "cpu")
