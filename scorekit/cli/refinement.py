@@ -95,7 +95,9 @@ def _train_arguments(p) -> None:
     p.add_argument("--hold-band", action="store_true",
                    help="regions rated perfect are also held at 0 just outside their masks")
     p.add_argument("--region-free", action="store_true",
-                   help="one network for every region, applied to each region alone")
+                   help="one network for every region, applied to each region alone "
+                        "(measured to lose to the learned gate, and its verdict can be "
+                        "wrong: docs/evaluation.md)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     add_device(p)
     add_json_progress(p)
