@@ -7,7 +7,8 @@ prints per suite and pooled over all of them the mean Dice of each row, the gain
 ``scorekit refine`` applies (``SCORE-default`` on an unrated scan, ``learned-gate+ratings``
 on a rated one) over the initial masks and over prior-only with the paired Wilcoxon p,
 and how often each model's verdict was right (go / no-go against its Dice; the
-refinement it named against the best of the candidates).
+refinement it named against the best of the candidates, and where it lost to the initial
+masks).
 
     python benchmarks/bench_real_suites.py [--quick] [--device auto]
     python benchmarks/bench_real_suites.py --results docs/benchmark/*-quick
@@ -121,11 +122,14 @@ def _print_verdicts(verdicts: list[dict]) -> dict:
     named = [v["use_right"] == "True" for v in verdicts if v.get("use_right") in ("True", "False")]
     false_go = [v for v in verdicts if v["go"] == "True"
                 and float(v["dice"]) < float(v["initial_dice"]) - 0.005]
+    named_lost = [v for v in verdicts if v.get("use_dice")
+                  and float(v["use_dice"]) < float(v["initial_dice"]) - 0.005]
     print(f"verdicts: go / no-go right for {sum(right)} of {len(right)} models; named "
           f"refinement the best (within 0.1 point) for {sum(named)} of {len(named)}; go where "
-          f"the model lost over 0.5 point: {len(false_go)}")
+          f"the model lost over 0.5 point: {len(false_go)}; named refinement lost over 0.5 "
+          f"point: {len(named_lost)}")
     return {"right": sum(right), "named_right": sum(named), "models": len(right),
-            "false_go": len(false_go)}
+            "false_go": len(false_go), "named_lost": len(named_lost)}
 
 
 if __name__ == "__main__":
