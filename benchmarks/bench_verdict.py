@@ -50,8 +50,12 @@ def main(argv=None) -> dict:
     print(f"{'model':<24} {'regions':>7} {'benefit':>8} {'true':>8} {'test':>8}  "
           + "  ".join(RULES))
     for folder in args.results:
+        found = sorted(folder.glob(f"models/*/{args.method}"))
+        if not found or not (folder / "verdicts.csv").is_file():
+            raise SystemExit(f"{folder}: no models/<fold>/{args.method} and verdicts.csv of a "
+                             "scorekit benchmark run with that method")
         outcomes = _test_outcomes(folder, args.method)
-        for model in sorted(folder.glob(f"models/*/{args.method}")):
+        for model in found:
             evidence = _evidence(folder, model, device)
             row = _judge(f"{folder.name}/{model.parent.name}", model, evidence,
                          outcomes[model.parent.name])
