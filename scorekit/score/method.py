@@ -34,6 +34,7 @@ from scorekit.score.trainer import Trainer, TrainingCase
 class ScoreTrainer(Trainer):
     learns_gate = True
     checks_edges = True
+    trains_region_free = True
 
     @classmethod
     def vetoes_with_prior(cls, options) -> bool:

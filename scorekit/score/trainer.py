@@ -135,6 +135,9 @@ def train(workspace: str | os.PathLike, out: str | os.PathLike, options: TrainOp
         raise ScoreKitError(f"unknown ablation '{options.ablation}'; one of "
                             + ", ".join(registry.ABLATIONS))
     registry.load(registry.PRIORS, options.prior, "prior")
+    if options.region_free and not method.trains_region_free:
+        raise ScoreKitError(f"{options.method} trains on every region at once; it has no "
+                            "region-free variant")
     if options.region_free and options.background_region:
         raise ScoreKitError("a region-free model refines each region alone; it cannot also "
                             "learn background as a region")
@@ -362,6 +365,7 @@ class Trainer:
     learns_gate = False  # fits the gate of the prior's corrections to the ratings (gate.py)
     checks_edges = False  # its refinement keeps only changes onto stronger edges (refine.py)
     mask_only = False  # the network sees the masks only (image and prior zeroed)
+    trains_region_free = False  # its step can show the network one region (model.py)
 
     def __init__(self, config: ModelConfig, options: TrainOptions, device, out: Path,
                  group: _ProcessGroup = _ProcessGroup()):

@@ -313,3 +313,6 @@ def test_a_region_free_model_trains_one_network_for_every_region(small_phantom_w
     with pytest.raises(ScoreKitError, match="region-free"):
         train(small_phantom_workspace.path, tmp_path / "bg", TrainOptions(
             steps=1, region_free=True, background_region=True, **TINY), "cpu")
+    with pytest.raises(ScoreKitError, match=r"post-dae .*no region-free variant"):
+        train(small_phantom_workspace.path, tmp_path / "dae", TrainOptions(
+            steps=1, region_free=True, method="post-dae", **TINY), "cpu")
