@@ -107,6 +107,7 @@ BENCHMARK_METHODS = {
     "SCORE-hold-band": {"hold_band": True},
     "SCORE-gated-hold": {"gated_labels": True, "hold_band": True},
     "SCORE-region-free": {"region_free": True},
+    "SCORE-region-free-hold": {"region_free": True, "hold_band": True},
 }
 TABLE1 = ("initial", "prior-only", "rating-guided-prior", LEARNED_GATE, RATED_GATE,
           "Post-DAE", "Post-DAE+Scan", "SCORE", "SCORE-default")
