@@ -17,7 +17,7 @@ the only thing that differs between the variants:
   kind takes its rated direction whatever the kind's entry says (our choice, measured:
   ``docs/evaluation.md``). A kind's entry says where P helps masks of many structures *on
   average*; a mask its rater calls unusable has little to lose (the simulated rater's 0
-  is Dice below 0.70, an open band), and the edge check still undoes a correction that
+  is Dice below 0.80, an open band), and the edge check still undoes a correction that
   lands on a weaker edge. A structure with an entry of its own was judged on its own
   ratings, poor masks included, and keeps that answer.
 
