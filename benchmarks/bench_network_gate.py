@@ -1,13 +1,19 @@
-"""SCORE's network with its changes gated per structure, on the models a benchmark run kept.
+"""SCORE's network applied two other ways, on the models a benchmark run kept.
 
 For every SCORE model in the given ``scorekit benchmark`` output folders (``models/<fold>/
 SCORE``, test workspaces under ``data/``), each test scan is refined by the network as
-``scorekit refine --method model`` does, and again keeping only the changes the model's
-learned gate allows (``gate.gate_directions``: a structure the gate keeps keeps its
-initial mask, one it lets grow keeps only the network's additions, one it lets shrink only
-its removals). Printed per folder and pooled: mean Dice of the initial masks, the network
-and the gated network on the regions the model knows, with the gain over the initial
-masks (regions better / worse, paired Wilcoxon p). Measured, lost (``docs/evaluation.md``).
+``scorekit refine --method model`` does, then:
+
+* **gated**: keeping only the changes the model's learned gate allows
+  (``gate.gate_directions``: a structure the gate keeps keeps its initial mask, one it lets
+  grow keeps only the network's additions, one it lets shrink only its removals);
+* **mirror-averaged** (test-time augmentation): Ŝ averaged with the network's Ŝ for the
+  left-right mirrored scan, lateral regions swapped as training's flip swaps them
+  (``augment.lateral_swap``), mirrored back.
+
+Printed per folder and pooled: mean Dice of the initial masks and of each refinement on
+the regions the model knows, with the gain over the initial masks (regions better /
+worse, paired Wilcoxon p). Both measured, both lost (``docs/evaluation.md``).
 
     python benchmarks/bench_network_gate.py --results DIR [DIR ...]
 """
@@ -21,18 +27,21 @@ from benchcli import bench_parser, gain_over_initial
 
 from scorekit.data.workspace import Workspace
 from scorekit.metrics import dice
+from scorekit.score.augment import lateral_swap
 from scorekit.score.gate import gate_directions, region_brightness
 from scorekit.score.inputs import case_inputs
 from scorekit.score.model import load_model
 from scorekit.score.refine import (
     index_of,
+    network_input,
     on_image_grid,
     onto_scan,
     predict_probabilities,
     refined_labels,
+    windowed_probabilities,
 )
 
-ROWS = ("initial", "network", "network, gated")
+ROWS = ("initial", "network", "network, gated", "network, mirror-averaged")
 
 
 def main(argv=None) -> dict:
@@ -61,12 +70,16 @@ def _folder_scores(out: Path, device: str) -> dict[str, list[float]]:
             image, reference = case.image(), case.reference()
             initial = on_image_grid(case.initial(), image, case.id)
             inputs = case_inputs(image, initial, config, case.id)
-            labels = refined_labels(predict_probabilities(network, inputs, config), inputs,
-                                    config)
+            probabilities = predict_probabilities(network, inputs, config)
+            labels = refined_labels(probabilities, inputs, config)
+            mirrored = refined_labels(_mirror_averaged(probabilities, network, inputs, config),
+                                      inputs, config)
             results = {"initial": initial,
                        "network": onto_scan(initial, labels, inputs, config.regions),
                        "network, gated": onto_scan(initial, _gated(labels, inputs, config),
-                                                   inputs, config.regions)}
+                                                   inputs, config.regions),
+                       "network, mirror-averaged": onto_scan(initial, mirrored, inputs,
+                                                             config.regions)}
             for name in set(reference.names) & set(config.regions) & set(initial.names):
                 truth = reference.mask(name)
                 for row, result in results.items():
@@ -90,13 +103,22 @@ def _gated(labels: torch.Tensor, inputs, config) -> torch.Tensor:
     return gated
 
 
+def _mirror_averaged(probabilities: torch.Tensor, network, inputs, config) -> torch.Tensor:
+    """``probabilities`` (the network's Ŝ) averaged with its Ŝ for the mirrored scan."""
+    swap = lateral_swap(config.regions)
+    x = network_input(inputs.image.flip(-1), inputs.initial.flip(-1)[swap],
+                      inputs.prior.flip(-1), config)
+    mirrored = windowed_probabilities(network, x, config, overlap=0.25, sw_batch_size=4)
+    return (probabilities + mirrored[swap].flip(-1)) / 2
+
+
 def _print(name: str, scores: dict[str, list[float]]) -> dict:
     print(f"== {name} ({len(scores['initial'])} regions): mean Dice; vs initial")
     figures = {}
     for row in ROWS:
         versus = gain_over_initial(scores["initial"], scores[row])
         figures[row] = versus
-        print(f"{row:<16} {versus['SCORE']:.4f} | {100 * versus['gain']:+.2f} "
+        print(f"{row:<24} {versus['SCORE']:.4f} | {100 * versus['gain']:+.2f} "
               f"({versus['better']}+/{versus['worse']}-, p {versus['p']:.2g})")
     return figures
 

@@ -15,8 +15,12 @@ sign is the true change's (regions whose Dice moved by more than 0.1 point).
 
 A rule that knows the truth on the evidence is right only as often as the evidence
 resembles the test scans: this bounds what a better rating measure could win.
+``--regions FILE`` writes every evidence region (its fold, case, rating, the shares of its
+initial volume the model added and removed, benefit, true Dice change) as CSV, for other
+readings of the ratings to be weighed against the same evidence.
 
     python benchmarks/bench_verdict.py --results DIR [DIR ...] [--method SCORE-region-free]
+        [--regions evidence.csv]
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import numpy as np
 from benchcli import bench_parser
 from scipy.stats import spearmanr
 
+from scorekit.data.atomic import write_csv_atomic
 from scorekit.metrics import dice
 from scorekit.score.gate import benefit, volume_changes
 from scorekit.score.refine import predict_probabilities, refined_labels
@@ -35,6 +40,8 @@ from scorekit.score.trainer import verdict_evidence
 from scorekit.score.verdict import SUPPORT_REASON, lower_bound, read_verdict
 
 RULES = ("recorded", "truth, 2 SE", "truth, mean")
+REGION_COLUMNS = ["fold", "case", "region", "quality", "error", "added", "removed", "benefit",
+                  "dice_change"]
 MOVED = 0.001  # a region's Dice change that counts for the sign agreement
 
 
@@ -44,6 +51,8 @@ def main(argv=None) -> dict:
                         help="scorekit benchmark output folders with models/ and data/")
     parser.add_argument("--method", default="SCORE",
                         help="the trained benchmark method whose models are judged")
+    parser.add_argument("--regions", type=Path,
+                        help="also write every evidence region to this CSV file")
     args = parser.parse_args(argv)
     device = args.device if args.device != "auto" else "cpu"
     models, regions = [], []
@@ -57,10 +66,11 @@ def main(argv=None) -> dict:
         outcomes = _test_outcomes(folder, args.method)
         for model in found:
             evidence = _evidence(folder, model, device)
-            row = _judge(f"{folder.name}/{model.parent.name}", model, evidence,
-                         outcomes[model.parent.name])
-            models.append(row)
-            regions += evidence
+            name = f"{folder.name}/{model.parent.name}"
+            models.append(_judge(name, model, evidence, outcomes[model.parent.name]))
+            regions += [row | {"fold": name} for row in evidence]
+    if args.regions:
+        write_csv_atomic(args.regions, regions, REGION_COLUMNS)
     return _print_totals(models, regions)
 
 
@@ -71,8 +81,9 @@ def _test_outcomes(folder: Path, method: str) -> dict[str, float]:
                 for v in csv.DictReader(handle) if v["method"] == method}
 
 
-def _evidence(folder: Path, model: Path, device: str) -> list[tuple[float, float]]:
-    """(rating benefit, true Dice change) of each rated region the verdict weighed."""
+def _evidence(folder: Path, model: Path, device: str) -> list[dict]:
+    """Each rated region the verdict weighed: its rating, the model's change (shares of the
+    initial volume), the rating benefit of that change and its true Dice change."""
     workspace = folder / "data" / model.parent.name / "training"
     if not workspace.is_dir():  # the phantom suite: one training workspace
         workspace = folder / "data" / "training"
@@ -92,16 +103,17 @@ def _evidence(folder: Path, model: Path, device: str) -> list[tuple[float, float
             truth = case.reference[k].cpu().numpy()
             change = (dice((labels == k + 1).cpu().numpy(), truth)
                       - dice(mask.cpu().numpy(), truth))
-            pairs += [(benefit(*changes[k], int(q[k]), int(l_[k])), change)
-                      for q, l_ in case.rating_sets]
+            pairs += [{"case": case.id, "region": config.regions[k], "quality": int(q[k]),
+                       "error": int(l_[k]), "added": changes[k][0], "removed": changes[k][1],
+                       "benefit": benefit(*changes[k], int(q[k]), int(l_[k])),
+                       "dice_change": change} for q, l_ in case.rating_sets]
     return pairs
 
 
-def _judge(name: str, model: Path, evidence: list[tuple[float, float]],
-           test_change: float) -> dict:
+def _judge(name: str, model: Path, evidence: list[dict], test_change: float) -> dict:
     verdict = read_verdict(model)
     others_hold = not [r for r in verdict["reasons"] if not r.startswith(SUPPORT_REASON)]
-    gains, truth = zip(*evidence)
+    gains, truth = _benefit_and_truth(evidence)
     go = {"recorded": verdict["go"],
           "truth, 2 SE": others_hold and lower_bound(truth) > 0,
           "truth, mean": others_hold and float(np.mean(truth)) > 0}
@@ -111,13 +123,18 @@ def _judge(name: str, model: Path, evidence: list[tuple[float, float]],
     return {"model": name, "test_change": test_change, "go": go}
 
 
-def _print_totals(models: list[dict], regions: list[tuple[float, float]]) -> dict:
+def _benefit_and_truth(regions: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    return (np.array([r["benefit"] for r in regions]),
+            np.array([r["dice_change"] for r in regions]))
+
+
+def _print_totals(models: list[dict], regions: list[dict]) -> dict:
     figures = {}
     for rule in RULES:
         right = sum(m["go"][rule] == (m["test_change"] > 0) for m in models)
         figures[rule] = right
         print(f"{rule}: right for {right} of {len(models)} models")
-    gains, truth = map(np.asarray, zip(*regions))
+    gains, truth = _benefit_and_truth(regions)
     moved = np.abs(truth) > MOVED
     figures["sign_agreement"] = float(np.mean((gains[moved] > 0) == (truth[moved] > 0)))
     figures["spearman"] = float(spearmanr(gains, truth)[0])

@@ -73,11 +73,13 @@ def predict_probabilities(network: torch.nn.Module, inputs: CaseInputs, config: 
     if config.region_free:
         return _each_region_probabilities(network, inputs, config, overlap, sw_batch_size)
     x = network_input(inputs.image, inputs.initial, inputs.prior, config)
-    return _windowed_probabilities(network, x, config, overlap, sw_batch_size)
+    return windowed_probabilities(network, x, config, overlap, sw_batch_size)
 
 
-def _windowed_probabilities(network: torch.nn.Module, x: torch.Tensor, config: ModelConfig,
-                            overlap: float, sw_batch_size: int) -> torch.Tensor:
+@torch.no_grad()
+def windowed_probabilities(network: torch.nn.Module, x: torch.Tensor, config: ModelConfig,
+                           overlap: float, sw_batch_size: int) -> torch.Tensor:
+    """Ŝ for one network input ``x`` (:func:`network_input`), patch by patch."""
     with autocast(x.device):
         logits = sliding_window_inference(x, tuple(config.patch_size), sw_batch_size, network,
                                           overlap=overlap, mode="gaussian")
@@ -95,8 +97,8 @@ def _each_region_probabilities(network: torch.nn.Module, inputs: CaseInputs,
             continue
         box = (slice(None), *_box_around(band(mask, config.eta), config.patch_size))
         x = network_input(inputs.image[box], mask[None][box], inputs.prior[box], config)
-        probabilities[k][box[1:]] = _windowed_probabilities(network, x, config, overlap,
-                                                            sw_batch_size)[0]
+        probabilities[k][box[1:]] = windowed_probabilities(network, x, config, overlap,
+                                                           sw_batch_size)[0]
     return probabilities
 
 
