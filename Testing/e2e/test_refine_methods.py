@@ -70,8 +70,10 @@ def test_only_a_clear_margin_of_rating_support_names_a_refinement():
     assert name_best(gains, model_go=False)["use"] == "prior-only"  # a no-go model never
     assert name_best({"initial": initial, "model": noisy}, True)["use"] == "initial"
     assert decide([1.0], [0.9], [True], [0.0], False, clear)["go"]
-    no_support = decide([1.0], [0.9], [True], [0.0], False, noisy)
+    no_support = decide([1.0], [0.9], [True], [0.0], False, noisy, "the training case")
     assert not no_support["go"] and "do not clearly support" in no_support["reasons"][0]
+    assert "over 4 rated regions of the training case" in no_support["reasons"][0]
+    assert no_support["support"] == "4 rated regions of the training case"
 
 
 def test_models_made_before_choices_refine_with_their_network():

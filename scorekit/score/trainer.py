@@ -596,9 +596,13 @@ class Trainer:
                 moved, kept = direction_checks(crop.initial, refined, q, l_)
                 right += moved
                 stable += kept
-        gains = rating_agreement(support_cases(cases, all_cases), network, config, predicted)
+        weighed = support_cases(cases, all_cases)
+        scope = ("the training case" if in_sample else "the held-out cases" if weighed is cases
+                 else f"every rated case (the held-out ones hold fewer than "
+                      f"{MIN_SUPPORT_RATINGS})")
+        gains = rating_agreement(weighed, network, config, predicted)
         verdict = decide(losses_initial, losses_refined, right, stable, in_sample,
-                         gains["model"])
+                         gains["model"], scope)
         verdict.update(name_best(gains, verdict["go"]))
         config.training["verdict"] = verdict
         save_model(self.out, network, config)

@@ -14,7 +14,9 @@ rating-only criteria:
    its volume on average.
 4. **Support**: the mean benefit of its changes (how well each region's change matches
    what its rating asks, ``gate.py``) exceeds 0 by ``RATING_EVIDENCE_SE`` standard errors
-   (over every rated case where the held-out ones hold fewer than ten rated regions).
+   (over every rated case where the held-out ones hold fewer than ten rated regions; the
+   verdict says how many regions of which cases it weighed: on the real suites five of
+   the six wrong verdicts were weighed on two to five regions of a single training scan).
    Without it, on the head-and-neck scans every model was *go* while its network lost 0.6
    to 2.5 Dice points: the first three pass a network that moves about the right volume
    the right way, in the wrong place.
@@ -73,9 +75,12 @@ def direction_checks(initial: torch.Tensor, refined: torch.Tensor, quality: torc
 
 
 def decide(losses_initial: list[float], losses_refined: list[float], right: list[bool],
-           stable: list[float], in_sample: bool, gains: list[float] | None = None) -> dict:
+           stable: list[float], in_sample: bool, gains: list[float] | None = None,
+           support_scope: str = "the held-out cases") -> dict:
     """The verdict record from the gathered figures (see module doc); ``gains``: the
-    benefit of the model's change to every rated region (``gate.py``)."""
+    benefit of the model's change to every rated region (``gate.py``) of ``support_scope``
+    (which cases they are, said with the count: two or five regions of one training scan
+    decide less than seventy held-out ones)."""
     loss_initial, loss_refined = float(np.mean(losses_initial)), float(np.mean(losses_refined))
     wrong = 1.0 - float(np.mean(right)) if right else 0.0
     change = float(np.mean(stable)) if stable else 0.0
@@ -87,15 +92,17 @@ def decide(losses_initial: list[float], losses_refined: list[float], right: list
                        "rating")
     if change > STABLE_CHANGE:
         reasons.append(f"regions rated perfect change by {change:.1%} on average")
+    support = f"{len(gains)} rated regions of {support_scope}" if gains is not None else None
     if gains is not None and lower_bound(gains) <= 0:
         reasons.append(f"{SUPPORT_REASON} (mean benefit "
-                       f"{float(np.mean(gains)) if gains else 0.0:+.4f}, not "
+                       f"{float(np.mean(gains)) if gains else 0.0:+.4f} over {support}, not "
                        f"{RATING_EVIDENCE_SE:g} standard errors above 0)")
     return {"go": not reasons, "reasons": reasons,
             "cases": "training case (a single rated case)" if in_sample
             else "held-out rated cases",
             "loss_initial": round(loss_initial, 5), "loss_refined": round(loss_refined, 5),
-            "wrong_direction": round(wrong, 4), "perfect_change": round(change, 4)}
+            "wrong_direction": round(wrong, 4), "perfect_change": round(change, 4)} | (
+                {"support": support} if support else {})
 
 
 def lower_bound(values, standard_errors: float = RATING_EVIDENCE_SE) -> float:

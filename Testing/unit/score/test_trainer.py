@@ -295,9 +295,11 @@ def test_a_verdicts_evidence_reloads_the_rated_regions_it_weighed(trained,
     assert sorted(c.id for c in cases) == sorted(c.id for c in small_phantom_workspace.cases())
     assert all(c.reference is not None for c in cases)
     gains = rating_agreement(cases, network, config)
-    recorded = read_verdict(trained)["agreement"]
-    assert np.mean(gains["model"]) == pytest.approx(recorded["model"], abs=1e-5)
+    verdict = read_verdict(trained)
+    assert np.mean(gains["model"]) == pytest.approx(verdict["agreement"]["model"], abs=1e-5)
     assert len(gains["model"]) == 4
+    assert verdict["support"] == ("4 rated regions of every rated case (the held-out ones "
+                                  "hold fewer than 10)")
 
 
 def test_a_region_free_model_trains_one_network_for_every_region(small_phantom_workspace,
