@@ -9,11 +9,15 @@ SCORE``, test workspaces under ``data/``), each test scan is refined by the netw
   grow keeps only the network's additions, one it lets shrink only its removals);
 * **mirror-averaged** (test-time augmentation): Ŝ averaged with the network's Ŝ for the
   left-right mirrored scan, lateral regions swapped as training's flip swaps them
-  (``augment.lateral_swap``), mirrored back.
+  (``augment.lateral_swap``), mirrored back;
+* **where the scan's ratings ask**: keeping only the changes the test scan's own ratings
+  (the simulated rater's, stored in the test workspace) ask for, as ``rating-guided-prior``
+  reads them (``prior_refine.rated_directions``: a region rated at quality 3 or below grows
+  where rated *under*, shrinks where *over*, both where *both*; others keep their mask).
 
 Printed per folder and pooled: mean Dice of the initial masks and of each refinement on
 the regions the model knows, with the gain over the initial masks (regions better /
-worse, paired Wilcoxon p). Both measured, both lost (``docs/evaluation.md``).
+worse, paired Wilcoxon p). All measured, all lost (``docs/evaluation.md``).
 
     python benchmarks/bench_network_gate.py --results DIR [DIR ...]
 """
@@ -31,6 +35,7 @@ from scorekit.score.augment import lateral_swap
 from scorekit.score.gate import gate_directions, region_brightness
 from scorekit.score.inputs import case_inputs
 from scorekit.score.model import load_model
+from scorekit.score.prior_refine import rated_directions
 from scorekit.score.refine import (
     index_of,
     network_input,
@@ -41,7 +46,8 @@ from scorekit.score.refine import (
     windowed_probabilities,
 )
 
-ROWS = ("initial", "network", "network, gated", "network, mirror-averaged")
+ROWS = ("initial", "network", "network, gated", "network, mirror-averaged",
+        "network, where the scan's ratings ask")
 
 
 def main(argv=None) -> dict:
@@ -66,41 +72,68 @@ def _folder_scores(out: Path, device: str) -> dict[str, list[float]]:
         network, config = load_model(model, device if device != "auto" else "cpu")
         fold = out / "data" / model.parent.name
         tests = [fold / "test"] if fold.is_dir() else sorted((out / "data").glob("test-*"))
-        for case in (c for path in tests for c in Workspace(path).cases()):
-            image, reference = case.image(), case.reference()
-            initial = on_image_grid(case.initial(), image, case.id)
-            inputs = case_inputs(image, initial, config, case.id)
-            probabilities = predict_probabilities(network, inputs, config)
-            labels = refined_labels(probabilities, inputs, config)
-            mirrored = refined_labels(_mirror_averaged(probabilities, network, inputs, config),
-                                      inputs, config)
-            results = {"initial": initial,
-                       "network": onto_scan(initial, labels, inputs, config.regions),
-                       "network, gated": onto_scan(initial, _gated(labels, inputs, config),
-                                                   inputs, config.regions),
-                       "network, mirror-averaged": onto_scan(initial, mirrored, inputs,
-                                                             config.regions)}
-            for name in set(reference.names) & set(config.regions) & set(initial.names):
-                truth = reference.mask(name)
-                for row, result in results.items():
-                    scores[row].append(dice(result.mask(name), truth))
+        for path in tests:
+            _score_workspace(Workspace(path), network, config, scores)
     return scores
 
 
-def _gated(labels: torch.Tensor, inputs, config) -> torch.Tensor:
-    """``labels`` with each region's additions (removals) undone where its structure's
-    gate entry does not let it grow (shrink)."""
+def _score_workspace(workspace: Workspace, network, config, scores: dict) -> None:
+    for case in workspace.cases():
+        image, reference = case.image(), case.reference()
+        initial = on_image_grid(case.initial(), image, case.id)
+        inputs = case_inputs(image, initial, config, case.id)
+        probabilities = predict_probabilities(network, inputs, config)
+        labels = refined_labels(probabilities, inputs, config)
+        mirrored = refined_labels(_mirror_averaged(probabilities, network, inputs, config),
+                                  inputs, config)
+        grow, shrink = _rated_directions(workspace.ratings.all(case.id), config.regions,
+                                         case.id)
+        results = {"initial": initial,
+                   "network": labels,
+                   "network, gated": _kept(labels, inputs.initial,
+                                           *_gate_directions(inputs, config)),
+                   "network, mirror-averaged": mirrored,
+                   "network, where the scan's ratings ask": _kept(
+                       labels, inputs.initial, grow, shrink)}
+        results = {row: result if row == "initial" else
+                   onto_scan(initial, result, inputs, config.regions)
+                   for row, result in results.items()}
+        for name in set(reference.names) & set(config.regions) & set(initial.names):
+            truth = reference.mask(name)
+            for row, result in results.items():
+                scores[row].append(dice(result.mask(name), truth))
+
+
+def _gate_directions(inputs, config) -> tuple[list[bool], list[bool]]:
+    """(grow, shrink) per region as the model's learned gate allows."""
     bright = region_brightness(inputs.image, inputs.initial, inputs.grid.spacing_zyx,
                                config.intensity_window)
-    grow, shrink = gate_directions(config.gate, config.regions, bright)
-    before = index_of(inputs.initial)
-    gated = labels.clone()
-    for k, mask in enumerate(inputs.initial):
+    return gate_directions(config.gate, config.regions, bright)
+
+
+def _rated_directions(ratings, regions: list[str], case: str
+                      ) -> tuple[list[bool], list[bool]]:
+    """(grow, shrink) per region as the scan's ratings ask (``rated_directions``); a region
+    the scan lacks, and so no rating names, keeps its (empty) mask."""
+    rated = [r for r in regions if r in {rating.region for rating in ratings}]
+    asked = rated_directions(ratings, rated, case)
+    grow = dict(zip(rated, asked.grow.tolist()))
+    shrink = dict(zip(rated, asked.shrink.tolist()))
+    return [grow.get(r, False) for r in regions], [shrink.get(r, False) for r in regions]
+
+
+def _kept(labels: torch.Tensor, initial: torch.Tensor, grow: list[bool], shrink: list[bool]
+          ) -> torch.Tensor:
+    """``labels`` with each region's additions (removals) undone where it may not grow
+    (shrink)."""
+    before = index_of(initial)
+    kept = labels.clone()
+    for k, mask in enumerate(initial):
         mine = labels == k + 1
         undone = (mine & ~mask if not grow[k] else torch.zeros_like(mask)) | (
             mask & ~mine if not shrink[k] else torch.zeros_like(mask))
-        gated[undone] = before[undone]
-    return gated
+        kept[undone] = before[undone]
+    return kept
 
 
 def _mirror_averaged(probabilities: torch.Tensor, network, inputs, config) -> torch.Tensor:
@@ -118,7 +151,7 @@ def _print(name: str, scores: dict[str, list[float]]) -> dict:
     for row in ROWS:
         versus = gain_over_initial(scores["initial"], scores[row])
         figures[row] = versus
-        print(f"{row:<24} {versus['SCORE']:.4f} | {100 * versus['gain']:+.2f} "
+        print(f"{row:<38} {versus['SCORE']:.4f} | {100 * versus['gain']:+.2f} "
               f"({versus['better']}+/{versus['worse']}-, p {versus['p']:.2g})")
     return figures
 
