@@ -1,4 +1,4 @@
-"""SCORE's network applied two other ways, on the models a benchmark run kept.
+"""SCORE's network applied three other ways, on the models a benchmark run kept.
 
 For every SCORE model in the given ``scorekit benchmark`` output folders (``models/<fold>/
 SCORE``, test workspaces under ``data/``), each test scan is refined by the network as

@@ -97,12 +97,14 @@ def decide(losses_initial: list[float], losses_refined: list[float], right: list
         reasons.append(f"{SUPPORT_REASON} (mean benefit "
                        f"{float(np.mean(gains)) if gains else 0.0:+.4f} over {support}, not "
                        f"{RATING_EVIDENCE_SE:g} standard errors above 0)")
-    return {"go": not reasons, "reasons": reasons,
-            "cases": "training case (a single rated case)" if in_sample
-            else "held-out rated cases",
-            "loss_initial": round(loss_initial, 5), "loss_refined": round(loss_refined, 5),
-            "wrong_direction": round(wrong, 4), "perfect_change": round(change, 4)} | (
-                {"support": support} if support else {})
+    verdict = {"go": not reasons, "reasons": reasons,
+               "cases": "training case (a single rated case)" if in_sample
+               else "held-out rated cases",
+               "loss_initial": round(loss_initial, 5), "loss_refined": round(loss_refined, 5),
+               "wrong_direction": round(wrong, 4), "perfect_change": round(change, 4)}
+    if support:
+        verdict["support"] = support
+    return verdict
 
 
 def lower_bound(values, standard_errors: float = RATING_EVIDENCE_SE) -> float:
