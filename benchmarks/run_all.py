@@ -25,6 +25,7 @@ import bench_ratings
 import bench_real_suites
 import bench_refine
 import bench_seeds
+import bench_separability
 import bench_slicer_refine
 import bench_stab
 import bench_threshold_engine
@@ -65,6 +66,7 @@ def main() -> None:
                # the rating store at its stated scale, 10⁶ ratings, even in --quick
                "ratings": bench_ratings.main(["--device", args.device]),
                "gate": bench_gate.main([*common, *REAL_DATA]),
+               "separability": bench_separability.main([*common, *REAL_DATA]),
                "native_ct": bench_native_ct.main(common),
                "real_suites": bench_real_suites.main(common)}
     if args.json:
