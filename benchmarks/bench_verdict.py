@@ -7,7 +7,8 @@ rated from), the rated regions its verdict's support criterion weighed
 (``trainer.verdict_evidence``) are refined by the model again, and each region's rating
 benefit (``gate.benefit``: what the verdict sees) is set beside its true Dice change
 (what the verdict stands for). Printed per model: the recorded verdict, whether the
-model's mean Dice rose on its test scans (``verdicts.csv``), and the verdict a support
+model's mean Dice rose on its test scans (``verdicts.csv``), the verdict with the ratings'
+mean benefit above 0 instead of two standard errors above it, and the verdict a support
 criterion would give that knew the true Dice change of those regions — two standard errors
 above 0 (the shipped rule, fed the truth) or a mean above 0 — with the other three criteria
 as recorded. Then how often each is right, and over all regions how often the benefit's
@@ -39,7 +40,7 @@ from scorekit.score.refine import predict_probabilities, refined_labels
 from scorekit.score.trainer import verdict_evidence
 from scorekit.score.verdict import SUPPORT_REASON, lower_bound, read_verdict
 
-RULES = ("recorded", "truth, 2 SE", "truth, mean")
+RULES = ("recorded", "ratings, mean", "truth, 2 SE", "truth, mean")
 REGION_COLUMNS = ["fold", "case", "region", "quality", "error", "added", "removed", "benefit",
                   "dice_change"]
 MOVED = 0.001  # a region's Dice change that counts for the sign agreement
@@ -115,10 +116,11 @@ def _judge(name: str, model: Path, evidence: list[dict], test_change: float) -> 
     others_hold = not [r for r in verdict["reasons"] if not r.startswith(SUPPORT_REASON)]
     gains, truth = _benefit_and_truth(evidence)
     go = {"recorded": verdict["go"],
+          "ratings, mean": others_hold and float(np.mean(gains)) > 0,
           "truth, 2 SE": others_hold and lower_bound(truth) > 0,
           "truth, mean": others_hold and float(np.mean(truth)) > 0}
     print(f"{name:<24} {len(gains):>7} {np.mean(gains):+8.4f} {np.mean(truth):+8.4f} "
-          f"{test_change:+8.4f}  " + "  ".join(f"{'go' if go[r] else 'no-go':<11}"
+          f"{test_change:+8.4f}  " + "  ".join(f"{'go' if go[r] else 'no-go':<{len(r)}}"
                                                for r in RULES))
     return {"model": name, "test_change": test_change, "go": go}
 
