@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
+from scipy import ndimage
 
 from scorekit.cli import main
 from scorekit.data.labelmap import LabelMap
 from scorekit.data.labels import read_labelmap
 from scorekit.errors import ScoreKitError
-from scorekit.score.model import ModelConfig, load_model
+from scorekit.score.inputs import case_inputs
+from scorekit.score.model import ModelConfig, build_network, load_model
 from scorekit.score.morphology import band
-from scorekit.score.refine import edge_checked, labels_from_probabilities, refine_case
+from scorekit.score.refine import (
+    _box_around,
+    edge_checked,
+    labels_from_probabilities,
+    predict_probabilities,
+    refine_case,
+)
 
 
 def test_overlapping_channels_go_to_the_most_probable_region():
@@ -130,12 +140,6 @@ def test_the_edge_check_keeps_a_change_onto_the_organs_edge_and_undoes_one_off_i
 
 def test_a_region_free_network_refines_each_region_without_seeing_the_others(
         small_phantom_workspace):
-    from dataclasses import replace
-
-    from scorekit.score.inputs import case_inputs
-    from scorekit.score.model import build_network
-    from scorekit.score.refine import predict_probabilities
-
     case = small_phantom_workspace.cases()[0]
     config = ModelConfig(regions=case.regions, patch_size=[32] * 3, features=[8, 16, 32],
                          region_free=True)
@@ -151,8 +155,6 @@ def test_a_region_free_network_refines_each_region_without_seeing_the_others(
     assert torch.allclose(without_the_other[0], both[0])
     assert torch.equal(without_the_other[1], alone.initial[1].float())
     # beyond any box around region 0's band (a patch past it, in voxels along each axis)
-    from scipy import ndimage
-
     far = torch.from_numpy(ndimage.distance_transform_cdt(
         ~inputs.initial[0].numpy(), metric="chessboard") > config.eta + 32)
     assert far.any()
@@ -161,8 +163,6 @@ def test_a_region_free_network_refines_each_region_without_seeing_the_others(
 
 
 def test_a_regions_box_holds_its_band_and_a_whole_patch_inside_the_volume():
-    from scorekit.score.refine import _box_around
-
     mask = torch.zeros((40, 30, 20), dtype=torch.bool)
     mask[1:3, 10:25, 18:20] = True
     box = _box_around(mask, [8, 8, 32])
