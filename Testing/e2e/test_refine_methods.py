@@ -70,10 +70,20 @@ def test_only_a_clear_margin_of_rating_support_names_a_refinement():
     assert name_best(gains, model_go=False)["use"] == "prior-only"  # a no-go model never
     assert name_best({"initial": initial, "model": noisy}, True)["use"] == "initial"
     assert decide([1.0], [0.9], [True], [0.0], False, clear)["go"]
-    no_support = decide([1.0], [0.9], [True], [0.0], False, noisy, "the training case")
+
+
+def test_the_verdict_asks_most_rated_regions_to_change_as_rated():
+    """The median benefit, not the mean: one region that gains much does not carry many
+    that lose a little, nor does one that loses much sink many that gain."""
+    one_big_win, one_big_loss = [0.3, -0.01, -0.02, -0.01], [-0.3, 0.01, 0.02, 0.01]
+    no_support = decide([1.0], [0.9], [True], [0.0], False, one_big_win, "the training case")
     assert not no_support["go"] and "do not clearly support" in no_support["reasons"][0]
-    assert "over 4 rated regions of the training case" in no_support["reasons"][0]
+    assert "median benefit -0.0100 over 4 rated regions of the training case" in \
+        no_support["reasons"][0]
     assert no_support["support"] == "4 rated regions of the training case"
+    assert decide([1.0], [0.9], [True], [0.0], False, one_big_loss)["go"]
+    assert not decide([1.0], [0.9], [True], [0.0], False, [0.0, 0.0, 0.05])["go"]  # most kept
+    assert not decide([1.0], [0.9], [True], [0.0], False, [])["go"]
 
 
 def test_models_made_before_choices_refine_with_their_network():
