@@ -7,12 +7,14 @@ rated from), the rated regions its verdict's support criterion weighed
 (``trainer.verdict_evidence``) are refined by the model again, and each region's rating
 benefit (``gate.benefit``: what the verdict sees) is set beside its true Dice change
 (what the verdict stands for). Printed per model: the recorded verdict, whether the
-model's mean Dice rose on its test scans (``verdicts.csv``), the verdict with the ratings'
-mean benefit above 0 instead of two standard errors above it, and the verdict a support
-criterion would give that knew the true Dice change of those regions — two standard errors
-above 0 (the shipped rule, fed the truth) or a mean above 0 — with the other three criteria
-as recorded. Then how often each is right, and over all regions how often the benefit's
-sign is the true change's (regions whose Dice moved by more than 0.1 point).
+model's mean Dice rose on its test scans (``verdicts.csv``), and the verdict each support
+criterion of ``SUPPORT_RULES`` would give, with the other three criteria as recorded: on
+the ratings' benefit the shipped rule (``verdict.supported``), the median alone, the mean
+two standard errors above 0 (the rule before) or a bare mean above 0, and, knowing the
+true Dice change of those regions, some of the same readings of the truth. Then how often
+each is right and how often it says *go* on a model that lost over half a point, and over
+all regions how often the benefit's sign is the true change's (regions whose Dice moved by
+more than 0.1 point).
 
 A rule that knows the truth on the evidence is right only as often as the evidence
 resembles the test scans: this bounds what a better rating measure could win.
@@ -38,9 +40,23 @@ from scorekit.metrics import dice
 from scorekit.score.gate import benefit, volume_changes
 from scorekit.score.refine import predict_probabilities, refined_labels
 from scorekit.score.trainer import verdict_evidence
-from scorekit.score.verdict import SUPPORT_REASON, lower_bound, read_verdict
+from scorekit.score.verdict import SUPPORT_REASON, lower_bound, read_verdict, supported
 
-RULES = ("recorded", "ratings, mean", "truth, 2 SE", "truth, mean")
+# Support criteria a verdict could apply to the evidence: on the ratings' benefit (the
+# shipped one, the median with the mean two standard errors above 0 for one or two regions;
+# the median alone; the two-standard-error mean it replaced; a bare mean) or, as a bound on
+# any reading of the ratings, on the regions' true Dice change.
+SUPPORT_RULES = {
+    "ratings, shipped": lambda gains, truth: supported(gains),
+    "ratings, median": lambda gains, truth: float(np.median(gains)) > 0,
+    "ratings, 2 SE": lambda gains, truth: lower_bound(gains) > 0,
+    "ratings, mean": lambda gains, truth: float(np.mean(gains)) > 0,
+    "truth, shipped": lambda gains, truth: supported(truth),
+    "truth, 2 SE": lambda gains, truth: lower_bound(truth) > 0,
+    "truth, mean": lambda gains, truth: float(np.mean(truth)) > 0,
+}
+RULES = ("recorded", *SUPPORT_RULES)
+LOSS = 0.005  # a test Dice loss a go must never meet (half a point)
 REGION_COLUMNS = ["fold", "case", "region", "quality", "error", "added", "removed", "benefit",
                   "dice_change"]
 MOVED = 0.001  # a region's Dice change that counts for the sign agreement
@@ -115,10 +131,8 @@ def _judge(name: str, model: Path, evidence: list[dict], test_change: float) -> 
     verdict = read_verdict(model)
     others_hold = not [r for r in verdict["reasons"] if not r.startswith(SUPPORT_REASON)]
     gains, truth = _benefit_and_truth(evidence)
-    go = {"recorded": verdict["go"],
-          "ratings, mean": others_hold and float(np.mean(gains)) > 0,
-          "truth, 2 SE": others_hold and lower_bound(truth) > 0,
-          "truth, mean": others_hold and float(np.mean(truth)) > 0}
+    go = {"recorded": verdict["go"]} | {
+        rule: others_hold and bool(holds(gains, truth)) for rule, holds in SUPPORT_RULES.items()}
     print(f"{name:<24} {len(gains):>7} {np.mean(gains):+8.4f} {np.mean(truth):+8.4f} "
           f"{test_change:+8.4f}  " + "  ".join(f"{'go' if go[r] else 'no-go':<{len(r)}}"
                                                for r in RULES))
@@ -134,8 +148,10 @@ def _print_totals(models: list[dict], regions: list[dict]) -> dict:
     figures = {}
     for rule in RULES:
         right = sum(m["go"][rule] == (m["test_change"] > 0) for m in models)
+        wrong_go = sum(m["go"][rule] and m["test_change"] < -LOSS for m in models)
         figures[rule] = right
-        print(f"{rule}: right for {right} of {len(models)} models")
+        print(f"{rule}: right for {right} of {len(models)} models, go on {wrong_go} that "
+              f"lost over {100 * LOSS:g} point")
     gains, truth = _benefit_and_truth(regions)
     moved = np.abs(truth) > MOVED
     figures["sign_agreement"] = float(np.mean((gains[moved] > 0) == (truth[moved] > 0)))

@@ -84,6 +84,10 @@ def test_the_verdict_asks_most_rated_regions_to_change_as_rated():
     assert decide([1.0], [0.9], [True], [0.0], False, one_big_loss)["go"]
     assert not decide([1.0], [0.9], [True], [0.0], False, [0.0, 0.0, 0.05])["go"]  # most kept
     assert not decide([1.0], [0.9], [True], [0.0], False, [])["go"]
+    two = decide([1.0], [0.9], [True], [0.0], False, [0.04, -0.01])  # a median of two: a mean
+    assert not two["go"] and "mean benefit +0.0150 over 2 rated regions" in two["reasons"][0]
+    assert "2 standard errors above 0" in two["reasons"][0]
+    assert decide([1.0], [0.9], [True], [0.0], False, [0.02, 0.025])["go"]
 
 
 def test_models_made_before_choices_refine_with_their_network():

@@ -215,7 +215,7 @@ class _ProcessGroup:
 
 
 # Rated regions the verdict's support criterion needs on the held-out cases; with fewer
-# (a 6-case workspace holds out one case: two regions, no standard error worth the name)
+# (a 6-case workspace holds out one case: two regions, too few to judge a model by)
 # it counts every rated case.
 MIN_SUPPORT_RATINGS = 10
 
