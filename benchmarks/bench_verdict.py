@@ -7,14 +7,14 @@ rated from), the rated regions its verdict's support criterion weighed
 (``trainer.verdict_evidence``) are refined by the model again, and each region's rating
 benefit (``gate.benefit``: what the verdict sees) is set beside its true Dice change
 (what the verdict stands for). Printed per model: the recorded verdict, whether the
-model's mean Dice rose on its test scans (``verdicts.csv``), and the verdict each support
-criterion of ``SUPPORT_RULES`` would give, with the other three criteria as recorded: on
-the ratings' benefit the shipped rule (``verdict.supported``), the median alone, the mean
-two standard errors above 0 (the rule before) or a bare mean above 0, and, knowing the
-true Dice change of those regions, some of the same readings of the truth. Then how often
-each is right and how often it says *go* on a model that lost over half a point, and over
-all regions how often the benefit's sign is the true change's (regions whose Dice moved by
-more than 0.1 point).
+model's mean Dice rose on its test scans (``verdicts.csv``), and the verdicts of the
+shipped support criterion (``verdict.supported``), of the one before it (the mean benefit
+two standard errors above 0) and of a mean true change above 0, the other three criteria
+as recorded. Then, for every support criterion of ``SUPPORT_RULES`` (a statistic of
+``STATISTICS`` on the ratings' benefit, on the benefit with quality 0's wrong share read
+as a floor, or on the true change), how often it is right and how often it says *go* on a
+model that lost over half a point, and over all regions how often the benefit's sign is
+the true change's (regions whose Dice moved by more than 0.1 point).
 
 A rule that knows the truth on the evidence is right only as often as the evidence
 resembles the test scans: this bounds what a better rating measure could win.
@@ -33,29 +33,34 @@ from pathlib import Path
 
 import numpy as np
 from benchcli import bench_parser
-from scipy.stats import spearmanr
+from scipy.stats import binomtest, spearmanr, wilcoxon
 
 from scorekit.data.atomic import write_csv_atomic
+from scorekit.data.ratings import OVER, UNDER
 from scorekit.metrics import dice
-from scorekit.score.gate import benefit, volume_changes
+from scorekit.score.gate import WRONG_SHARE_BY_QUALITY, benefit, volume_changes
 from scorekit.score.refine import predict_probabilities, refined_labels
 from scorekit.score.trainer import verdict_evidence
 from scorekit.score.verdict import SUPPORT_REASON, lower_bound, read_verdict, supported
 
-# Support criteria a verdict could apply to the evidence: on the ratings' benefit (the
-# shipped one, the median with the mean two standard errors above 0 for one or two regions;
-# the median alone; the two-standard-error mean it replaced; a bare mean) or, as a bound on
-# any reading of the ratings, on the regions' true Dice change.
-SUPPORT_RULES = {
-    "ratings, shipped": lambda gains, truth: supported(gains),
-    "ratings, median": lambda gains, truth: float(np.median(gains)) > 0,
-    "ratings, 2 SE": lambda gains, truth: lower_bound(gains) > 0,
-    "ratings, mean": lambda gains, truth: float(np.mean(gains)) > 0,
-    "truth, shipped": lambda gains, truth: supported(truth),
-    "truth, 2 SE": lambda gains, truth: lower_bound(truth) > 0,
-    "truth, mean": lambda gains, truth: float(np.mean(truth)) > 0,
+# Support criteria a verdict could apply: a statistic of the evidence regions' values,
+# read from the ratings (their benefit, as shipped, or with quality 0 read as a floor) or,
+# as a bound on any reading of the ratings, from the regions' true Dice change.
+STATISTICS = {
+    "shipped": supported,  # the median; two standard errors below three regions
+    "median": lambda v: float(np.median(v)) > 0,
+    "2 SE": lambda v: lower_bound(v) > 0,  # the rule before
+    "1 SE": lambda v: lower_bound(v, 1.0) > 0,
+    "0.5 SE": lambda v: lower_bound(v, 0.5) > 0,
+    "mean": lambda v: float(np.mean(v)) > 0,
+    "sign test 5 %": lambda v: _one_sided_p(v, "sign") < 0.05,
+    "Wilcoxon 5 %": lambda v: _one_sided_p(v, "wilcoxon") < 0.05,
+    "most that moved improved": lambda v: float(np.mean(v[v != 0] > 0)) > 0.5
+    if np.any(v != 0) else False,
 }
-RULES = ("recorded", *SUPPORT_RULES)
+READINGS = ("ratings", "ratings, quality 0 a floor", "truth")
+SUPPORT_RULES = [f"{reading}, {statistic}" for reading in READINGS for statistic in STATISTICS]
+SHOWN = ("recorded", "ratings, shipped", "ratings, 2 SE", "truth, mean")  # per model
 LOSS = 0.005  # a test Dice loss a go must never meet (half a point)
 REGION_COLUMNS = ["fold", "case", "region", "quality", "error", "added", "removed", "benefit",
                   "dice_change"]
@@ -74,7 +79,7 @@ def main(argv=None) -> dict:
     device = args.device if args.device != "auto" else "cpu"
     models, regions = [], []
     print(f"{'model':<24} {'regions':>7} {'benefit':>8} {'true':>8} {'test':>8}  "
-          + "  ".join(RULES))
+          + "  ".join(SHOWN))
     for folder in args.results:
         found = sorted(folder.glob(f"models/*/{args.method}"))
         if not found or not (folder / "verdicts.csv").is_file():
@@ -130,29 +135,50 @@ def _evidence(folder: Path, model: Path, device: str) -> list[dict]:
 def _judge(name: str, model: Path, evidence: list[dict], test_change: float) -> dict:
     verdict = read_verdict(model)
     others_hold = not [r for r in verdict["reasons"] if not r.startswith(SUPPORT_REASON)]
-    gains, truth = _benefit_and_truth(evidence)
+    values = {"ratings": np.array([r["benefit"] for r in evidence]),
+              "ratings, quality 0 a floor": np.array([_floor_benefit(r) for r in evidence]),
+              "truth": np.array([r["dice_change"] for r in evidence])}
     go = {"recorded": verdict["go"]} | {
-        rule: others_hold and bool(holds(gains, truth)) for rule, holds in SUPPORT_RULES.items()}
-    print(f"{name:<24} {len(gains):>7} {np.mean(gains):+8.4f} {np.mean(truth):+8.4f} "
-          f"{test_change:+8.4f}  " + "  ".join(f"{'go' if go[r] else 'no-go':<{len(r)}}"
-                                               for r in RULES))
+        f"{reading}, {statistic}": others_hold and bool(holds(values[reading]))
+        for reading in READINGS for statistic, holds in STATISTICS.items()}
+    print(f"{name:<24} {len(evidence):>7} {values['ratings'].mean():+8.4f} "
+          f"{values['truth'].mean():+8.4f} {test_change:+8.4f}  "
+          + "  ".join(f"{'go' if go[r] else 'no-go':<{len(r)}}" for r in SHOWN))
     return {"model": name, "test_change": test_change, "go": go}
 
 
-def _benefit_and_truth(regions: list[dict]) -> tuple[np.ndarray, np.ndarray]:
-    return (np.array([r["benefit"] for r in regions]),
-            np.array([r["dice_change"] for r in regions]))
+def _floor_benefit(region: dict) -> float:
+    """The benefit with quality 0's wrong share read as a floor (Dice below the lowest band:
+    at least that share wrong), so that a change past it in the rated direction is no miss."""
+    quality, error = region["quality"], region["error"]
+    if quality != 0 or error not in (UNDER, OVER):
+        return region["benefit"]
+    asked, other = ((region["added"], region["removed"]) if error == UNDER
+                    else (region["removed"], region["added"]))
+    floor = WRONG_SHARE_BY_QUALITY[0]
+    return floor - (max(floor - asked, 0.0) + other)
+
+
+def _one_sided_p(values: np.ndarray, test: str) -> float:
+    """p of the values' being above 0: sign test or Wilcoxon signed-rank, zeros dropped."""
+    moved = values[values != 0]
+    if not moved.size:
+        return 1.0
+    if test == "sign":
+        return float(binomtest(int((moved > 0).sum()), moved.size, alternative="greater").pvalue)
+    return float(wilcoxon(moved, alternative="greater").pvalue)
 
 
 def _print_totals(models: list[dict], regions: list[dict]) -> dict:
     figures = {}
-    for rule in RULES:
+    for rule in ("recorded", *SUPPORT_RULES):
         right = sum(m["go"][rule] == (m["test_change"] > 0) for m in models)
         wrong_go = sum(m["go"][rule] and m["test_change"] < -LOSS for m in models)
         figures[rule] = right
         print(f"{rule}: right for {right} of {len(models)} models, go on {wrong_go} that "
               f"lost over {100 * LOSS:g} point")
-    gains, truth = _benefit_and_truth(regions)
+    gains = np.array([r["benefit"] for r in regions])
+    truth = np.array([r["dice_change"] for r in regions])
     moved = np.abs(truth) > MOVED
     figures["sign_agreement"] = float(np.mean((gains[moved] > 0) == (truth[moved] > 0)))
     figures["spearman"] = float(spearmanr(gains, truth)[0])
