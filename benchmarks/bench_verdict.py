@@ -149,7 +149,8 @@ def _judge(name: str, model: Path, evidence: list[dict], test_change: float) -> 
 
 def _floor_benefit(region: dict) -> float:
     """The benefit with quality 0's wrong share read as a floor (Dice below the lowest band:
-    at least that share wrong), so that a change past it in the rated direction is no miss."""
+    at least that share wrong), so that a change past it in the rated direction is no miss;
+    a region rated *both* (no one direction to floor) keeps the shipped benefit."""
     quality, error = region["quality"], region["error"]
     if quality != 0 or error not in (UNDER, OVER):
         return region["benefit"]

@@ -80,9 +80,10 @@ NEEDS_RATINGS = ("rating-guided-prior",)  # refines with the scan's own ratings
 LEARNED_GATE = "learned-gate"
 RATED_GATE = "learned-gate+ratings"  # the gate where this scan's ratings also call for it
 # Standard errors by which the ratings' mean benefit (score/gate.py) must exceed 0 before
-# anything decided from them changes a mask: the gate's options, the verdict's go and
-# the refinement it names (a volume-based agreement cannot see where a change lies, so
-# only a clear margin counts).
+# anything decided from them changes a mask: the gate's options, the verdict's go where it
+# weighs one or two rated regions (else their median, score/verdict.py) and the refinement
+# it names (a volume-based agreement cannot see where a change lies, so only a clear margin
+# counts).
 RATING_EVIDENCE_SE = 2.0
 # `scorekit refine --method`: "auto" uses what the model's verdict names, "model" its network
 REFINE_METHODS = ("auto", "model", LEARNED_GATE, *NO_LEARNING)

@@ -19,11 +19,12 @@ rating-only criteria:
    which cases it weighed). Without it, on the head-and-neck scans every model was *go*
    while its network lost 0.6 to 2.5 Dice points: the first three pass a network that
    moves about the right volume the right way, in the wrong place. The median, not the
-   mean: one region whose change the benefit misreads (a vessel rated 0 / under that
-   tripled) sways a mean, and a network that leaves most rated regions as they were is
-   not supported however well it treats a few. The median of one or two regions is their
-   mean, which guards against nothing: below ``MEDIAN_MIN_REGIONS`` the mean must clear
-   ``RATING_EVIDENCE_SE`` standard errors instead (the rule for every count before).
+   mean: one region whose change the benefit misreads (a vessel rated 0 / under that grew
+   by three times its volume) sways a mean, and a network that leaves most rated regions
+   as they were is not supported however well it treats a few. The median of one or two
+   regions is their mean, which guards against nothing: below ``MEDIAN_MIN_REGIONS`` the
+   mean must clear ``RATING_EVIDENCE_SE`` standard errors instead (the rule for every
+   count before).
    On the real suites' quick plans, five draws of their simulated errors, 50 models
    (``benchmarks/bench_verdict.py``, ``docs/evaluation.md``): right for 42, against 38
    for the rule before, neither ever *go* on a model that lost over half a point.

@@ -13,7 +13,7 @@ from scorekit.cli import main
 from scorekit.data.ratings import NONE, OVER, UNDER
 from scorekit.score.model import load_config
 from scorekit.score.trainer import TrainOptions, train
-from scorekit.score.verdict import decide, direction_checks, read_verdict
+from scorekit.score.verdict import decide, direction_checks, read_verdict, supported
 
 
 def _cube(size: int) -> torch.Tensor:
@@ -38,6 +38,13 @@ def test_the_verdict_needs_loss_direction_and_stability():
     assert not wrong["go"] and "moved against" in wrong["reasons"][0]
     assert not decide([1.0], [0.9], [True], [0.1], False)["go"]  # perfect regions moved
     assert decide([1.0], [0.9], [], [], True)["cases"].startswith("training")
+
+
+def test_support_reads_lists_and_arrays_alike():
+    for gains in ([0.02, -0.01, 0.03], np.array([0.02, -0.01, 0.03])):
+        assert supported(gains)  # median 0.02
+    for gains in ([], np.array([]), [0.05], [0.02, np.nan, 0.03]):
+        assert not supported(gains)
 
 
 def inside_nowhere(image, masks, eta, spacing_zyx=None):
