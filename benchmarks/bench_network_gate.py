@@ -115,7 +115,8 @@ def _rated_directions(ratings, regions: list[str], case: str
                       ) -> tuple[list[bool], list[bool]]:
     """(grow, shrink) per region as the scan's ratings ask (``rated_directions``); a region
     the scan lacks, and so no rating names, keeps its (empty) mask."""
-    rated = [r for r in regions if r in {rating.region for rating in ratings}]
+    named = {rating.region for rating in ratings}
+    rated = [r for r in regions if r in named]
     asked = rated_directions(ratings, rated, case)
     grow = dict(zip(rated, asked.grow.tolist()))
     shrink = dict(zip(rated, asked.shrink.tolist()))
