@@ -11,10 +11,10 @@ model's mean Dice rose on its test scans (``verdicts.csv``), and the verdicts of
 shipped support criterion (``verdict.supported``), of the one before it (the mean benefit
 two standard errors above 0) and of a mean true change above 0, the other three criteria
 as recorded. Then, for every support criterion of ``SUPPORT_RULES`` (a statistic of
-``STATISTICS`` on the ratings' benefit, on the benefit with quality 0's wrong share read
-as a floor, or on the true change), how often it is right and how often it says *go* on a
-model that lost over half a point, and over all regions how often the benefit's sign is
-the true change's (regions whose Dice moved by more than 0.1 point).
+``STATISTICS`` on the ratings' benefit or on the true change), how often it is right and
+how often it says *go* on a model that lost over half a point, and over all regions how
+often the benefit's sign is the true change's (regions whose Dice moved by more than 0.1
+point).
 
 A rule that knows the truth on the evidence is right only as often as the evidence
 resembles the test scans: this bounds what a better rating measure could win.
@@ -36,16 +36,15 @@ from benchcli import bench_parser
 from scipy.stats import binomtest, spearmanr, wilcoxon
 
 from scorekit.data.atomic import write_csv_atomic
-from scorekit.data.ratings import OVER, UNDER
 from scorekit.metrics import dice
-from scorekit.score.gate import WRONG_SHARE_BY_QUALITY, benefit, volume_changes
+from scorekit.score.gate import benefit, volume_changes
 from scorekit.score.refine import predict_probabilities, refined_labels
 from scorekit.score.trainer import verdict_evidence
 from scorekit.score.verdict import SUPPORT_REASON, lower_bound, read_verdict, supported
 
 # Support criteria a verdict could apply: a statistic of the evidence regions' values,
-# read from the ratings (their benefit, as shipped, or with quality 0 read as a floor) or,
-# as a bound on any reading of the ratings, from the regions' true Dice change.
+# read from the ratings (their benefit) or, as a bound on any reading of the ratings, from
+# the regions' true Dice change.
 STATISTICS = {
     "shipped": supported,  # the median; two standard errors below three regions
     "median": lambda v: float(np.median(v)) > 0,
@@ -58,7 +57,7 @@ STATISTICS = {
     "most that moved improved": lambda v: float(np.mean(v[v != 0] > 0)) > 0.5
     if np.any(v != 0) else False,
 }
-READINGS = ("ratings", "ratings, quality 0 a floor", "truth")
+READINGS = ("ratings", "truth")
 SUPPORT_RULES = [f"{reading}, {statistic}" for reading in READINGS for statistic in STATISTICS]
 SHOWN = ("recorded", "ratings, shipped", "ratings, 2 SE", "truth, mean")  # per model
 LOSS = 0.005  # a test Dice loss a go must never meet (half a point)
@@ -136,7 +135,6 @@ def _judge(name: str, model: Path, evidence: list[dict], test_change: float) -> 
     verdict = read_verdict(model)
     others_hold = not [r for r in verdict["reasons"] if not r.startswith(SUPPORT_REASON)]
     values = {"ratings": np.array([r["benefit"] for r in evidence]),
-              "ratings, quality 0 a floor": np.array([_floor_benefit(r) for r in evidence]),
               "truth": np.array([r["dice_change"] for r in evidence])}
     go = {"recorded": verdict["go"]} | {
         f"{reading}, {statistic}": others_hold and bool(holds(values[reading]))
@@ -145,19 +143,6 @@ def _judge(name: str, model: Path, evidence: list[dict], test_change: float) -> 
           f"{values['truth'].mean():+8.4f} {test_change:+8.4f}  "
           + "  ".join(f"{'go' if go[r] else 'no-go':<{len(r)}}" for r in SHOWN))
     return {"model": name, "test_change": test_change, "go": go}
-
-
-def _floor_benefit(region: dict) -> float:
-    """The benefit with quality 0's wrong share read as a floor (Dice below the lowest band:
-    at least that share wrong), so that a change past it in the rated direction is no miss;
-    a region rated *both* (no one direction to floor) keeps the shipped benefit."""
-    quality, error = region["quality"], region["error"]
-    if quality != 0 or error not in (UNDER, OVER):
-        return region["benefit"]
-    asked, other = ((region["added"], region["removed"]) if error == UNDER
-                    else (region["removed"], region["added"]))
-    floor = WRONG_SHARE_BY_QUALITY[0]
-    return floor - (max(floor - asked, 0.0) + other)
 
 
 def _one_sided_p(values: np.ndarray, test: str) -> float:

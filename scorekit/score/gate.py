@@ -23,7 +23,12 @@ A change that adds a share A and removes R of the initial volume misses the rati
     under: |A − e| + R     over: |R − e| + A     both: |A − e/2| + |R − e/2|     none: A + R
 
 and the initial masks (A = R = 0) miss it by e. ``benefit`` = miss(initial) − miss(change):
-positive where the change does what the rating asked, by about as much.
+positive where the change does what the rating asked, by about as much. The lowest
+quality's band is open (Dice below 0.80: at least 30 % wrong), so there e is a floor:
+rated under, a change adding A ≥ e misses it by R alone (max(e − A, 0) + R; over alike).
+Read as exact, a subclavian artery rated 0 / under whose Dice rose 29 points by growing
+three times its volume counted as a loss. *Both* keeps |·|: how a floor splits between
+the directions is unknown.
 
 **The edge check** (ours; needs no ratings). Where the gate lets the prior act, a region
 takes the correction only if the part of its surface the correction moves lands on a
@@ -51,6 +56,7 @@ from scorekit.score.verdict import lower_bound
 OPTIONS = ("both", "grow", "shrink", "keep")
 # A rating's quality → the share of the region's volume it says is wrong.
 WRONG_SHARE_BY_QUALITY = {5: 0.0, 4: 0.02, 3: 0.05, 2: 0.10, 1: 0.16, 0: 0.30}
+LOWEST_QUALITY = min(WRONG_SHARE_BY_QUALITY)  # its share is a floor (module doc)
 MIN_REGIONS = 3  # rated regions a structure needs for an entry of its own
 BRIGHT_HU = 100.0  # inside minus outside, medians within RIM_MM of the initial surface
 RIM_MM = 2.0
@@ -60,13 +66,19 @@ KINDS = {True: "*bright", False: "*other"}  # the gate's entries per kind
 def miss(added: float, removed: float, quality: int, error: int) -> float:
     """How far a change (shares of the initial volume) is from what the rating asks."""
     e = WRONG_SHARE_BY_QUALITY[int(quality)]
+    floor = int(quality) == LOWEST_QUALITY
     if error == UNDER:
-        return abs(added - e) + removed
+        return _short_of(added, e, floor) + removed
     if error == OVER:
-        return abs(removed - e) + added
+        return _short_of(removed, e, floor) + added
     if error == BOTH:
         return abs(added - e / 2) + abs(removed - e / 2)
     return added + removed
+
+
+def _short_of(done: float, asked: float, floor: bool) -> float:
+    """How far ``done`` is from ``asked``: only below it where ``asked`` is a floor."""
+    return max(asked - done, 0.0) if floor else abs(done - asked)
 
 
 def benefit(added: float, removed: float, quality: int, error: int) -> float:

@@ -27,6 +27,19 @@ def test_a_change_that_adds_what_an_under_rating_asks_for_has_full_benefit():
     assert benefit(0.01, 0.01, 4, BOTH) == pytest.approx(0.02)
 
 
+def test_the_lowest_quality_asks_for_at_least_its_share():
+    # quality 0: Dice below 0.80, so at least 30 % wrong; growing three times the volume
+    # of a region rated 0 / under does all it asks, removing from it does not
+    assert benefit(3.0, 0.0, 0, UNDER) == pytest.approx(benefit(0.30, 0.0, 0, UNDER))
+    assert benefit(3.0, 0.0, 0, UNDER) == pytest.approx(0.30)
+    assert benefit(0.10, 0.0, 0, UNDER) == pytest.approx(0.10)
+    assert benefit(0.0, 0.50, 0, OVER) == pytest.approx(0.30)
+    assert benefit(0.05, 0.50, 0, OVER) == pytest.approx(0.25)
+    assert benefit(3.0, 0.0, 0, OVER) < 0
+    assert benefit(0.50, 0.0, 1, UNDER) < benefit(0.16, 0.0, 1, UNDER)  # a band: exact
+    assert benefit(0.50, 0.0, 0, BOTH) < benefit(0.15, 0.15, 0, BOTH)  # no one direction
+
+
 def test_any_change_to_a_region_rated_perfect_is_a_loss():
     assert benefit(0.0, 0.0, 5, NONE) == 0.0
     assert benefit(0.03, 0.02, 5, NONE) == pytest.approx(-0.05)
