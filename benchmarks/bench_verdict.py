@@ -40,7 +40,13 @@ from scorekit.metrics import dice
 from scorekit.score.gate import benefit, volume_changes
 from scorekit.score.refine import predict_probabilities, refined_labels
 from scorekit.score.trainer import verdict_evidence
-from scorekit.score.verdict import SUPPORT_REASON, lower_bound, read_verdict, supported
+from scorekit.score.verdict import (
+    MEDIAN_MIN_REGIONS,
+    SUPPORT_REASON,
+    lower_bound,
+    read_verdict,
+    supported,
+)
 
 # Support criteria a verdict could apply: a statistic of the evidence regions' values,
 # read from the ratings (their benefit) or, as a bound on any reading of the ratings, from
@@ -49,6 +55,8 @@ STATISTICS = {
     "shipped": supported,  # the median; two standard errors below three regions
     "median": lambda v: float(np.median(v)) > 0,
     "2 SE": lambda v: lower_bound(v) > 0,  # the rule before
+    "median or 2 SE": lambda v: (float(np.median(v)) > 0 and len(v) >= MEDIAN_MIN_REGIONS)
+    or lower_bound(v) > 0,
     "1 SE": lambda v: lower_bound(v, 1.0) > 0,
     "0.5 SE": lambda v: lower_bound(v, 0.5) > 0,
     "mean": lambda v: float(np.mean(v)) > 0,
