@@ -11,7 +11,8 @@ model's mean Dice rose on its test scans (``verdicts.csv``), and the verdicts of
 shipped support criterion (``verdict.supported``), of the one before it (the mean benefit
 two standard errors above 0) and of a mean true change above 0, the other three criteria
 as recorded. Then, for every support criterion of ``SUPPORT_RULES`` (a statistic of
-``STATISTICS`` on the ratings' benefit or on the true change), how often it is right and
+``STATISTICS`` on the ratings' benefit, on the benefit with quality 0's share read as
+exact (the reading before), or on the true change), how often it is right and
 how often it says *go* on a model that lost over half a point, and over all regions how
 often the benefit's sign is the true change's (regions whose Dice moved by more than 0.1
 point).
@@ -49,8 +50,8 @@ from scorekit.score.verdict import (
 )
 
 # Support criteria a verdict could apply: a statistic of the evidence regions' values,
-# read from the ratings (their benefit) or, as a bound on any reading of the ratings, from
-# the regions' true Dice change.
+# read from the ratings (their benefit, or with quality 0 read as exact, as before) or, as
+# a bound on any reading of the ratings, from the regions' true Dice change.
 STATISTICS = {
     "shipped": supported,  # the median; two standard errors below three regions
     "median": lambda v: float(np.median(v)) > 0,
@@ -65,7 +66,7 @@ STATISTICS = {
     "most that moved improved": lambda v: float(np.mean(v[v != 0] > 0)) > 0.5
     if np.any(v != 0) else False,
 }
-READINGS = ("ratings", "truth")
+READINGS = ("ratings", "ratings, quality 0 exact", "truth")
 SUPPORT_RULES = [f"{reading}, {statistic}" for reading in READINGS for statistic in STATISTICS]
 SHOWN = ("recorded", "ratings, shipped", "ratings, 2 SE", "truth, mean")  # per model
 LOSS = 0.005  # a test Dice loss a go must never meet (half a point)
@@ -143,6 +144,9 @@ def _judge(name: str, model: Path, evidence: list[dict], test_change: float) -> 
     verdict = read_verdict(model)
     others_hold = not [r for r in verdict["reasons"] if not r.startswith(SUPPORT_REASON)]
     values = {"ratings": np.array([r["benefit"] for r in evidence]),
+              "ratings, quality 0 exact": np.array([
+                  benefit(r["added"], r["removed"], r["quality"], r["error"],
+                          lowest_is_floor=False) for r in evidence]),
               "truth": np.array([r["dice_change"] for r in evidence])}
     go = {"recorded": verdict["go"]} | {
         f"{reading}, {statistic}": others_hold and bool(holds(values[reading]))

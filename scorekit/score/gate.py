@@ -63,10 +63,12 @@ RIM_MM = 2.0
 KINDS = {True: "*bright", False: "*other"}  # the gate's entries per kind
 
 
-def miss(added: float, removed: float, quality: int, error: int) -> float:
-    """How far a change (shares of the initial volume) is from what the rating asks."""
+def miss(added: float, removed: float, quality: int, error: int,
+         lowest_is_floor: bool = True) -> float:
+    """How far a change (shares of the initial volume) is from what the rating asks;
+    ``lowest_is_floor=False``: the lowest quality's share read as exact, as before."""
     e = WRONG_SHARE_BY_QUALITY[int(quality)]
-    floor = int(quality) == LOWEST_QUALITY
+    floor = lowest_is_floor and int(quality) == LOWEST_QUALITY
     if error == UNDER:
         return _short_of(added, e, floor) + removed
     if error == OVER:
@@ -81,8 +83,10 @@ def _short_of(done: float, asked: float, floor: bool) -> float:
     return max(asked - done, 0.0) if floor else abs(done - asked)
 
 
-def benefit(added: float, removed: float, quality: int, error: int) -> float:
-    return miss(0.0, 0.0, quality, error) - miss(added, removed, quality, error)
+def benefit(added: float, removed: float, quality: int, error: int,
+            lowest_is_floor: bool = True) -> float:
+    return (miss(0.0, 0.0, quality, error, lowest_is_floor)
+            - miss(added, removed, quality, error, lowest_is_floor))
 
 
 def option_change(option: str, added: float, removed: float) -> tuple[float, float]:
