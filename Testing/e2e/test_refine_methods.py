@@ -11,7 +11,7 @@ from scorekit.data.labels import read_labelmap
 from scorekit.score.choice import named_choice
 from scorekit.score.model import ModelConfig, load_config
 from scorekit.score.trainer import TrainOptions, train
-from scorekit.score.verdict import decide, name_best
+from scorekit.score.verdict import decide, describe_use, name_best
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +68,9 @@ def test_only_a_clear_margin_of_rating_support_names_a_refinement():
     gains = {"initial": initial, "model": clear, "prior-only": [0.01] * 3 + [0.011]}
     assert name_best(gains, model_go=True)["use"] == "model"
     assert name_best(gains, model_go=False)["use"] == "prior-only"  # a no-go model never
+    in_sample = name_best(gains, model_go=True, held_out=False)  # nor one fitted to them
+    assert in_sample["use"] == "prior-only"
+    assert "on which the network is not named" in describe_use(in_sample)
     assert name_best({"initial": initial, "model": noisy}, True)["use"] == "initial"
     assert decide([1.0], [0.9], [True], [0.0], False, clear)["go"]
 

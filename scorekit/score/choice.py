@@ -1,13 +1,15 @@
 """What ``scorekit refine`` applies with a trained model.
 
-After training, the verdict (``verdict.name_best``) compares on held-out rated cases the
-model's refinement, the learned gate's, prior-only's and the initial masks by how well
-their changes agree with the ratings, and names the best as ``use``. ``method="auto"``
-(the default of the command line, the worker and SCORERefine) applies that one — or,
-where the scan has ratings of its own, the learned gate where those ratings also call
-for a correction (``learned-gate+ratings``: on the real suites the one refinement that
-beats both the initial masks and prior-only). Any other method forces one. Models made
-before the verdict named a choice refine with the network.
+After training, the verdict (``verdict.name_best``) compares on the rated cases its support
+criterion weighs (the held-out ones where they hold enough rated regions) the model's
+refinement, the learned gate's, prior-only's and the initial masks by how well their
+changes agree with the ratings, and names the best as ``use`` (the network only where
+those cases are held out). ``method="auto"`` (the default of the command line, the worker
+and SCORERefine) applies that one — or, where the scan has ratings of its own, the
+learned gate where those ratings also call for a correction (``learned-gate+ratings``: on
+the real suites the one refinement that beats both the initial masks and prior-only). Any
+other method forces one. Models made before the verdict named a choice refine with the
+network.
 """
 
 from __future__ import annotations

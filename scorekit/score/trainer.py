@@ -603,7 +603,7 @@ class Trainer:
         gains = rating_agreement(weighed, network, config, predicted)
         verdict = decide(losses_initial, losses_refined, right, stable, in_sample,
                          gains["model"], scope)
-        verdict.update(name_best(gains, verdict["go"]))
+        verdict.update(name_best(gains, verdict["go"], held_out=not in_sample and weighed is cases))
         config.training["verdict"] = verdict
         save_model(self.out, network, config)
         progress.log(f"verdict: {describe(verdict)}")

@@ -140,17 +140,23 @@ def lower_bound(values, standard_errors: float = RATING_EVIDENCE_SE) -> float:
     return float(values.mean() - standard_errors * values.std(ddof=1) / np.sqrt(values.size))
 
 
-def name_best(gains: dict[str, list[float]], model_go: bool) -> dict:
-    """Which refinement the held-out ratings support best (``gains``: per candidate the
+def name_best(gains: dict[str, list[float]], model_go: bool, held_out: bool = True) -> dict:
+    """Which refinement the rated evidence supports best (``gains``: per candidate the
     benefit of its change to every rated region, ``gate.py``): the candidate whose mean
     benefit exceeds 0 by the widest margin of ``RATING_EVIDENCE_SE`` standard errors, or
     the initial masks where none does. It is the verdict's ``use``, what ``scorekit
-    refine`` and SCORERefine apply by default. A no-go model is never named."""
-    bounds = {k: lower_bound(v) for k, v in gains.items() if k != "model" or model_go}
+    refine`` and SCORERefine apply by default. A no-go model is never named, nor one whose
+    evidence holds its training cases (``held_out`` False): a network fitted to those very
+    ratings agrees with them whether or not it generalises (measured: ``docs/evaluation.md``,
+    "A workspace of two rated scans now holds one out"), which the gate's choice of one of
+    four options per structure and the untrained candidates cannot do to the same degree."""
+    bounds = {k: lower_bound(v) for k, v in gains.items()
+              if k != "model" or (model_go and held_out)}
     best = max(bounds, key=lambda k: bounds[k])
     use = best if bounds[best] > 0 else "initial"
-    return {"use": use, "agreement": {k: round(float(np.mean(v)), 5) if len(v) else 0.0
-                                      for k, v in gains.items()}}
+    return {"use": use, "held_out": held_out,
+            "agreement": {k: round(float(np.mean(v)), 5) if len(v) else 0.0
+                          for k, v in gains.items()}}
 
 
 def describe_use(verdict: dict | None) -> str:
@@ -158,7 +164,9 @@ def describe_use(verdict: dict | None) -> str:
     if not verdict or "use" not in verdict:
         return "model (no named choice: model made before choices were judged)"
     scores = ", ".join(f"{k} {v:+.4f}" for k, v in verdict["agreement"].items())
-    return (f"{verdict['use']} (agrees best with the held-out ratings; mean benefit {scores})")
+    scope = ("the held-out ratings" if verdict.get("held_out", True) else
+             "the ratings of its training cases, on which the network is not named")
+    return f"{verdict['use']} (agrees best with {scope}; mean benefit {scores})"
 
 
 def describe(verdict: dict | None) -> str:
