@@ -25,8 +25,8 @@ rating-only criteria:
    regions is their mean, which guards against nothing: below ``MEDIAN_MIN_REGIONS`` the
    mean must clear ``RATING_EVIDENCE_SE`` standard errors instead (the rule for every
    count before).
-   On the real suites' quick plans, four draws of their simulated errors, 40 models
-   (``benchmarks/bench_verdict.py``, ``docs/evaluation.md``): right for 34, against 28
+   On the real suites' quick plans, six draws of their simulated errors, 60 models
+   (``benchmarks/bench_verdict.py``, ``docs/evaluation.md``): right for 54, against 47
    for a mean two standard errors above 0, neither ever *go* on a model that lost over
    half a point.
 
