@@ -165,7 +165,7 @@ def describe_use(verdict: dict | None) -> str:
         return "model (no named choice: model made before choices were judged)"
     scores = ", ".join(f"{k} {v:+.4f}" for k, v in verdict["agreement"].items())
     scope = ("the held-out ratings" if verdict.get("held_out", True) else
-             "the ratings of its training cases, on which the network is not named")
+             "ratings that include its training cases, on which the network is not named")
     return f"{verdict['use']} (agrees best with {scope}; mean benefit {scores})"
 
 
