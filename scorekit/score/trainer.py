@@ -597,13 +597,14 @@ class Trainer:
                 right += moved
                 stable += kept
         weighed = support_cases(cases, all_cases)
-        scope = ("the training case" if in_sample else "the held-out cases" if weighed is cases
+        held_out = not in_sample and weighed is cases
+        scope = ("the training case" if in_sample else "the held-out cases" if held_out
                  else f"every rated case (the held-out ones hold fewer than "
                       f"{MIN_SUPPORT_RATINGS})")
         gains = rating_agreement(weighed, network, config, predicted)
         verdict = decide(losses_initial, losses_refined, right, stable, in_sample,
                          gains["model"], scope)
-        verdict.update(name_best(gains, verdict["go"], held_out=not in_sample and weighed is cases))
+        verdict.update(name_best(gains, verdict["go"], held_out))
         config.training["verdict"] = verdict
         save_model(self.out, network, config)
         progress.log(f"verdict: {describe(verdict)}")
